@@ -1,0 +1,210 @@
+//! Reverse-mode automatic differentiation over the graph the ops record.
+//!
+//! Every backward rule is written with differentiable tensor ops, so with `create_graph` the
+//! gradient is itself a graph and can be differentiated again (double backward, as WGAN-GP's
+//! gradient penalty needs).
+
+use crate::{Error, Result, Tensor};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+
+/// An op's backward rule.
+pub trait GradFn {
+    fn name(&self) -> &'static str;
+
+    /// Gradients for each input, given the op's `inputs`, its `output` and the gradient
+    /// flowing into the output. `None` for an input that gets no gradient. Must be built from
+    /// tensor ops (not raw kernels) so that higher-order gradients work.
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        output: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>>;
+}
+
+/// A recorded op: its rule and the tensors it read.
+pub struct Node {
+    pub(crate) grad_fn: Box<dyn GradFn>,
+    pub(crate) inputs: Vec<Tensor>,
+}
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(Cell::get)
+}
+
+/// Restores the previous grad mode when dropped.
+pub struct GradModeGuard(bool);
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.0));
+    }
+}
+
+/// Sets grad mode until the guard drops.
+pub fn set_grad_enabled(on: bool) -> GradModeGuard {
+    GradModeGuard(GRAD_ENABLED.with(|g| g.replace(on)))
+}
+
+/// Runs `f` without recording a graph (inference, optimiser updates).
+pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
+    let _guard = set_grad_enabled(false);
+    f()
+}
+
+/// Tensors reachable from `roots` through recorded ops, inputs before the ops that use them.
+fn topological_order(roots: &[Tensor]) -> Vec<Tensor> {
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    // Iterative post-order DFS: deep graphs must not overflow the stack.
+    let mut stack: Vec<(Tensor, bool)> = roots.iter().map(|t| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if !t.requires_grad() || !seen.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        if let Some(node) = t.node() {
+            for input in &node.inputs {
+                if !seen.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// Propagates `seeds` (output, its gradient) backwards. Returns the gradient of every tensor in
+/// `keep` and, when `to_leaves`, accumulates leaf gradients into `Tensor::grad`.
+fn propagate(
+    seeds: Vec<(Tensor, Tensor)>,
+    keep: &[Tensor],
+    create_graph: bool,
+    to_leaves: bool,
+) -> Result<HashMap<u64, Tensor>> {
+    let _mode = set_grad_enabled(create_graph);
+    let roots: Vec<Tensor> = seeds.iter().map(|(t, _)| t.clone()).collect();
+    let keep_ids: HashSet<u64> = keep.iter().map(Tensor::id).collect();
+    let mut grads: HashMap<u64, Tensor> = HashMap::new();
+    for (t, g) in seeds {
+        accumulate(&mut grads, &t, g)?;
+    }
+    let mut kept = HashMap::new();
+    for t in topological_order(&roots).into_iter().rev() {
+        let Some(g) = grads.remove(&t.id()) else {
+            continue;
+        };
+        if keep_ids.contains(&t.id()) {
+            kept.insert(t.id(), g.clone());
+        }
+        match t.node() {
+            Some(node) => {
+                let input_grads = node.grad_fn.backward(&node.inputs, &t, &g)?;
+                for (input, ig) in node.inputs.iter().zip(input_grads) {
+                    if let Some(ig) = ig.filter(|_| input.requires_grad()) {
+                        if ig.shape() != input.shape() {
+                            return Err(Error::Autograd(format!(
+                                "{} produced a gradient of shape {:?} for an input of shape {:?}",
+                                node.grad_fn.name(),
+                                ig.shape(),
+                                input.shape()
+                            )));
+                        }
+                        accumulate(&mut grads, input, ig)?;
+                    }
+                }
+            }
+            None if to_leaves => {
+                let total = match t.grad() {
+                    Some(old) => old.add(&g)?,
+                    None => g,
+                };
+                t.set_grad(Some(if create_graph { total } else { total.detach() }));
+            }
+            None => {}
+        }
+    }
+    Ok(kept)
+}
+
+fn accumulate(grads: &mut HashMap<u64, Tensor>, t: &Tensor, g: Tensor) -> Result<()> {
+    let total = match grads.remove(&t.id()) {
+        Some(old) => old.add(&g)?,
+        None => g,
+    };
+    grads.insert(t.id(), total);
+    Ok(())
+}
+
+/// `loss.backward()`: d loss / d leaf for every leaf that requires a gradient.
+pub(crate) fn backward(loss: &Tensor, create_graph: bool) -> Result<()> {
+    if loss.numel() != 1 {
+        return Err(Error::Autograd(format!(
+            "backward() needs a scalar, got shape {:?}; reduce it (sum/mean) or use grad() with grad_outputs",
+            loss.shape()
+        )));
+    }
+    if !loss.requires_grad() {
+        return Err(Error::Autograd(
+            "backward() on a tensor that does not require a gradient (no parameter reaches it, or it was computed under no_grad)".into(),
+        ));
+    }
+    let seed = loss.ones_like()?;
+    propagate(vec![(loss.clone(), seed)], &[], create_graph, true)?;
+    Ok(())
+}
+
+/// Gradients of `outputs` (weighted by `grad_outputs`, default ones for scalars) with respect
+/// to `inputs`, like `torch.autograd.grad`. With `create_graph` the results carry a graph and
+/// can be differentiated again. An input the outputs do not depend on gets `None`.
+pub fn grad(
+    outputs: &[Tensor],
+    grad_outputs: Option<&[Tensor]>,
+    inputs: &[Tensor],
+    create_graph: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut seeds = Vec::with_capacity(outputs.len());
+    for (i, out) in outputs.iter().enumerate() {
+        let seed = match grad_outputs {
+            Some(g) => g
+                .get(i)
+                .cloned()
+                .ok_or_else(|| Error::Autograd("grad_outputs must match outputs".into()))?,
+            None if out.numel() == 1 => out.ones_like()?,
+            None => {
+                return Err(Error::Autograd(format!(
+                    "grad() of a non-scalar output (shape {:?}) needs grad_outputs",
+                    out.shape()
+                )))
+            }
+        };
+        if seed.shape() != out.shape() {
+            return Err(Error::Autograd(format!(
+                "grad_outputs shape {:?} does not match output shape {:?}",
+                seed.shape(),
+                out.shape()
+            )));
+        }
+        if out.requires_grad() {
+            seeds.push((out.clone(), seed));
+        }
+    }
+    let kept = propagate(seeds, inputs, create_graph, false)?;
+    Ok(inputs.iter().map(|t| kept.get(&t.id()).cloned()).collect())
+}
+
+impl Tensor {
+    /// `backward` that keeps the gradient graph, for higher-order derivatives.
+    pub fn backward_create_graph(&self) -> Result<()> {
+        backward(self, true)
+    }
+}

@@ -1,0 +1,224 @@
+//! Host-side storage and the scalar type the CPU kernels are generic over. The CPU kernels
+//! are the reference every GPU kernel is checked against and the fallback without a GPU; f64
+//! exists on the CPU only, so finite-difference gradient checks can use tight tolerances.
+
+pub mod gemm;
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// Elements per chunk above which element-wise CPU kernels split work across threads.
+pub const PAR_CHUNK: usize = 1 << 15;
+
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::fmt::Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn tanh(self) -> Self;
+    fn abs(self) -> Self;
+    fn powf(self, p: Self) -> Self;
+    fn neg_infinity() -> Self;
+    /// Matrix product with this type's GEMM (see `gemm`).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        rs_a: usize,
+        cs_a: usize,
+        b: &[Self],
+        rs_b: usize,
+        cs_b: usize,
+        c: &mut [Self],
+    );
+}
+
+macro_rules! impl_real {
+    ($t:ty, $gemm:path) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn powf(self, p: Self) -> Self {
+                <$t>::powf(self, p)
+            }
+            fn neg_infinity() -> Self {
+                <$t>::NEG_INFINITY
+            }
+            fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                rs_a: usize,
+                cs_a: usize,
+                b: &[Self],
+                rs_b: usize,
+                cs_b: usize,
+                c: &mut [Self],
+            ) {
+                $gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, false)
+            }
+        }
+    };
+}
+impl_real!(f32, gemm::gemm_f32);
+impl_real!(f64, gemm::gemm_f64);
+
+/// A host buffer of one element type. `RefCell` so optimisers can update parameters in place.
+pub enum CpuStorage {
+    F32(RefCell<Vec<f32>>),
+    F64(RefCell<Vec<f64>>),
+}
+
+impl From<Vec<f32>> for CpuStorage {
+    fn from(v: Vec<f32>) -> Self {
+        CpuStorage::F32(RefCell::new(v))
+    }
+}
+
+impl From<Vec<f64>> for CpuStorage {
+    fn from(v: Vec<f64>) -> Self {
+        CpuStorage::F64(RefCell::new(v))
+    }
+}
+
+impl CpuStorage {
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            CpuStorage::F32(v) => v.borrow().clone(),
+            CpuStorage::F64(v) => v.borrow().iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            CpuStorage::F32(v) => v.borrow().iter().map(|&x| f64::from(x)).collect(),
+            CpuStorage::F64(v) => v.borrow().clone(),
+        }
+    }
+
+    pub fn f32(&self) -> Option<Ref<'_, Vec<f32>>> {
+        match self {
+            CpuStorage::F32(v) => Some(v.borrow()),
+            CpuStorage::F64(_) => None,
+        }
+    }
+
+    pub fn f32_mut(&self) -> Option<RefMut<'_, Vec<f32>>> {
+        match self {
+            CpuStorage::F32(v) => Some(v.borrow_mut()),
+            CpuStorage::F64(_) => None,
+        }
+    }
+}
+
+/// Runs `$body` with `$v` bound to the storage's slice, whatever its element type; the body is
+/// type-checked once per type, so it can call generic kernels. Evaluates to what `$body` gives.
+macro_rules! with_cpu {
+    ($storage:expr, $v:ident => $body:expr) => {
+        match $storage {
+            $crate::cpu::CpuStorage::F32(cell) => {
+                let $v: &[f32] = &cell.borrow();
+                $crate::cpu::CpuStorage::from($body)
+            }
+            $crate::cpu::CpuStorage::F64(cell) => {
+                let $v: &[f64] = &cell.borrow();
+                $crate::cpu::CpuStorage::from($body)
+            }
+        }
+    };
+}
+
+/// Like `with_cpu!` for two storages of the same element type; mixed types are an error.
+macro_rules! with_cpu2 {
+    ($op:expr, $a:expr, $b:expr, $x:ident, $y:ident => $body:expr) => {
+        match ($a, $b) {
+            ($crate::cpu::CpuStorage::F32(a), $crate::cpu::CpuStorage::F32(b)) => {
+                let ($x, $y): (&[f32], &[f32]) = (&a.borrow(), &b.borrow());
+                Ok($crate::cpu::CpuStorage::from($body))
+            }
+            ($crate::cpu::CpuStorage::F64(a), $crate::cpu::CpuStorage::F64(b)) => {
+                let ($x, $y): (&[f64], &[f64]) = (&a.borrow(), &b.borrow());
+                Ok($crate::cpu::CpuStorage::from($body))
+            }
+            _ => Err($crate::Error::Invalid(format!(
+                "{}: operands have different dtypes; convert one with `to_dtype`",
+                $op
+            ))),
+        }
+    };
+}
+
+pub(crate) use {with_cpu, with_cpu2};
+
+/// `out[i] = f(x[i])`, split across threads for large inputs.
+pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut out = vec![T::ZERO; x.len()];
+    if x.len() >= 2 * PAR_CHUNK {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(x.par_chunks(PAR_CHUNK))
+            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &i)| *o = f(i)));
+    } else {
+        out.iter_mut().zip(x).for_each(|(o, &i)| *o = f(i));
+    }
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` for equal-length inputs, split across threads for large inputs.
+pub fn zip_map<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut out = vec![T::ZERO; a.len()];
+    if a.len() >= 2 * PAR_CHUNK {
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for i in 0..o.len() {
+                    o[i] = f(a[i], b[i]);
+                }
+            });
+    } else {
+        for i in 0..out.len() {
+            out[i] = f(a[i], b[i]);
+        }
+    }
+    out
+}

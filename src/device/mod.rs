@@ -1,0 +1,78 @@
+//! Where tensors live: the host CPU or one GPU context.
+
+mod gpu;
+mod pool;
+mod select;
+mod timer;
+
+pub use gpu::{GpuContext, Params};
+pub use pool::GpuBuffer;
+pub use select::{list_adapters, AdapterRequest};
+
+use crate::Result;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+#[derive(Clone)]
+pub enum Device {
+    Cpu,
+    Gpu(Arc<GpuContext>),
+}
+
+impl Device {
+    /// The process-wide default GPU: the best adapter as chosen by [`AdapterRequest::from_env`]
+    /// (`GANLAB_BACKEND`, `GANLAB_ADAPTER`). Created once and shared, so tensors made by
+    /// different callers can meet in one op.
+    pub fn gpu() -> Result<Device> {
+        static DEFAULT: OnceLock<std::result::Result<Arc<GpuContext>, String>> = OnceLock::new();
+        let ctx = DEFAULT.get_or_init(|| {
+            GpuContext::new(&AdapterRequest::from_env())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
+        match ctx {
+            Ok(ctx) => Ok(Device::Gpu(ctx.clone())),
+            Err(msg) => Err(crate::Error::Gpu(msg.clone())),
+        }
+    }
+
+    /// `"cpu"` or `"gpu"`, as the CLI spells them.
+    pub fn from_name(name: &str) -> Result<Device> {
+        match name {
+            "cpu" => Ok(Device::Cpu),
+            "gpu" => Device::gpu(),
+            other => Err(crate::Error::Invalid(format!(
+                "unknown device \"{other}\" (expected cpu or gpu)"
+            ))),
+        }
+    }
+
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(_))
+    }
+
+    pub fn same(&self, other: &Device) -> bool {
+        match (self, other) {
+            (Device::Cpu, Device::Cpu) => true,
+            (Device::Gpu(a), Device::Gpu(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Submits recorded GPU work and waits for it; a no-op on the CPU.
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Gpu(ctx) => ctx.synchronize(),
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Gpu(ctx) => write!(f, "gpu({})", ctx.info().name),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! ganlab: a from-scratch GAN training engine.
+//!
+//! Layers, bottom up: [`device`] (CPU or a wgpu GPU context), [`Tensor`] (shaped f32 values on
+//! one device), [`ops`] (CPU kernels, WGSL kernels and backward rules, one file per family),
+//! and [`autograd`] (reverse mode with higher-order gradients).
+
+pub mod autograd;
+pub mod cpu;
+pub mod device;
+mod error;
+pub mod ops;
+pub mod shape;
+pub mod tensor;
+
+pub use autograd::{grad, no_grad};
+pub use device::Device;
+pub use error::{Error, Result};
+pub use tensor::{DType, Rng, Tensor};

@@ -1,0 +1,167 @@
+//! Element-wise arithmetic of two tensors with NumPy broadcasting.
+
+use crate::autograd::GradFn;
+use crate::cpu::{self, with_cpu2, Real};
+use crate::device::Params;
+use crate::shape::{broadcast_shapes, broadcast_strides, numel, pad_to_max_rank};
+use crate::tensor::Storage;
+use crate::{Result, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// 1 where equal, else 0 (no gradient): the tie mask of max's backward rule.
+    Eq,
+}
+
+impl Binary {
+    fn eval<T: Real>(self, x: T, y: T) -> T {
+        match self {
+            Binary::Add => x + y,
+            Binary::Sub => x - y,
+            Binary::Mul => x * y,
+            Binary::Div => x / y,
+            Binary::Eq => {
+                if x == y {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+        }
+    }
+
+    fn wgsl(self) -> (&'static str, &'static str) {
+        match self {
+            Binary::Add => ("add", "x + y"),
+            Binary::Sub => ("sub", "x - y"),
+            Binary::Mul => ("mul", "x * y"),
+            Binary::Div => ("div", "x / y"),
+            Binary::Eq => ("eq", "select(0.0, 1.0, x == y)"),
+        }
+    }
+}
+
+/// Walks the broadcast output in order, reading each operand through its strides.
+fn broadcast_cpu<T: Real>(
+    op: Binary,
+    a: &[T],
+    b: &[T],
+    shape: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+) -> Vec<T> {
+    let n = numel(shape);
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; shape.len()];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for _ in 0..n {
+        out.push(op.eval(a[ia], b[ib]));
+        // Odometer increment, keeping the operand offsets in step.
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            ia += sa[d];
+            ib += sb[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            ia -= sa[d] * shape[d];
+            ib -= sb[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
+    let (name, expr) = op.wgsl();
+    a.same_device(b, name)?;
+    let shape = broadcast_shapes(name, a.shape(), b.shape())?;
+    let same = a.shape() == b.shape();
+    let (sa, sb) = (
+        broadcast_strides(a.shape(), &shape),
+        broadcast_strides(b.shape(), &shape),
+    );
+    let storage = match (a.storage(), b.storage()) {
+        (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(with_cpu2!(name, x, y, x, y => {
+            if same {
+                cpu::zip_map(x, y, |u, v| op.eval(u, v))
+            } else {
+                broadcast_cpu(op, x, y, &shape, &sa, &sb)
+            }
+        })?),
+        (Storage::Gpu(x), Storage::Gpu(y)) => {
+            let ctx = x.context();
+            let n = numel(&shape);
+            let entry = if same { "same" } else { "broadcast" };
+            let pipeline = ctx.pipeline(&format!("binary_{name}"), entry, || {
+                include_str!("../../shaders/binary.wgsl").replace("OP_EXPR", expr)
+            })?;
+            let out = ctx.alloc(n)?;
+            let params = Params::new()
+                .u(n)
+                .arr(&pad_to_max_rank(name, &shape, 1)?)
+                .arr(&pad_to_max_rank(name, &sa, 0)?)
+                .arr(&pad_to_max_rank(name, &sb, 0)?);
+            ctx.launch(
+                &pipeline,
+                &params,
+                &[x.raw(), y.raw(), out.raw()],
+                ctx.grid(n)?,
+            )?;
+            Storage::Gpu(out)
+        }
+        _ => unreachable!("same_device checked"),
+    };
+    Ok(Tensor::from_op(storage, shape, &[a, b], BinaryGrad(op)))
+}
+
+struct BinaryGrad(Binary);
+
+impl GradFn for BinaryGrad {
+    fn name(&self) -> &'static str {
+        self.0.wgsl().0
+    }
+
+    fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let (ga, gb) = match self.0 {
+            Binary::Add => (g.clone(), g.clone()),
+            Binary::Sub => (g.clone(), g.neg()?),
+            Binary::Mul => (g.mul(b)?, g.mul(a)?),
+            // d(a/b)/db = -a/b^2 = -out/b.
+            Binary::Div => (g.div(b)?, g.mul(out)?.div(b)?.neg()?),
+            Binary::Eq => return Ok(vec![None, None]),
+        };
+        Ok(vec![
+            Some(ga.sum_to(a.shape())?),
+            Some(gb.sum_to(b.shape())?),
+        ])
+    }
+}
+
+impl Tensor {
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, Binary::Add)
+    }
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, Binary::Sub)
+    }
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, Binary::Mul)
+    }
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, Binary::Div)
+    }
+    /// 1.0 where the elements are equal, 0.0 elsewhere (no gradient).
+    pub fn eq_mask(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, Binary::Eq)
+    }
+    /// `s - self`.
+    pub fn rsub_scalar(&self, s: f32) -> Result<Tensor> {
+        self.neg()?.add_scalar(s)
+    }
+}

@@ -1,0 +1,197 @@
+//! Batched matrix product with optionally transposed operands and broadcast batch dims.
+
+use crate::autograd::GradFn;
+use crate::cpu::{with_cpu2, Real};
+use crate::device::Params;
+use crate::shape::{broadcast_shapes, numel};
+use crate::tensor::Storage;
+use crate::{Error, Result, Tensor};
+
+/// Where each batch's matrix starts and how elements are laid out, for one operand.
+#[derive(Clone, Copy)]
+struct Operand {
+    rs: usize,
+    cs: usize,
+    bs: usize,
+}
+
+impl Operand {
+    /// A contiguous (rows x cols) matrix per batch, read transposed if `t`; `bs` 0 when shared.
+    fn new(rows: usize, cols: usize, t: bool, shared: bool) -> Self {
+        let (rs, cs) = if t { (1, cols) } else { (cols, 1) };
+        Operand {
+            rs,
+            cs,
+            bs: if shared { 0 } else { rows * cols },
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_cpu<T: Real>(
+    a: &[T],
+    b: &[T],
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    oa: Operand,
+    ob: Operand,
+) -> Vec<T> {
+    let mut c = vec![T::ZERO; batch * m * n];
+    for (z, cz) in c.chunks_mut((m * n).max(1)).enumerate().take(batch) {
+        T::gemm(
+            m,
+            n,
+            k,
+            &a[z * oa.bs..],
+            oa.rs,
+            oa.cs,
+            &b[z * ob.bs..],
+            ob.rs,
+            ob.cs,
+            cz,
+        );
+    }
+    c
+}
+
+/// `op(a) @ op(b)` where op transposes the last two dims when asked. Batch dims broadcast.
+pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    a.same_device(b, "matmul")?;
+    if a.rank() < 2 || b.rank() < 2 {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "operands need at least 2 dims, got {:?} and {:?}",
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    let (ra, rb) = (a.rank(), b.rank());
+    let (a_rows, a_cols) = (a.shape()[ra - 2], a.shape()[ra - 1]);
+    let (b_rows, b_cols) = (b.shape()[rb - 2], b.shape()[rb - 1]);
+    let (m, k) = if ta {
+        (a_cols, a_rows)
+    } else {
+        (a_rows, a_cols)
+    };
+    let (k2, n) = if tb {
+        (b_cols, b_rows)
+    } else {
+        (b_rows, b_cols)
+    };
+    if k != k2 {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "inner dims differ: {:?}{} @ {:?}{}",
+                a.shape(),
+                if ta { "^T" } else { "" },
+                b.shape(),
+                if tb { "^T" } else { "" }
+            ),
+        ));
+    }
+    let batch_shape = broadcast_shapes("matmul", &a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
+    let batch = numel(&batch_shape);
+    // An operand whose batch dims are all 1 is shared by every batch; one that broadcasts
+    // partially is materialised first.
+    let prepare = |t: &Tensor, r: usize| -> Result<(Tensor, bool)> {
+        let own = numel(&t.shape()[..r - 2]);
+        if own == 1 {
+            Ok((t.clone(), true))
+        } else if t.shape()[..r - 2] == batch_shape[..] {
+            Ok((t.clone(), false))
+        } else {
+            let mut full = batch_shape.clone();
+            full.extend_from_slice(&t.shape()[r - 2..]);
+            Ok((t.expand(&full)?, false))
+        }
+    };
+    let (ae, a_shared) = prepare(a, ra)?;
+    let (be, b_shared) = prepare(b, rb)?;
+    let oa = Operand::new(a_rows, a_cols, ta, a_shared);
+    let ob = Operand::new(b_rows, b_cols, tb, b_shared);
+
+    let mut out_shape = batch_shape.clone();
+    out_shape.extend([m, n]);
+    let storage = match (ae.storage(), be.storage()) {
+        (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(with_cpu2!("matmul", x, y, x, y => {
+            matmul_cpu(x, y, batch, m, n, k, oa, ob)
+        })?),
+        (Storage::Gpu(x), Storage::Gpu(y)) => {
+            let ctx = x.context();
+            let pipeline = ctx.pipeline("matmul", "main", || {
+                include_str!("../../shaders/matmul.wgsl").to_string()
+            })?;
+            let out = ctx.alloc(batch * m * n)?;
+            let max = ctx.limits().max_compute_workgroups_per_dimension as usize;
+            if batch > max {
+                return Err(Error::TooLarge {
+                    bytes: batch as u64,
+                    limit: max as u64,
+                    limit_name: "matmul batch count (workgroups per dimension)",
+                });
+            }
+            let params = Params::new()
+                .u(m)
+                .u(n)
+                .u(k)
+                .u(0)
+                .u(oa.rs)
+                .u(oa.cs)
+                .u(oa.bs)
+                .u(0)
+                .u(ob.rs)
+                .u(ob.cs)
+                .u(ob.bs);
+            let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32];
+            // k = 0 needs no special case: the accumulators start at zero.
+            ctx.launch(&pipeline, &params, &[x.raw(), y.raw(), out.raw()], groups)?;
+            Storage::Gpu(out)
+        }
+        _ => unreachable!("same_device checked"),
+    };
+    Ok(Tensor::from_op(
+        storage,
+        out_shape,
+        &[a, b],
+        MatmulGrad { ta, tb },
+    ))
+}
+
+struct MatmulGrad {
+    ta: bool,
+    tb: bool,
+}
+
+impl GradFn for MatmulGrad {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        // With A' = op(A), B' = op(B): dA' = g B'^T and dB' = A'^T g, transposed back where
+        // op transposed, written so no transpose is ever materialised.
+        let (ga, gb) = match (self.ta, self.tb) {
+            (false, false) => (matmul_t(g, b, false, true)?, matmul_t(a, g, true, false)?),
+            (false, true) => (matmul_t(g, b, false, false)?, matmul_t(g, a, true, false)?),
+            (true, false) => (matmul_t(b, g, false, true)?, matmul_t(a, g, false, false)?),
+            (true, true) => (matmul_t(b, g, true, true)?, matmul_t(g, a, true, true)?),
+        };
+        Ok(vec![
+            Some(ga.sum_to(a.shape())?),
+            Some(gb.sum_to(b.shape())?),
+        ])
+    }
+}
+
+impl Tensor {
+    /// Matrix product over the last two dims, batch dims broadcast.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        matmul_t(self, other, false, false)
+    }
+}

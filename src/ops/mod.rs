@@ -1,0 +1,10 @@
+//! The ops, one file per family. Each holds the family's whole story: the CPU kernel, the
+//! launcher of its WGSL kernel in `shaders/`, and its backward rule written in tensor ops.
+
+mod binary;
+mod layout;
+mod matmul;
+mod reduce;
+mod unary;
+
+pub use matmul::matmul_t;

@@ -1,0 +1,247 @@
+//! Reductions: sum, mean and max over axes or over everything, and `sum_to` (the adjoint of
+//! broadcasting). The primitive reduces one axis of an (outer, r, inner) view.
+
+use crate::autograd::GradFn;
+use crate::cpu::{with_cpu, Real};
+use crate::device::Params;
+use crate::shape::{normalize_axis, numel};
+use crate::tensor::Storage;
+use crate::{Error, Result, Tensor};
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reduce {
+    Sum,
+    Max,
+}
+
+impl Reduce {
+    fn wgsl(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Reduce::Sum => ("sum", "a + b", "0.0"),
+            // -inf, which WGSL has no literal for.
+            Reduce::Max => ("max", "max(a, b)", "bitcast<f32>(0xff800000u)"),
+        }
+    }
+}
+
+/// Outputs below which a row gets a whole workgroup (and rows above this length).
+const FEW_OUTPUTS: usize = 2048;
+const LONG_ROW: usize = 64;
+
+/// CPU reduction, accumulating in f64 so it is an accurate reference for long rows.
+fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Reduce) -> Vec<T> {
+    let mut out = vec![T::ZERO; outer * inner];
+    let row = |(o, dst): (usize, &mut [T])| {
+        let src = &x[o * r * inner..(o + 1) * r * inner];
+        match kind {
+            Reduce::Sum => {
+                let mut acc = vec![0f64; inner];
+                for j in 0..r {
+                    for (a, v) in acc.iter_mut().zip(&src[j * inner..(j + 1) * inner]) {
+                        *a += v.to_f64();
+                    }
+                }
+                dst.iter_mut()
+                    .zip(acc)
+                    .for_each(|(d, a)| *d = T::from_f64(a));
+            }
+            Reduce::Max => {
+                dst.fill(T::neg_infinity());
+                for j in 0..r {
+                    for (d, &v) in dst.iter_mut().zip(&src[j * inner..(j + 1) * inner]) {
+                        if v > *d || v != v {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if inner == 0 {
+        return out;
+    }
+    if x.len() >= 1 << 16 && outer > 1 {
+        out.par_chunks_mut(inner).enumerate().for_each(row);
+    } else {
+        out.chunks_mut(inner).enumerate().for_each(row);
+    }
+    out
+}
+
+/// Reduces `axis` of `x`, keeping it as a size-1 dim.
+fn reduce_axis(x: &Tensor, axis: usize, kind: Reduce) -> Result<Tensor> {
+    let shape = x.shape();
+    let (outer, r, inner) = (
+        numel(&shape[..axis]),
+        shape[axis],
+        numel(&shape[axis + 1..]),
+    );
+    if kind == Reduce::Max && r == 0 {
+        return Err(Error::shape("max", "max over an empty axis"));
+    }
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = 1;
+    let storage = match x.storage() {
+        Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => reduce_cpu(v, outer, r, inner, kind))),
+        Storage::Gpu(buf) => {
+            let ctx = buf.context();
+            let (name, combine, init) = kind.wgsl();
+            let outputs = outer * inner;
+            let (entry, grid) = if outputs <= FEW_OUTPUTS && r > LONG_ROW {
+                ("per_workgroup", ctx.grid_for_groups(outputs)?)
+            } else {
+                ("per_thread", ctx.grid(outputs)?)
+            };
+            let pipeline = ctx.pipeline(&format!("reduce_{name}"), entry, || {
+                include_str!("../../shaders/reduce.wgsl")
+                    .replace("COMBINE_EXPR", combine)
+                    .replace("INIT_EXPR", init)
+            })?;
+            let out = ctx.alloc(outputs)?;
+            let params = Params::new().u(outer).u(r).u(inner);
+            ctx.launch(&pipeline, &params, &[buf.raw(), out.raw()], grid)?;
+            Storage::Gpu(out)
+        }
+    };
+    Ok(Tensor::from_op(storage, out_shape, &[x], ReduceGrad(kind)))
+}
+
+struct ReduceGrad(Reduce);
+
+impl GradFn for ReduceGrad {
+    fn name(&self) -> &'static str {
+        self.0.wgsl().0
+    }
+
+    fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let gx = match self.0 {
+            Reduce::Sum => g.expand(x.shape())?,
+            Reduce::Max => {
+                // Ties share the gradient equally (like torch.amax).
+                let axis = (0..x.rank())
+                    .find(|&d| out.shape()[d] != x.shape()[d])
+                    .unwrap_or(0);
+                let mask = x.eq_mask(&out.detach())?;
+                let count = mask.reduce_keep(axis, Reduce::Sum)?;
+                g.div(&count)?.expand(x.shape())?.mul(&mask)?
+            }
+        };
+        Ok(vec![Some(gx)])
+    }
+}
+
+impl Tensor {
+    fn reduce_keep(&self, axis: usize, kind: Reduce) -> Result<Tensor> {
+        reduce_axis(self, axis, kind)
+    }
+
+    /// Sum over `axes` (all axes when empty), keeping them as size-1 dims if `keepdim`.
+    pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let mut axes: Vec<usize> = if axes.is_empty() {
+            (0..self.rank()).collect()
+        } else {
+            axes.iter()
+                .map(|&a| normalize_axis(a, self.rank()))
+                .collect::<Result<_>>()?
+        };
+        axes.sort_unstable();
+        axes.dedup();
+        let kept_shape: Vec<usize> = (0..self.rank())
+            .map(|d| {
+                if axes.contains(&d) {
+                    1
+                } else {
+                    self.shape()[d]
+                }
+            })
+            .collect();
+        // Merge runs of adjacent reduced axes into one dim, so each run is one kernel.
+        let mut merged_shape = Vec::new();
+        let mut merged_axes = Vec::new();
+        for d in 0..self.rank() {
+            let reduced = axes.contains(&d);
+            if reduced && d > 0 && axes.contains(&(d - 1)) {
+                *merged_shape.last_mut().unwrap() *= self.shape()[d];
+            } else {
+                if reduced {
+                    merged_axes.push(merged_shape.len());
+                }
+                merged_shape.push(self.shape()[d]);
+            }
+        }
+        let mut t = self.reshape(&merged_shape)?;
+        for &axis in merged_axes.iter().rev() {
+            t = reduce_axis(&t, axis, Reduce::Sum)?;
+        }
+        if keepdim {
+            t.reshape(&kept_shape)
+        } else {
+            let dropped: Vec<usize> = (0..self.rank())
+                .filter(|d| !axes.contains(d))
+                .map(|d| self.shape()[d])
+                .collect();
+            t.reshape(&dropped)
+        }
+    }
+
+    /// Sum of every element, as a 0-dim tensor.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        self.sum(&[], false)
+    }
+
+    /// Mean over `axes` (all axes when empty).
+    pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
+        let summed = self.sum(axes, keepdim)?;
+        let count = self.numel() / summed.numel().max(1);
+        summed.mul_scalar(1.0 / count.max(1) as f32)
+    }
+
+    pub fn mean_all(&self) -> Result<Tensor> {
+        self.mean(&[], false)
+    }
+
+    /// Maximum along `axis`; the gradient goes to the maximal elements (shared on ties).
+    pub fn max(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
+        let axis = normalize_axis(axis, self.rank())?;
+        let t = reduce_axis(self, axis, Reduce::Max)?;
+        if keepdim {
+            Ok(t)
+        } else {
+            let mut shape = self.shape().to_vec();
+            shape.remove(axis);
+            t.reshape(&shape)
+        }
+    }
+
+    /// Maximum of every element, as a 0-dim tensor.
+    pub fn max_all(&self) -> Result<Tensor> {
+        self.reshape(&[self.numel()])?.max(0, false)
+    }
+
+    /// Sums a broadcast result back to `shape` (which must broadcast to `self.shape()`).
+    pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let extra = self
+            .rank()
+            .checked_sub(shape.len())
+            .ok_or_else(|| Error::shape("sum_to", format!("{:?} to {shape:?}", self.shape())))?;
+        let mut axes = Vec::new();
+        for d in 0..self.rank() {
+            if d < extra {
+                axes.push(d as isize);
+            } else if shape[d - extra] == 1 && self.shape()[d] != 1 {
+                axes.push(d as isize);
+            } else if shape[d - extra] != self.shape()[d] {
+                return Err(Error::shape(
+                    "sum_to",
+                    format!("{:?} does not broadcast to {:?}", shape, self.shape()),
+                ));
+            }
+        }
+        self.sum(&axes, true)?.reshape(shape)
+    }
+}

@@ -1,0 +1,263 @@
+//! Every GPU kernel against its CPU reference on fresh random inputs of several shapes (odd
+//! sizes included), with every GPU output buffer poisoned with NaN first.
+
+mod common;
+
+use common::{assert_gpu_matches_cpu, fresh_rng, gpu, randn};
+use ganlab::{Device, Tensor};
+
+const ELEMENTWISE: f64 = 1e-5;
+const REDUCTION: f64 = 1e-4;
+const SHAPES: &[&[usize]] = &[
+    &[1],
+    &[7],
+    &[257],
+    &[3, 5],
+    &[2, 3, 17],
+    &[4, 1, 9, 33],
+    &[70_001],
+];
+
+#[test]
+fn unary_ops() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("unary_ops");
+    type Op = fn(&Tensor) -> ganlab::Result<Tensor>;
+    let ops: &[(&str, Op, bool)] = &[
+        ("neg", |t| t.neg(), false),
+        ("exp", |t| t.exp(), false),
+        ("log", |t| t.log(), true),
+        ("sqrt", |t| t.sqrt(), true),
+        ("abs", |t| t.abs(), false),
+        ("sign", |t| t.sign(), false),
+        ("tanh", |t| t.tanh(), false),
+        ("sigmoid", |t| t.sigmoid(), false),
+        ("relu", |t| t.relu(), false),
+        ("leaky_relu", |t| t.leaky_relu(0.2), false),
+        ("pow2", |t| t.pow(2.0), false),
+        ("pow3", |t| t.pow(3.0), false),
+        ("pow-1.5", |t| t.pow(-1.5), true),
+        ("square", |t| t.square(), false),
+        ("clamp", |t| t.clamp(-0.5, 0.7), false),
+        ("add_scalar", |t| t.add_scalar(1.25), false),
+        ("mul_scalar", |t| t.mul_scalar(-3.5), false),
+    ];
+    for shape in SHAPES {
+        for (name, op, positive) in ops {
+            let mut x = randn(shape, &mut rng).mul_scalar(3.0).unwrap();
+            if *positive {
+                x = x.abs().unwrap().add_scalar(0.1).unwrap();
+            }
+            assert_gpu_matches_cpu(&format!("{name} {shape:?}"), &gpu, &[x], ELEMENTWISE, |t| {
+                op(&t[0])
+            });
+        }
+    }
+}
+
+#[test]
+fn activations_stay_finite_at_extreme_inputs() {
+    let Some(gpu) = gpu() else { return };
+    let x = Tensor::from_vec(
+        vec![-1e4, -100.0, -60.0, 0.0, 60.0, 100.0, 1e4],
+        &[7],
+        &Device::Cpu,
+    )
+    .unwrap();
+    for (name, op) in [
+        ("sigmoid", Tensor::sigmoid as fn(&Tensor) -> _),
+        ("tanh", Tensor::tanh),
+    ] {
+        let out = op(&x.to_device(&gpu).unwrap()).unwrap().to_vec().unwrap();
+        assert!(out.iter().all(|v| v.is_finite()), "{name}: {out:?}");
+        assert_gpu_matches_cpu(name, &gpu, &[x.clone()], ELEMENTWISE, |t| op(&t[0]));
+    }
+}
+
+#[test]
+fn binary_ops_with_broadcasting() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("binary_ops_with_broadcasting");
+    let pairs: &[(&[usize], &[usize])] = &[
+        (&[7], &[7]),
+        (&[70_001], &[70_001]),
+        (&[3, 5], &[5]),
+        (&[3, 5], &[3, 1]),
+        (&[2, 3, 17], &[1, 3, 1]),
+        (&[4, 1, 9, 33], &[5, 1, 33]),
+        (&[1], &[2, 3]),
+        (&[], &[6, 5]),
+    ];
+    for (sa, sb) in pairs {
+        let a = randn(sa, &mut rng);
+        let b = randn(sb, &mut rng);
+        // Keep divisors away from zero so the quotient is well conditioned.
+        let b_div = b.abs().unwrap().add_scalar(0.5).unwrap();
+        let what = |op: &str| format!("{op} {sa:?} {sb:?}");
+        assert_gpu_matches_cpu(
+            &what("add"),
+            &gpu,
+            &[a.clone(), b.clone()],
+            ELEMENTWISE,
+            |t| t[0].add(&t[1]),
+        );
+        assert_gpu_matches_cpu(
+            &what("sub"),
+            &gpu,
+            &[a.clone(), b.clone()],
+            ELEMENTWISE,
+            |t| t[0].sub(&t[1]),
+        );
+        assert_gpu_matches_cpu(
+            &what("mul"),
+            &gpu,
+            &[a.clone(), b.clone()],
+            ELEMENTWISE,
+            |t| t[0].mul(&t[1]),
+        );
+        assert_gpu_matches_cpu(&what("div"), &gpu, &[a.clone(), b_div], ELEMENTWISE, |t| {
+            t[0].div(&t[1])
+        });
+        assert_gpu_matches_cpu(
+            &what("eq"),
+            &gpu,
+            &[a.clone(), b.clone()],
+            ELEMENTWISE,
+            |t| t[0].eq_mask(&t[1]),
+        );
+        // a * [b > 0] equals a exactly where b > 0, so the mask holds both values.
+        assert_gpu_matches_cpu(
+            &what("eq mixed"),
+            &gpu,
+            &[a.clone(), b.clone()],
+            ELEMENTWISE,
+            |t| t[0].eq_mask(&t[0].mul(&t[1].sign()?.relu()?)?),
+        );
+    }
+}
+
+#[test]
+fn reductions() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("reductions");
+    let cases: &[(&[usize], &[isize])] = &[
+        (&[7], &[0]),
+        (&[300_007], &[0]),
+        (&[3, 5], &[1]),
+        (&[3, 5], &[0]),
+        (&[2, 3, 17], &[0, 2]),
+        (&[4, 3, 9, 33], &[0, 2, 3]),
+        (&[5, 1000], &[1]),
+        (&[1000, 5], &[0]),
+        (&[64, 6272], &[0]),
+        (&[2, 3, 4], &[]),
+    ];
+    for (shape, axes) in cases {
+        let x = randn(shape, &mut rng);
+        let what = |op: &str| format!("{op} {shape:?} over {axes:?}");
+        assert_gpu_matches_cpu(&what("sum"), &gpu, &[x.clone()], REDUCTION, |t| {
+            t[0].sum(axes, false)
+        });
+        assert_gpu_matches_cpu(&what("sum keepdim"), &gpu, &[x.clone()], REDUCTION, |t| {
+            t[0].sum(axes, true)
+        });
+        assert_gpu_matches_cpu(&what("mean"), &gpu, &[x.clone()], REDUCTION, |t| {
+            t[0].mean(axes, false)
+        });
+        if axes.len() == 1 {
+            assert_gpu_matches_cpu(&what("max"), &gpu, &[x.clone()], REDUCTION, |t| {
+                t[0].max(axes[0], false)
+            });
+        }
+    }
+    let x = randn(&[3, 4, 5], &mut rng);
+    assert_gpu_matches_cpu("max_all", &gpu, &[x.clone()], REDUCTION, |t| t[0].max_all());
+    assert_gpu_matches_cpu("sum_to", &gpu, &[x], REDUCTION, |t| t[0].sum_to(&[4, 1]));
+}
+
+#[test]
+fn layout_ops() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("layout_ops");
+    let x = randn(&[2, 3, 5, 7], &mut rng);
+    let y = randn(&[2, 4, 5, 7], &mut rng);
+    let one = [x.clone()];
+    let exact = 0.0;
+    assert_gpu_matches_cpu("permute", &gpu, &one, exact, |t| {
+        t[0].permute(&[3, 1, 0, 2])
+    });
+    assert_gpu_matches_cpu("transpose", &gpu, &one, exact, |t| t[0].transpose(-1, -2));
+    assert_gpu_matches_cpu("reshape", &gpu, &one, exact, |t| t[0].reshape(&[6, 35]));
+    assert_gpu_matches_cpu("flatten", &gpu, &one, exact, |t| t[0].flatten(1));
+    assert_gpu_matches_cpu("narrow", &gpu, &one, exact, |t| t[0].narrow(2, 1, 3));
+    assert_gpu_matches_cpu("narrow last", &gpu, &one, exact, |t| t[0].narrow(-1, 6, 1));
+    assert_gpu_matches_cpu("pad", &gpu, &one, exact, |t| {
+        t[0].pad(&[(0, 0), (1, 2), (0, 1), (3, 0)])
+    });
+    assert_gpu_matches_cpu("expand", &gpu, &[randn(&[3, 1, 7], &mut rng)], exact, |t| {
+        t[0].expand(&[2, 3, 5, 7])
+    });
+    assert_gpu_matches_cpu("concat", &gpu, &[x.clone(), y], exact, |t| {
+        Tensor::concat(&[&t[0], &t[1]], 1)
+    });
+    assert_gpu_matches_cpu("concat last", &gpu, &[x.clone(), x], exact, |t| {
+        Tensor::concat(&[&t[0], &t[1]], -1)
+    });
+}
+
+#[test]
+fn matmul_shapes_transposes_and_batches() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("matmul_shapes_transposes_and_batches");
+    // (batch of a, batch of b, m, k, n): sizes straddle the 64x64x16 tiles.
+    let cases: &[(&[usize], &[usize], usize, usize, usize)] = &[
+        (&[], &[], 1, 1, 1),
+        (&[], &[], 1, 100, 1),
+        (&[], &[], 17, 33, 9),
+        (&[], &[], 64, 64, 64),
+        (&[], &[], 65, 129, 63),
+        (&[], &[], 130, 17, 200),
+        (&[], &[], 5, 0, 3),
+        (&[3], &[3], 7, 19, 70),
+        (&[3], &[], 33, 20, 11),
+        (&[], &[2, 2], 9, 31, 5),
+        (&[2, 1], &[1, 3], 6, 7, 8),
+    ];
+    for &(ba, bb, m, k, n) in cases {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut sa = ba.to_vec();
+            sa.extend(if ta { [k, m] } else { [m, k] });
+            let mut sb = bb.to_vec();
+            sb.extend(if tb { [n, k] } else { [k, n] });
+            let a = randn(&sa, &mut rng);
+            let b = randn(&sb, &mut rng);
+            assert_gpu_matches_cpu(
+                &format!(
+                    "matmul {sa:?}{} @ {sb:?}{}",
+                    if ta { "T" } else { "" },
+                    if tb { "T" } else { "" }
+                ),
+                &gpu,
+                &[a, b],
+                REDUCTION,
+                |t| ganlab::ops::matmul_t(&t[0], &t[1], ta, tb),
+            );
+        }
+    }
+}
+
+#[test]
+fn creation_and_transfer_round_trip() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("creation_and_transfer_round_trip");
+    let x = randn(&[3, 1001], &mut rng);
+    let back = x.to_device(&gpu).unwrap().to_device(&Device::Cpu).unwrap();
+    assert_eq!(back.to_vec().unwrap(), x.to_vec().unwrap());
+    let full = Tensor::full(&[5, 77], -2.5, &gpu)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(full.iter().all(|&v| v == -2.5));
+    let zeros = Tensor::zeros(&[1000], &gpu).unwrap().to_vec().unwrap();
+    assert!(zeros.iter().all(|&v| v == 0.0));
+}
