@@ -36,6 +36,11 @@ impl Device {
         }
     }
 
+    /// A new GPU context on the adapter `req` selects (not shared with `Device::gpu()`).
+    pub fn gpu_with(req: &AdapterRequest) -> Result<Device> {
+        Ok(Device::Gpu(Arc::new(GpuContext::new(req)?)))
+    }
+
     /// `"cpu"` or `"gpu"`, as the CLI spells them.
     pub fn from_name(name: &str) -> Result<Device> {
         match name {

@@ -1,0 +1,111 @@
+//! The command line: verbs and their flags. Thin by design: every verb calls the library.
+
+mod demo;
+
+use clap::{Args, Parser, Subcommand};
+use ganlab::device::{list_adapters, AdapterRequest};
+use ganlab::{Device, Result};
+
+#[derive(Parser)]
+#[command(name = "ganlab", version, about = "A from-scratch GAN training engine (wgpu + CPU)")]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// List every GPU adapter found and the one ganlab would pick.
+    Devices(GpuFlags),
+    /// Fit a small MLP to y = sin(x) with autograd: a quick check that the engine trains on
+    /// your device (the GAN trainers arrive with later releases).
+    Demo(demo::DemoArgs),
+}
+
+/// How to pick the GPU: flags override `GANLAB_BACKEND` / `GANLAB_ADAPTER`.
+#[derive(Args, Clone, Default)]
+pub struct GpuFlags {
+    /// GPU backend: vulkan, metal or dx12.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Use the adapter whose name contains this text (case-insensitive).
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+impl GpuFlags {
+    fn request(&self) -> AdapterRequest {
+        let env = AdapterRequest::from_env();
+        AdapterRequest {
+            backend: self.backend.clone().or(env.backend),
+            name: self.adapter.clone().or(env.name),
+        }
+    }
+
+    /// `cpu`; `gpu` on the adapter these flags select (software adapters included); or
+    /// `auto`: a hardware GPU when there is one, else the CPU, saying so.
+    pub fn device(&self, name: &str) -> Result<Device> {
+        match name {
+            "gpu" => Device::gpu_with(&self.request()),
+            "auto" => match Device::gpu_with(&self.request()) {
+                Ok(Device::Gpu(ctx)) if !ctx.is_software() => Ok(Device::Gpu(ctx)),
+                Ok(Device::Gpu(ctx)) => {
+                    println!(
+                        "only a software GPU adapter ({}) is present: using the CPU path, which is faster here (pass --device gpu to use it anyway)",
+                        ctx.info().name
+                    );
+                    Ok(Device::Cpu)
+                }
+                Ok(dev) => Ok(dev),
+                Err(e) => {
+                    println!("no GPU adapter ({e}); using the CPU path");
+                    Ok(Device::Cpu)
+                }
+            },
+            other => Device::from_name(other),
+        }
+    }
+}
+
+pub fn run() -> Result<()> {
+    match Cli::parse().verb {
+        Verb::Devices(flags) => devices(&flags),
+        Verb::Demo(args) => demo::run(&args),
+    }
+}
+
+fn devices(flags: &GpuFlags) -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found (the CPU path still works: --device cpu)");
+    }
+    for info in &adapters {
+        println!(
+            "{:<40} {:<14} {:<8} driver: {} {}",
+            info.name,
+            format!("{:?}", info.device_type),
+            format!("{:?}", info.backend),
+            info.driver,
+            info.driver_info
+        );
+    }
+    match Device::gpu_with(&flags.request()) {
+        Ok(Device::Gpu(ctx)) => {
+            let l = ctx.limits();
+            println!("\nselected: {}", ctx.describe());
+            println!(
+                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, timestamps: {}",
+                l.max_storage_buffer_binding_size >> 20,
+                l.max_buffer_size >> 20,
+                l.max_compute_workgroup_storage_size >> 10,
+                if ctx.has_timestamps() { "yes" } else { "no" }
+            );
+            Ok(())
+        }
+        Ok(Device::Cpu) => Ok(()),
+        Err(e) => {
+            println!("\nselected: none ({e})");
+            Ok(())
+        }
+    }
+}
