@@ -17,17 +17,67 @@ struct Shape {
 }
 
 const SHAPES: &[Shape] = &[
-    Shape { name: "square-256", m: 256, k: 256, n: 256 },
-    Shape { name: "square-512", m: 512, k: 512, n: 512 },
-    Shape { name: "square-1024", m: 1024, k: 1024, n: 1024 },
-    Shape { name: "square-2048", m: 2048, k: 2048, n: 2048 },
+    Shape {
+        name: "square-256",
+        m: 256,
+        k: 256,
+        n: 256,
+    },
+    Shape {
+        name: "square-512",
+        m: 512,
+        k: 512,
+        n: 512,
+    },
+    Shape {
+        name: "square-1024",
+        m: 1024,
+        k: 1024,
+        n: 1024,
+    },
+    Shape {
+        name: "square-2048",
+        m: 2048,
+        k: 2048,
+        n: 2048,
+    },
     // Dense layers of the book's GANs at batch 64: (batch, fan_in) @ (fan_in, fan_out).
-    Shape { name: "gan-G-100x256", m: 64, k: 100, n: 256 },
-    Shape { name: "gan-G-1024x784", m: 64, k: 1024, n: 784 },
-    Shape { name: "gan-D-784x512", m: 64, k: 784, n: 512 },
-    Shape { name: "gan-D-512x256", m: 64, k: 512, n: 256 },
-    Shape { name: "dcgan-G-100x6272", m: 64, k: 100, n: 6272 },
-    Shape { name: "dcgan-D-4096x1", m: 64, k: 4096, n: 1 },
+    Shape {
+        name: "gan-G-100x256",
+        m: 64,
+        k: 100,
+        n: 256,
+    },
+    Shape {
+        name: "gan-G-1024x784",
+        m: 64,
+        k: 1024,
+        n: 784,
+    },
+    Shape {
+        name: "gan-D-784x512",
+        m: 64,
+        k: 784,
+        n: 512,
+    },
+    Shape {
+        name: "gan-D-512x256",
+        m: 64,
+        k: 512,
+        n: 256,
+    },
+    Shape {
+        name: "dcgan-G-100x6272",
+        m: 64,
+        k: 100,
+        n: 6272,
+    },
+    Shape {
+        name: "dcgan-D-4096x1",
+        m: 64,
+        k: 4096,
+        n: 1,
+    },
 ];
 
 struct Options {
@@ -37,7 +87,11 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { reps: 5, filter: None, all: false };
+    let mut o = Options {
+        reps: 5,
+        filter: None,
+        all: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -61,7 +115,9 @@ fn gflops(s: &Shape, secs: f64) -> f64 {
 
 /// Median seconds of one GPU matmul and whether timestamps measured it.
 fn time_gpu(gpu: &Device, s: &Shape, reps: usize, rng: &mut Rng) -> ganlab::Result<(f64, bool)> {
-    let Device::Gpu(ctx) = gpu else { unreachable!() };
+    let Device::Gpu(ctx) = gpu else {
+        unreachable!()
+    };
     let a = Tensor::randn(&[s.m, s.k], 0.0, 1.0, rng, gpu)?;
     let b = Tensor::randn(&[s.k, s.n], 0.0, 1.0, rng, gpu)?;
     a.matmul(&b)?; // compile the pipeline, warm the pool
@@ -86,8 +142,16 @@ fn time_gpu(gpu: &Device, s: &Shape, reps: usize, rng: &mut Rng) -> ganlab::Resu
 }
 
 fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
-    let a: Vec<f32> = rng.normal_vec(s.m * s.k, 0.0, 1.0).into_iter().map(|v| v as f32).collect();
-    let b: Vec<f32> = rng.normal_vec(s.k * s.n, 0.0, 1.0).into_iter().map(|v| v as f32).collect();
+    let a: Vec<f32> = rng
+        .normal_vec(s.m * s.k, 0.0, 1.0)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let b: Vec<f32> = rng
+        .normal_vec(s.k * s.n, 0.0, 1.0)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
     let mut c = vec![0f32; s.m * s.n];
     let mut run = || {
         let t = Instant::now();
@@ -117,28 +181,52 @@ fn main() {
         println!("GPU: {}", ctx.describe());
         println!(
             "GPU timing: {}",
-            if ctx.has_timestamps() { "timestamp queries around the kernel" } else { "wall time around a synchronised submit" }
+            if ctx.has_timestamps() {
+                "timestamp queries around the kernel"
+            } else {
+                "wall time around a synchronised submit"
+            }
         );
     }
-    println!("CPU threads: {}, reps: {} (median)\n", rayon::current_num_threads(), opts.reps);
+    println!(
+        "CPU threads: {}, reps: {} (median)\n",
+        rayon::current_num_threads(),
+        opts.reps
+    );
     println!(
         "{:<18} {:>16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "shape (m k n)", "", "gpu ms", "gpu GF/s", "cpu ms", "cpu GF/s", "naive ms", "naive GF", "cpu/naive"
+        "shape (m k n)",
+        "",
+        "gpu ms",
+        "gpu GF/s",
+        "cpu ms",
+        "cpu GF/s",
+        "naive ms",
+        "naive GF",
+        "cpu/naive"
     );
     let mut json = Vec::new();
     for s in SHAPES {
-        if opts.filter.as_ref().is_some_and(|f| !s.name.contains(f.as_str())) {
+        if opts
+            .filter
+            .as_ref()
+            .is_some_and(|f| !s.name.contains(f.as_str()))
+        {
             continue;
         }
         let flops = (s.m * s.n * s.k) as f64;
         // A software adapter runs ~1 GFLOP/s: skip the largest products there unless --all.
         let gpu_res = match &gpu {
-            Some(g) if opts.all || !software || flops <= 1.1e9 => time_gpu(g, s, opts.reps, &mut rng).ok(),
+            Some(g) if opts.all || !software || flops <= 1.1e9 => {
+                time_gpu(g, s, opts.reps, &mut rng).ok()
+            }
             _ => None,
         };
         let cpu = time_cpu(s, opts.reps, false, &mut rng);
-        let naive = (opts.all || flops <= 1.1e9).then(|| time_cpu(s, 1.max(opts.reps / 2), true, &mut rng));
-        let fmt = |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |v| format!("{:.2}", v * scale));
+        let naive =
+            (opts.all || flops <= 1.1e9).then(|| time_cpu(s, 1.max(opts.reps / 2), true, &mut rng));
+        let fmt =
+            |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |v| format!("{:.2}", v * scale));
         println!(
             "{:<18} {:>16} {:>9} {:>9} {:>9.2} {:>9.1} {:>9} {:>9} {:>8}",
             s.name,
@@ -165,7 +253,10 @@ fn main() {
         Some(Device::Gpu(c)) => format!("\"{}\"", c.describe().replace('"', "'")),
         _ => "null".into(),
     };
-    let out = format!("{{\"bench\":\"matmul\",\"adapter\":{adapter},\"rows\":[{}]}}\n", json.join(","));
+    let out = format!(
+        "{{\"bench\":\"matmul\",\"adapter\":{adapter},\"rows\":[{}]}}\n",
+        json.join(",")
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
     match std::fs::write(dir.join("matmul.json"), out) {

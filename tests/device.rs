@@ -15,25 +15,38 @@ fn an_unmatched_adapter_request_says_how_to_get_one() {
     let err = Device::gpu_with(&req).unwrap_err();
     assert!(matches!(err, Error::NoAdapter { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("mesa-vulkan-drivers") && msg.contains("--device cpu"), "{msg}");
+    assert!(
+        msg.contains("mesa-vulkan-drivers") && msg.contains("--device cpu"),
+        "{msg}"
+    );
     let bad = AdapterRequest {
         backend: Some("opengl".into()),
         name: None,
     };
-    assert!(Device::gpu_with(&bad).unwrap_err().to_string().contains("vulkan, metal or dx12"));
+    assert!(Device::gpu_with(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("vulkan, metal or dx12"));
 }
 
 #[test]
 fn a_tensor_larger_than_a_binding_is_an_error_not_a_panic() {
     let Some(gpu) = gpu() else { return };
-    let Device::Gpu(ctx) = &gpu else { unreachable!() };
+    let Device::Gpu(ctx) = &gpu else {
+        unreachable!()
+    };
     let limit = u64::from(ctx.limits().max_storage_buffer_binding_size);
     let too_many = (limit / 4 + 1) as usize;
     let err = Tensor::zeros(&[too_many], &gpu).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("smaller batch"), "{err}");
     // The context is still usable afterwards.
-    let ok = Tensor::ones(&[3], &gpu).unwrap().sum_all().unwrap().item().unwrap();
+    let ok = Tensor::ones(&[3], &gpu)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .item()
+        .unwrap();
     assert_eq!(ok, 3.0);
 }
 
@@ -74,7 +87,9 @@ fn many_recorded_kernels_submit_in_batches_and_read_back_correctly() {
 #[test]
 fn gpu_timing_reports_kernel_time_when_timestamps_exist() {
     let Some(gpu) = gpu() else { return };
-    let Device::Gpu(ctx) = &gpu else { unreachable!() };
+    let Device::Gpu(ctx) = &gpu else {
+        unreachable!()
+    };
     let a = Tensor::ones(&[128, 128], &gpu).unwrap();
     if !ctx.start_timing(4) {
         assert!(!ctx.has_timestamps());
@@ -93,6 +108,9 @@ fn mixing_devices_is_a_clear_error() {
     let b = Tensor::ones(&[2], &Device::Cpu).unwrap();
     let err = a.add(&b).unwrap_err();
     assert!(matches!(err, Error::DeviceMismatch { .. }), "{err}");
-    assert!(Tensor::from_vec_f64(vec![1.0], &[1]).unwrap().to_dtype(ganlab::DType::F32).is_ok());
+    assert!(Tensor::from_vec_f64(vec![1.0], &[1])
+        .unwrap()
+        .to_dtype(ganlab::DType::F32)
+        .is_ok());
     assert!(a.to_dtype(ganlab::DType::F64).is_err());
 }

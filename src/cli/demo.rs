@@ -26,7 +26,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     println!("device: {device:?}");
     let mut rng = Rng::seed(args.seed);
     let n = 256;
-    let xs: Vec<f32> = (0..n).map(|i| -3.0 + 6.0 * i as f32 / (n - 1) as f32).collect();
+    let xs: Vec<f32> = (0..n)
+        .map(|i| -3.0 + 6.0 * i as f32 / (n - 1) as f32)
+        .collect();
     let ys: Vec<f32> = xs.iter().map(|x| x.sin()).collect();
     let x = Tensor::from_vec(xs, &[n, 1], &device)?;
     let y = Tensor::from_vec(ys, &[n, 1], &device)?;

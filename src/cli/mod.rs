@@ -7,7 +7,11 @@ use ganlab::device::{list_adapters, AdapterRequest};
 use ganlab::{Device, Result};
 
 #[derive(Parser)]
-#[command(name = "ganlab", version, about = "A from-scratch GAN training engine (wgpu + CPU)")]
+#[command(
+    name = "ganlab",
+    version,
+    about = "A from-scratch GAN training engine (wgpu + CPU)"
+)]
 struct Cli {
     #[command(subcommand)]
     verb: Verb,

@@ -56,4 +56,18 @@ pub fn gemm_f64(
     }
 }
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_naive_f32(m: usize, n: usize, k: usize, a: &[f32], rs_a: usize, cs_a: usize, b: &[f32], rs_b: usize, cs_b: usize, c: &mut [f32], accumulate: bool) { gemm_f32(m,n,k,a,rs_a,cs_a,b,rs_b,cs_b,c,accumulate) }
+pub fn gemm_naive_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    rs_a: usize,
+    cs_a: usize,
+    b: &[f32],
+    rs_b: usize,
+    cs_b: usize,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    gemm_f32(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate)
+}

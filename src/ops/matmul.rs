@@ -1,11 +1,19 @@
 //! Batched matrix product with optionally transposed operands and broadcast batch dims.
 
+use super::gemm::{launch_gemm, GemmMode};
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
 use crate::device::Params;
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
+
+const MATMUL: GemmMode = GemmMode {
+    name: "matmul",
+    code: include_str!("../../shaders/gemm_matmul.wgsl"),
+    a_k_fast: "(p.a_cs == 1u)",
+    b_n_fast: "(p.b_cs == 1u)",
+};
 
 /// Where each batch's matrix starts and how elements are laid out, for one operand.
 #[derive(Clone, Copy)]
@@ -123,33 +131,19 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         })?),
         (Storage::Gpu(x), Storage::Gpu(y)) => {
             let ctx = x.context();
-            let pipeline = ctx.pipeline("matmul", "main", || {
-                include_str!("../../shaders/matmul.wgsl").to_string()
-            })?;
             let out = ctx.alloc(batch * m * n)?;
-            let max = ctx.limits().max_compute_workgroups_per_dimension as usize;
-            if batch > max {
-                return Err(Error::TooLarge {
-                    bytes: batch as u64,
-                    limit: max as u64,
-                    limit_name: "matmul batch count (workgroups per dimension)",
-                });
-            }
             let params = Params::new()
                 .u(m)
                 .u(n)
                 .u(k)
-                .u(0)
                 .u(oa.rs)
                 .u(oa.cs)
                 .u(oa.bs)
-                .u(0)
                 .u(ob.rs)
                 .u(ob.cs)
                 .u(ob.bs);
-            let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32];
             // k = 0 needs no special case: the accumulators start at zero.
-            ctx.launch(&pipeline, &params, &[x.raw(), y.raw(), out.raw()], groups)?;
+            launch_gemm(ctx, &MATMUL, params, m, n, batch, x, y, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

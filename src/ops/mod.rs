@@ -2,9 +2,12 @@
 //! launcher of its WGSL kernel in `shaders/`, and its backward rule written in tensor ops.
 
 mod binary;
+pub mod conv;
+mod gemm;
 mod layout;
 mod matmul;
 mod reduce;
 mod unary;
 
+pub use conv::{set_conv_algo, ConvAlgo, Padding};
 pub use matmul::matmul_t;

@@ -1,0 +1,20 @@
+// Shared by the convolution modes of gemm.wgsl. Images are NCHW, weights [cout, cin, kh, kw];
+// `batch` images of cin x h x w give cout x oh x ow; pt/pl are the top/left padding (bottom
+// and right padding only change oh/ow, which the host computed).
+struct Params {
+    m: u32, n: u32, k: u32,
+    batch: u32, cin: u32, h: u32, w: u32,
+    cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
+    stride: u32, pt: u32, pl: u32,
+}
+
+// Input pixel (img, ci, oy * stride + ky - pt, ox * stride + kx - pl), 0 in the padding.
+// The modes that read input images bind them as `b`.
+fn input_at(img: u32, ci: u32, oy: u32, ox: u32, ky: u32, kx: u32) -> f32 {
+    let iy = i32(oy * p.stride + ky) - i32(p.pt);
+    let ix = i32(ox * p.stride + kx) - i32(p.pl);
+    if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
+        return 0.0;
+    }
+    return b[((img * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
+}

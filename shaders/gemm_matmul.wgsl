@@ -1,0 +1,18 @@
+// gemm.wgsl mode: strided matrices (any transpose is a choice of strides), C contiguous.
+struct Params {
+    m: u32, n: u32, k: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32,
+    b_rs: u32, b_cs: u32, b_bs: u32,
+}
+
+fn load_a(z: u32, row: u32, col: u32) -> f32 {
+    return a[z * p.a_bs + row * p.a_rs + col * p.a_cs];
+}
+
+fn load_b(z: u32, row: u32, col: u32) -> f32 {
+    return b[z * p.b_bs + row * p.b_rs + col * p.b_cs];
+}
+
+fn store(z: u32, row: u32, col: u32, v: f32) {
+    c[(z * p.m + row) * p.n + col] = v;
+}

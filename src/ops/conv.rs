@@ -1,0 +1,616 @@
+//! 2-D convolution (NCHW) and transposed convolution.
+//!
+//! Three ops close under differentiation: the convolution, its input gradient and its weight
+//! gradient. Each one's backward rule is written with the other two (they are each other's
+//! adjoints), so gradients of gradients (WGAN-GP) work to any order. On the GPU each is an
+//! implicit GEMM (`shaders/gemm.wgsl` with a convolution mode); the forward pass has a second,
+//! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
+//! CPU each is im2col/col2im around one large blocked GEMM.
+
+use super::gemm::{launch_gemm, GemmMode};
+use crate::autograd::{no_grad, GradFn};
+use crate::cpu::{with_cpu2, Real};
+use crate::device::Params;
+use crate::tensor::Storage;
+use crate::{Error, Result, Tensor};
+use rayon::prelude::*;
+use std::cell::Cell;
+
+/// How a convolution pads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// No padding.
+    Valid,
+    /// TensorFlow/Keras `"same"`: output = ceil(input / stride); an odd total padding puts the
+    /// extra pixel at the bottom/right (so 28 -> 14 -> 7 with k3 s2, as in Keras).
+    Same,
+    Explicit {
+        top: usize,
+        bottom: usize,
+        left: usize,
+        right: usize,
+    },
+}
+
+impl Padding {
+    pub fn symmetric(p: usize) -> Padding {
+        Padding::Explicit {
+            top: p,
+            bottom: p,
+            left: p,
+            right: p,
+        }
+    }
+
+    /// [top, bottom, left, right] for an h x w input, kh x kw kernel and stride.
+    pub fn resolve(self, h: usize, w: usize, kh: usize, kw: usize, stride: usize) -> [usize; 4] {
+        let same = |size: usize, k: usize| {
+            let out = size.div_ceil(stride);
+            let total = ((out.max(1) - 1) * stride + k).saturating_sub(size);
+            (total / 2, total - total / 2)
+        };
+        match self {
+            Padding::Valid => [0; 4],
+            Padding::Same => {
+                let (t, b) = same(h, kh);
+                let (l, r) = same(w, kw);
+                [t, b, l, r]
+            }
+            Padding::Explicit {
+                top,
+                bottom,
+                left,
+                right,
+            } => [top, bottom, left, right],
+        }
+    }
+}
+
+/// The GPU forward variant; the bench compares them. Gradients always use implicit GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// The im2col matrix is never stored: the GEMM's B loads gather input pixels directly.
+    ImplicitGemm,
+    /// An im2col kernel writes the K x (N*OH*OW) matrix, then the matmul kernel runs.
+    Im2col,
+}
+
+thread_local! {
+    static ALGO: Cell<ConvAlgo> = const { Cell::new(ConvAlgo::ImplicitGemm) };
+}
+
+/// Chooses the GPU forward variant for convolutions on this thread.
+pub fn set_conv_algo(algo: ConvAlgo) {
+    ALGO.with(|a| a.set(algo));
+}
+
+pub fn conv_algo() -> ConvAlgo {
+    ALGO.with(Cell::get)
+}
+
+/// Every size of one convolution, padding resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub stride: usize,
+    pub pt: usize,
+    pub pl: usize,
+}
+
+impl Geometry {
+    pub fn new(x: &[usize], weight: &[usize], stride: usize, pad: [usize; 4]) -> Result<Self> {
+        let (&[batch, cin, h, w], &[cout, wcin, kh, kw]) = (x, weight) else {
+            return Err(Error::shape(
+                "conv2d",
+                format!(
+                    "input must be NCHW and weight [cout, cin, kh, kw], got {x:?} and {weight:?}"
+                ),
+            ));
+        };
+        if cin != wcin {
+            return Err(Error::shape(
+                "conv2d",
+                format!("input has {cin} channels, weight expects {wcin}"),
+            ));
+        }
+        if stride == 0 || kh == 0 || kw == 0 {
+            return Err(Error::Invalid(
+                "conv2d: stride and kernel size must be positive".into(),
+            ));
+        }
+        let (ph, pw) = (h + pad[0] + pad[1], w + pad[2] + pad[3]);
+        if ph < kh || pw < kw {
+            return Err(Error::shape(
+                "conv2d",
+                format!("kernel {kh}x{kw} is larger than the padded input {ph}x{pw}"),
+            ));
+        }
+        Ok(Geometry {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            oh: (ph - kh) / stride + 1,
+            ow: (pw - kw) / stride + 1,
+            stride,
+            pt: pad[0],
+            pl: pad[2],
+        })
+    }
+
+    fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    fn ncols(&self) -> usize {
+        self.batch * self.oh * self.ow
+    }
+
+    fn input_shape(&self) -> Vec<usize> {
+        vec![self.batch, self.cin, self.h, self.w]
+    }
+
+    fn output_shape(&self) -> Vec<usize> {
+        vec![self.batch, self.cout, self.oh, self.ow]
+    }
+
+    fn weight_shape(&self) -> Vec<usize> {
+        vec![self.cout, self.cin, self.kh, self.kw]
+    }
+
+    /// FLOPs of one pass (forward, input or weight gradient): 2*N*Cout*OH*OW*Cin*KH*KW.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.ncols() * self.cout * self.k()) as f64
+    }
+
+    fn params(&self, m: usize, n: usize, k: usize) -> Params {
+        Params::new()
+            .u(m)
+            .u(n)
+            .u(k)
+            .u(self.batch)
+            .u(self.cin)
+            .u(self.h)
+            .u(self.w)
+            .u(self.cout)
+            .u(self.kh)
+            .u(self.kw)
+            .u(self.oh)
+            .u(self.ow)
+            .u(self.stride)
+            .u(self.pt)
+            .u(self.pl)
+    }
+
+    /// Input row of output row `o` at kernel row `k`, if inside the image.
+    fn source(&self, o: usize, k: usize, pad: usize, size: usize) -> Option<usize> {
+        (o * self.stride + k).checked_sub(pad).filter(|&i| i < size)
+    }
+}
+
+macro_rules! conv_mode {
+    ($name:literal, $file:literal, $b_n_fast:literal) => {
+        GemmMode {
+            name: $name,
+            code: concat!(
+                include_str!("../../shaders/conv_common.wgsl"),
+                include_str!(concat!("../../shaders/", $file))
+            ),
+            a_k_fast: "true",
+            b_n_fast: $b_n_fast,
+        }
+    };
+}
+
+const FORWARD: GemmMode = conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
+const INPUT_GRAD: GemmMode = conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
+const WEIGHT_GRAD: GemmMode = conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
+
+// ---- CPU kernels -----------------------------------------------------------------------------
+
+/// cols[(ci, ky, kx), (img, oy, ox)], zero where the kernel overlaps the padding.
+fn im2col<T: Real>(x: &[T], g: &Geometry) -> Vec<T> {
+    let ncols = g.ncols();
+    let mut cols = vec![T::ZERO; g.k() * ncols];
+    cols.par_chunks_mut(ncols.max(1))
+        .enumerate()
+        .for_each(|(row, dst)| {
+            let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+            for img in 0..g.batch {
+                let plane = &x[(img * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+                for oy in 0..g.oh {
+                    let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
+                        continue;
+                    };
+                    let out = &mut dst[(img * g.oh + oy) * g.ow..][..g.ow];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        if let Some(ix) = g.source(ox, kx, g.pl, g.w) {
+                            *o = plane[iy * g.w + ix];
+                        }
+                    }
+                }
+            }
+        });
+    cols
+}
+
+/// Adjoint of `im2col`: sums every column entry back into the pixel it came from. Parallel
+/// over (image, channel) planes, which no two threads share.
+fn col2im<T: Real>(cols: &[T], g: &Geometry) -> Vec<T> {
+    let ncols = g.ncols();
+    let mut x = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
+    x.par_chunks_mut((g.h * g.w).max(1))
+        .enumerate()
+        .for_each(|(plane_idx, plane)| {
+            let (img, ci) = (plane_idx / g.cin, plane_idx % g.cin);
+            for ky in 0..g.kh {
+                for kx in 0..g.kw {
+                    let row = (ci * g.kh + ky) * g.kw + kx;
+                    let src = &cols[row * ncols + img * g.oh * g.ow..][..g.oh * g.ow];
+                    for oy in 0..g.oh {
+                        let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
+                            continue;
+                        };
+                        for ox in 0..g.ow {
+                            if let Some(ix) = g.source(ox, kx, g.pl, g.w) {
+                                plane[iy * g.w + ix] = plane[iy * g.w + ix] + src[oy * g.ow + ox];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    x
+}
+
+/// [a, b, inner] -> [b, a, inner].
+fn swap_outer<T: Real>(src: &[T], a: usize, b: usize, inner: usize) -> Vec<T> {
+    let mut out = vec![T::ZERO; src.len()];
+    out.par_chunks_mut(inner.max(1))
+        .enumerate()
+        .for_each(|(i, dst)| {
+            let (bi, ai) = (i / a, i % a);
+            dst.copy_from_slice(&src[(ai * b + bi) * inner..][..inner]);
+        });
+    out
+}
+
+fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let (k, ncols) = (g.k(), g.ncols());
+    let cols = im2col(x, g);
+    let mut y = vec![T::ZERO; g.cout * ncols];
+    T::gemm(g.cout, ncols, k, w, k, 1, &cols, ncols, 1, &mut y);
+    swap_outer(&y, g.cout, g.batch, g.oh * g.ow)
+}
+
+fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let (k, ncols) = (g.k(), g.ncols());
+    let gy = swap_outer(gy, g.batch, g.cout, g.oh * g.ow);
+    let mut dcols = vec![T::ZERO; k * ncols];
+    // dcols = W^T gy, reading W [cout, k] transposed through its strides.
+    T::gemm(k, ncols, g.cout, w, 1, k, &gy, ncols, 1, &mut dcols);
+    col2im(&dcols, g)
+}
+
+fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    let (k, ncols) = (g.k(), g.ncols());
+    let gy = swap_outer(gy, g.batch, g.cout, g.oh * g.ow);
+    let cols = im2col(x, g);
+    let mut dw = vec![T::ZERO; g.cout * k];
+    // dW = gy cols^T, reading cols [k, ncols] transposed through its strides.
+    T::gemm(g.cout, k, ncols, &gy, ncols, 1, &cols, 1, ncols, &mut dw);
+    dw
+}
+
+// ---- the three ops ---------------------------------------------------------------------------
+
+fn check_shape(t: &Tensor, want: &[usize], what: &str) -> Result<()> {
+    if t.shape() != want {
+        return Err(Error::shape(
+            "conv2d",
+            format!("{what} has shape {:?}, expected {want:?}", t.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// y = conv(x, w).
+pub(crate) fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
+    x.same_device(w, "conv2d")?;
+    check_shape(x, &g.input_shape(), "input")?;
+    check_shape(w, &g.weight_shape(), "weight")?;
+    let storage = match (x.storage(), w.storage()) {
+        (Storage::Cpu(xs), Storage::Cpu(ws)) => std::rc::Rc::new(Storage::Cpu(
+            with_cpu2!("conv2d", xs, ws, x, w => forward_cpu(x, w, &g))?,
+        )),
+        (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
+            ConvAlgo::ImplicitGemm => {
+                let ctx = xb.context();
+                let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
+                let params = g.params(g.cout, g.ncols(), g.k());
+                launch_gemm(ctx, &FORWARD, params, g.cout, g.ncols(), 1, wb, xb, &out)?;
+                std::rc::Rc::new(Storage::Gpu(out))
+            }
+            ConvAlgo::Im2col => {
+                let ctx = xb.context();
+                let n = g.k() * g.ncols();
+                let cols = ctx.alloc(n)?;
+                let pipeline = ctx.pipeline("im2col", "main", || {
+                    include_str!("../../shaders/im2col.wgsl").to_string()
+                })?;
+                let params = Params::new()
+                    .u(n)
+                    .u(g.batch)
+                    .u(g.cin)
+                    .u(g.h)
+                    .u(g.w)
+                    .u(g.kh)
+                    .u(g.kw)
+                    .u(g.oh)
+                    .u(g.ow)
+                    .u(g.stride)
+                    .u(g.pt)
+                    .u(g.pl);
+                ctx.launch(&pipeline, &params, &[xb.raw(), cols.raw()], ctx.grid(n)?)?;
+                let cols = Tensor::from_storage(
+                    std::rc::Rc::new(Storage::Gpu(cols)),
+                    vec![g.k(), g.ncols()],
+                );
+                let y = no_grad(|| -> Result<Tensor> {
+                    w.detach()
+                        .reshape(&[g.cout, g.k()])?
+                        .matmul(&cols)?
+                        .reshape(&[g.cout, g.batch, g.oh * g.ow])?
+                        .permute(&[1, 0, 2])
+                })?;
+                y.storage_rc().clone()
+            }
+        },
+        _ => unreachable!("same_device checked"),
+    };
+    Ok(Tensor::from_op_shared(
+        storage,
+        g.output_shape(),
+        &[x, w],
+        ForwardGrad(g),
+    ))
+}
+
+/// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
+pub(crate) fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
+    gy.same_device(w, "conv2d input gradient")?;
+    check_shape(gy, &g.output_shape(), "output gradient")?;
+    check_shape(w, &g.weight_shape(), "weight")?;
+    let storage = match (gy.storage(), w.storage()) {
+        (Storage::Cpu(gs), Storage::Cpu(ws)) => {
+            Storage::Cpu(with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?)
+        }
+        (Storage::Gpu(gb), Storage::Gpu(wb)) => {
+            let ctx = gb.context();
+            let (m, n) = (g.cin, g.batch * g.h * g.w);
+            let out = ctx.alloc(m * n)?;
+            let params = g.params(m, n, g.cout * g.kh * g.kw);
+            launch_gemm(ctx, &INPUT_GRAD, params, m, n, 1, wb, gb, &out)?;
+            Storage::Gpu(out)
+        }
+        _ => unreachable!("same_device checked"),
+    };
+    Ok(Tensor::from_op(
+        storage,
+        g.input_shape(),
+        &[gy, w],
+        InputGradGrad(g),
+    ))
+}
+
+/// dw = conv_weight_grad(x, gy): the adjoint of conv in w.
+pub(crate) fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> {
+    x.same_device(gy, "conv2d weight gradient")?;
+    check_shape(x, &g.input_shape(), "input")?;
+    check_shape(gy, &g.output_shape(), "output gradient")?;
+    let storage = match (x.storage(), gy.storage()) {
+        (Storage::Cpu(xs), Storage::Cpu(gs)) => {
+            Storage::Cpu(with_cpu2!("conv2d", xs, gs, x, gy => weight_grad_cpu(x, gy, &g))?)
+        }
+        (Storage::Gpu(xb), Storage::Gpu(gb)) => {
+            let ctx = xb.context();
+            let (m, n) = (g.cout, g.k());
+            let out = ctx.alloc(m * n)?;
+            let params = g.params(m, n, g.ncols());
+            launch_gemm(ctx, &WEIGHT_GRAD, params, m, n, 1, gb, xb, &out)?;
+            Storage::Gpu(out)
+        }
+        _ => unreachable!("same_device checked"),
+    };
+    Ok(Tensor::from_op(
+        storage,
+        g.weight_shape(),
+        &[x, gy],
+        WeightGradGrad(g),
+    ))
+}
+
+struct ForwardGrad(Geometry);
+
+impl GradFn for ForwardGrad {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+    fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (x, w) = (&inputs[0], &inputs[1]);
+        Ok(vec![
+            x.requires_grad()
+                .then(|| conv_input_grad(g, w, self.0))
+                .transpose()?,
+            w.requires_grad()
+                .then(|| conv_weight_grad(x, g, self.0))
+                .transpose()?,
+        ])
+    }
+}
+
+/// <u, input_grad(gy, w)> = <conv(u, w), gy>, so d/dgy = conv(u, w) and d/dw = weight_grad(u, gy).
+struct InputGradGrad(Geometry);
+
+impl GradFn for InputGradGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_input_grad"
+    }
+    fn backward(&self, inputs: &[Tensor], _: &Tensor, u: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (gy, w) = (&inputs[0], &inputs[1]);
+        Ok(vec![
+            gy.requires_grad()
+                .then(|| conv_forward(u, w, self.0))
+                .transpose()?,
+            w.requires_grad()
+                .then(|| conv_weight_grad(u, gy, self.0))
+                .transpose()?,
+        ])
+    }
+}
+
+/// <u, weight_grad(x, gy)> = <conv(x, u), gy>, so d/dx = input_grad(gy, u) and d/dgy = conv(x, u).
+struct WeightGradGrad(Geometry);
+
+impl GradFn for WeightGradGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_weight_grad"
+    }
+    fn backward(&self, inputs: &[Tensor], _: &Tensor, u: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (x, gy) = (&inputs[0], &inputs[1]);
+        Ok(vec![
+            x.requires_grad()
+                .then(|| conv_input_grad(gy, u, self.0))
+                .transpose()?,
+            gy.requires_grad()
+                .then(|| conv_forward(x, u, self.0))
+                .transpose()?,
+        ])
+    }
+}
+
+fn add_channel_bias(y: Tensor, bias: Option<&Tensor>, channels: usize) -> Result<Tensor> {
+    match bias {
+        None => Ok(y),
+        Some(b) if b.shape() == [channels] => y.add(&b.reshape(&[1, channels, 1, 1])?),
+        Some(b) => Err(Error::shape(
+            "conv2d",
+            format!("bias has shape {:?}, expected [{channels}]", b.shape()),
+        )),
+    }
+}
+
+impl Tensor {
+    /// 2-D convolution of an NCHW input with weights [cout, cin, kh, kw] (cross-correlation,
+    /// as in every framework), optional bias [cout].
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        padding: Padding,
+    ) -> Result<Tensor> {
+        let (h, w) = match self.shape() {
+            [_, _, h, w] => (*h, *w),
+            s => {
+                return Err(Error::shape(
+                    "conv2d",
+                    format!("input must be NCHW, got {s:?}"),
+                ))
+            }
+        };
+        let (kh, kw) = match weight.shape() {
+            [_, _, kh, kw] => (*kh, *kw),
+            s => {
+                return Err(Error::shape(
+                    "conv2d",
+                    format!("weight must be [cout, cin, kh, kw], got {s:?}"),
+                ))
+            }
+        };
+        let g = Geometry::new(
+            self.shape(),
+            weight.shape(),
+            stride,
+            padding.resolve(h, w, kh, kw, stride),
+        )?;
+        add_channel_bias(conv_forward(self, weight, g)?, bias, g.cout)
+    }
+
+    /// Transposed convolution (PyTorch `ConvTranspose2d`): weights [cin, cout, kh, kw],
+    /// output size (in - 1) * stride - 2 * padding + k + output_padding.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        padding: usize,
+        output_padding: usize,
+    ) -> Result<Tensor> {
+        let (&[batch, cin, h, w], &[wcin, cout, kh, kw]) = (self.shape(), weight.shape()) else {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                format!(
+                    "input must be NCHW and weight [cin, cout, kh, kw], got {:?} and {:?}",
+                    self.shape(),
+                    weight.shape()
+                ),
+            ));
+        };
+        if wcin != cin || stride == 0 || output_padding >= stride.max(1) {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                format!("input channels {cin} vs weight {wcin}, stride {stride}, output_padding {output_padding} (must be < stride)"),
+            ));
+        }
+        let size =
+            |i: usize, k: usize| ((i - 1) * stride + k + output_padding).checked_sub(2 * padding);
+        let (Some(oh), Some(ow)) = (size(h.max(1), kh), size(w.max(1), kw)) else {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                "padding larger than the output",
+            ));
+        };
+        // The transposed convolution is the input gradient of the convolution it inverts:
+        // oh x ow -> h x w with the same kernel, stride and padding.
+        let g = Geometry::new(
+            &[batch, cout, oh, ow],
+            &[cin, cout, kh, kw],
+            stride,
+            [padding; 4],
+        )?;
+        if (g.oh, g.ow) != (h, w) {
+            return Err(Error::shape(
+                "conv_transpose2d",
+                format!("inconsistent sizes {h}x{w} -> {oh}x{ow}"),
+            ));
+        }
+        add_channel_bias(conv_input_grad(self, weight, g)?, bias, cout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Padding;
+
+    #[test]
+    fn same_padding_matches_keras() {
+        // k3 s2: 28 -> 14 pads (0, 1); 14 -> 7 pads (0, 1); k3 s1 pads (1, 1); 7 with k3 s2 -> 4 pads (1, 1).
+        assert_eq!(Padding::Same.resolve(28, 28, 3, 3, 2), [0, 1, 0, 1]);
+        assert_eq!(Padding::Same.resolve(14, 14, 3, 3, 2), [0, 1, 0, 1]);
+        assert_eq!(Padding::Same.resolve(7, 7, 3, 3, 1), [1, 1, 1, 1]);
+        assert_eq!(Padding::Same.resolve(7, 7, 3, 3, 2), [1, 1, 1, 1]);
+        assert_eq!(Padding::Same.resolve(8, 8, 4, 4, 1), [1, 2, 1, 2]);
+    }
+}

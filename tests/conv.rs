@@ -1,0 +1,265 @@
+//! Convolution: the CPU kernels against a direct loop, the GPU kernels (both forward
+//! variants, both gradients, transposed convolution) against the CPU, and gradient checks of
+//! first and second order.
+
+mod common;
+
+use common::{assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64};
+use ganlab::ops::{set_conv_algo, ConvAlgo, Padding};
+use ganlab::{grad, Tensor};
+
+const GEMM_TOL: f64 = 1e-4;
+
+/// (input NCHW, cout, kernel, stride, padding)
+fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
+    vec![
+        ([2, 3, 7, 7], 4, 3, 1, Padding::Same),
+        ([3, 1, 28, 28], 5, 3, 2, Padding::Same),
+        ([2, 6, 14, 14], 3, 3, 2, Padding::Same),
+        ([2, 5, 8, 8], 7, 4, 1, Padding::Valid),
+        (
+            [1, 4, 9, 11],
+            3,
+            4,
+            2,
+            Padding::Explicit {
+                top: 1,
+                bottom: 2,
+                left: 0,
+                right: 1,
+            },
+        ),
+        ([4, 3, 5, 5], 70, 1, 1, Padding::Valid),
+        ([2, 17, 6, 6], 9, 3, 1, Padding::symmetric(1)),
+    ]
+}
+
+/// Direct convolution in f64, the independent reference.
+fn direct_conv(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    stride: usize,
+    pad: [usize; 4],
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, c, h, wd] = xs;
+    let [co, _, kh, kw] = ws;
+    let oh = (h + pad[0] + pad[1] - kh) / stride + 1;
+    let ow = (wd + pad[2] + pad[3] - kw) / stride + 1;
+    let mut y = vec![0.0; n * co * oh * ow];
+    for b in 0..n {
+        for o in 0..co {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = 0.0;
+                    for ci in 0..c {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let (iy, ix) = (
+                                    (i * stride + ky) as isize - pad[0] as isize,
+                                    (j * stride + kx) as isize - pad[2] as isize,
+                                );
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    s += x[((b * c + ci) * h + iy as usize) * wd + ix as usize]
+                                        * w[((o * c + ci) * kh + ky) * kw + kx];
+                                }
+                            }
+                        }
+                    }
+                    y[((b * co + o) * oh + i) * ow + j] = s;
+                }
+            }
+        }
+    }
+    (y, [n, co, oh, ow])
+}
+
+#[test]
+fn cpu_convolution_matches_a_direct_loop() {
+    let mut rng = fresh_rng("cpu_convolution_matches_a_direct_loop");
+    for (xs, cout, k, stride, padding) in cases() {
+        let x = randn64(&xs, &mut rng);
+        let w = randn64(&[cout, xs[1], k, k], &mut rng);
+        let y = x.conv2d(&w, None, stride, padding).unwrap();
+        let pad = padding.resolve(xs[2], xs[3], k, k, stride);
+        let (want, shape) = direct_conv(
+            &x.to_vec_f64().unwrap(),
+            xs,
+            &w.to_vec_f64().unwrap(),
+            [cout, xs[1], k, k],
+            stride,
+            pad,
+        );
+        assert_eq!(y.shape(), shape);
+        let got = y.to_vec_f64().unwrap();
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-10, "{xs:?} k{k} s{stride}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn keras_same_padding_gives_28_14_7() {
+    let mut rng = fresh_rng("keras_same_padding");
+    let x = randn(&[1, 1, 28, 28], &mut rng);
+    let w = randn(&[2, 1, 3, 3], &mut rng);
+    let y = x.conv2d(&w, None, 2, Padding::Same).unwrap();
+    assert_eq!(y.shape(), [1, 2, 14, 14]);
+    let w2 = randn(&[2, 2, 3, 3], &mut rng);
+    assert_eq!(
+        y.conv2d(&w2, None, 2, Padding::Same).unwrap().shape(),
+        [1, 2, 7, 7]
+    );
+}
+
+#[test]
+fn gpu_convolution_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("gpu_convolution_matches_cpu");
+    for (xs, cout, k, stride, padding) in cases() {
+        let x = randn(&xs, &mut rng);
+        let w = randn(&[cout, xs[1], k, k], &mut rng);
+        let b = randn(&[cout], &mut rng);
+        let what = |s: &str| format!("{s} {xs:?} cout {cout} k{k} s{stride} {padding:?}");
+        for algo in [ConvAlgo::ImplicitGemm, ConvAlgo::Im2col] {
+            set_conv_algo(algo);
+            assert_gpu_matches_cpu(
+                &what(&format!("forward {algo:?}")),
+                &gpu,
+                &[x.clone(), w.clone(), b.clone()],
+                GEMM_TOL,
+                |t| t[0].conv2d(&t[1], Some(&t[2]), stride, padding),
+            );
+        }
+        set_conv_algo(ConvAlgo::ImplicitGemm);
+        let y = x.conv2d(&w, None, stride, padding).unwrap();
+        let gy = randn(y.shape(), &mut rng);
+        let grads = |t: &[Tensor], which: usize| {
+            let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
+            let y = x.conv2d(&w, None, stride, padding)?;
+            let g = grad(&[y], Some(&[t[2].clone()]), &[x, w], false)?;
+            Ok(g[which].clone().unwrap())
+        };
+        let inputs = [x.clone(), w.clone(), gy];
+        assert_gpu_matches_cpu(&what("input grad"), &gpu, &inputs, GEMM_TOL, |t| {
+            grads(t, 0)
+        });
+        assert_gpu_matches_cpu(&what("weight grad"), &gpu, &inputs, GEMM_TOL, |t| {
+            grads(t, 1)
+        });
+    }
+}
+
+#[test]
+fn gpu_transposed_convolution_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("gpu_transposed_convolution_matches_cpu");
+    for (xs, cout, k, stride, pad, out_pad) in [
+        ([2, 8, 7, 7], 4, 4, 2, 1, 0),
+        ([3, 5, 4, 4], 3, 4, 2, 1, 0),
+        ([2, 3, 5, 6], 2, 3, 2, 1, 1),
+        ([1, 4, 9, 9], 6, 3, 1, 1, 0),
+    ] {
+        let x = randn(&xs, &mut rng);
+        let w = randn(&[xs[1], cout, k, k], &mut rng);
+        let y = x.conv_transpose2d(&w, None, stride, pad, out_pad).unwrap();
+        assert_eq!(y.shape()[2], (xs[2] - 1) * stride + k + out_pad - 2 * pad);
+        assert_gpu_matches_cpu(
+            &format!("conv_transpose2d {xs:?} k{k} s{stride}"),
+            &gpu,
+            &[x, w],
+            GEMM_TOL,
+            |t| t[0].conv_transpose2d(&t[1], None, stride, pad, out_pad),
+        );
+    }
+}
+
+#[test]
+fn convolution_gradients_match_finite_differences() {
+    let mut rng = fresh_rng("convolution_gradients_match_finite_differences");
+    for (xs, cout, k, stride, padding) in [
+        ([2, 2, 5, 5], 3, 3, 2, Padding::Same),
+        (
+            [1, 3, 4, 5],
+            2,
+            2,
+            1,
+            Padding::Explicit {
+                top: 0,
+                bottom: 1,
+                left: 1,
+                right: 0,
+            },
+        ),
+    ] {
+        let x = randn64(&xs, &mut rng);
+        let w = randn64(&[cout, xs[1], k, k], &mut rng);
+        let b = randn64(&[cout], &mut rng);
+        let f = move |t: &[Tensor]| t[0].conv2d(&t[1], Some(&t[2]), stride, padding);
+        gradcheck("conv2d", &[x.clone(), w.clone(), b], f, &mut rng);
+        gradgradcheck(
+            "conv2d",
+            &[x, w],
+            move |t: &[Tensor]| t[0].conv2d(&t[1], None, stride, padding),
+            &mut rng,
+        );
+    }
+    let x = randn64(&[2, 3, 3, 3], &mut rng);
+    let w = randn64(&[3, 2, 4, 4], &mut rng);
+    let f = |t: &[Tensor]| t[0].conv_transpose2d(&t[1], None, 2, 1, 0);
+    gradcheck("conv_transpose2d", &[x.clone(), w.clone()], f, &mut rng);
+    gradgradcheck("conv_transpose2d", &[x, w], f, &mut rng);
+}
+
+/// WGAN-GP's computation through a conv critic: d/dtheta ||d critic / d x||^2 with
+/// critic = linear(leaky_relu(conv(x))), by double backward against finite differences.
+#[test]
+fn gradient_penalty_through_conv_leaky_relu_linear() {
+    let mut rng = fresh_rng("gradient_penalty_through_conv");
+    let x = randn64(&[2, 1, 5, 5], &mut rng);
+    let params = vec![
+        randn64(&[2, 1, 3, 3], &mut rng),
+        randn64(&[2], &mut rng),
+        randn64(&[18, 1], &mut rng),
+    ];
+    let penalty = |p: &[Tensor]| -> Tensor {
+        let x = x.detach().with_grad();
+        let h = x
+            .conv2d(&p[0], Some(&p[1]), 2, Padding::Same)
+            .unwrap()
+            .leaky_relu(0.2)
+            .unwrap();
+        let out = h
+            .flatten(1)
+            .unwrap()
+            .matmul(&p[2])
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let gx = grad(&[out], None, &[x], true).unwrap()[0].clone().unwrap();
+        gx.square().unwrap().sum_all().unwrap()
+    };
+    let leaves: Vec<Tensor> = params.iter().map(|t| t.detach().with_grad()).collect();
+    let analytic = grad(&[penalty(&leaves)], None, &leaves, false).unwrap();
+    for (i, p) in params.iter().enumerate() {
+        let base = p.to_vec_f64().unwrap();
+        let got = analytic[i].as_ref().map(|g| g.to_vec_f64().unwrap());
+        for j in 0..base.len() {
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[j] += d;
+                let mut ps = params.clone();
+                ps[i] = Tensor::from_vec_f64(v, p.shape()).unwrap();
+                penalty(&ps).to_vec_f64().unwrap()[0]
+            };
+            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+            let g = got.as_ref().map_or(0.0, |g| g[j]);
+            assert!(
+                (g - numeric).abs() <= 1e-6 * numeric.abs().max(1.0),
+                "param {i}[{j}]: {g} vs {numeric}"
+            );
+        }
+    }
+    assert!(analytic[0].is_some() && analytic[2].is_some());
+}
