@@ -35,7 +35,7 @@ fn a_tensor_larger_than_a_binding_is_an_error_not_a_panic() {
     let Device::Gpu(ctx) = &gpu else {
         unreachable!()
     };
-    let limit = u64::from(ctx.limits().max_storage_buffer_binding_size);
+    let limit = ctx.limits().max_storage_buffer_binding_size;
     let too_many = (limit / 4 + 1) as usize;
     let err = Tensor::zeros(&[too_many], &gpu).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");

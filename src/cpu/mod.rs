@@ -34,6 +34,7 @@ pub trait Real:
     fn abs(self) -> Self;
     fn powf(self, p: Self) -> Self;
     fn neg_infinity() -> Self;
+    fn is_nan(self) -> bool;
     /// Matrix product with this type's GEMM (see `gemm`).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -81,6 +82,9 @@ macro_rules! impl_real {
             }
             fn neg_infinity() -> Self {
                 <$t>::NEG_INFINITY
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
             }
             fn gemm(
                 m: usize,

@@ -150,7 +150,7 @@ impl GpuContext {
     }
 
     fn check_size(&self, bytes: u64) -> Result<()> {
-        let binding = u64::from(self.limits.max_storage_buffer_binding_size);
+        let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
             return Err(Error::TooLarge {
                 bytes,

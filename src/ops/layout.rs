@@ -225,7 +225,7 @@ impl Tensor {
         let mut shape = shape.to_vec();
         if let Some(pos) = shape.iter().position(|&d| d == usize::MAX) {
             let known: usize = shape.iter().filter(|&&d| d != usize::MAX).product();
-            if known == 0 || self.numel() % known != 0 {
+            if known == 0 || !self.numel().is_multiple_of(known) {
                 return Err(Error::shape(
                     "reshape",
                     format!(

@@ -50,7 +50,7 @@ fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Redu
                 dst.fill(T::neg_infinity());
                 for j in 0..r {
                     for (d, &v) in dst.iter_mut().zip(&src[j * inner..(j + 1) * inner]) {
-                        if v > *d || v != v {
+                        if v > *d || v.is_nan() {
                             *d = v;
                         }
                     }
@@ -231,9 +231,7 @@ impl Tensor {
             .ok_or_else(|| Error::shape("sum_to", format!("{:?} to {shape:?}", self.shape())))?;
         let mut axes = Vec::new();
         for d in 0..self.rank() {
-            if d < extra {
-                axes.push(d as isize);
-            } else if shape[d - extra] == 1 && self.shape()[d] != 1 {
+            if d < extra || (shape[d - extra] == 1 && self.shape()[d] != 1) {
                 axes.push(d as isize);
             } else if shape[d - extra] != self.shape()[d] {
                 return Err(Error::shape(
