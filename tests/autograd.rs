@@ -1,5 +1,7 @@
 //! Autograd semantics: accumulation, no-grad scopes, detach, errors.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `grad(&[y.clone()], ..)` reads best in tests
+
 mod common;
 
 use ganlab::{grad, no_grad, Device, Tensor};

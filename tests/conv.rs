@@ -2,6 +2,8 @@
 //! variants, both gradients, transposed convolution) against the CPU, and gradient checks of
 //! first and second order.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `grad(&[y.clone()], ..)` reads best in tests
+
 mod common;
 
 use common::{assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64};

@@ -1,5 +1,7 @@
 //! Device layer: adapter selection errors, limits, the buffer pool, batched submission.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `grad(&[y.clone()], ..)` reads best in tests
+
 mod common;
 
 use common::gpu;

@@ -1,6 +1,8 @@
 //! Every GPU kernel against its CPU reference on fresh random inputs of several shapes (odd
 //! sizes included), with every GPU output buffer poisoned with NaN first.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `grad(&[y.clone()], ..)` reads best in tests
+
 mod common;
 
 use common::{assert_gpu_matches_cpu, fresh_rng, gpu, randn};
@@ -70,7 +72,9 @@ fn activations_stay_finite_at_extreme_inputs() {
     ] {
         let out = op(&x.to_device(&gpu).unwrap()).unwrap().to_vec().unwrap();
         assert!(out.iter().all(|v| v.is_finite()), "{name}: {out:?}");
-        assert_gpu_matches_cpu(name, &gpu, &[x.clone()], ELEMENTWISE, |t| op(&t[0]));
+        assert_gpu_matches_cpu(name, &gpu, std::slice::from_ref(&x), ELEMENTWISE, |t| {
+            op(&t[0])
+        });
     }
 }
 
@@ -155,23 +159,41 @@ fn reductions() {
     for (shape, axes) in cases {
         let x = randn(shape, &mut rng);
         let what = |op: &str| format!("{op} {shape:?} over {axes:?}");
-        assert_gpu_matches_cpu(&what("sum"), &gpu, &[x.clone()], REDUCTION, |t| {
-            t[0].sum(axes, false)
-        });
-        assert_gpu_matches_cpu(&what("sum keepdim"), &gpu, &[x.clone()], REDUCTION, |t| {
-            t[0].sum(axes, true)
-        });
-        assert_gpu_matches_cpu(&what("mean"), &gpu, &[x.clone()], REDUCTION, |t| {
-            t[0].mean(axes, false)
-        });
+        assert_gpu_matches_cpu(
+            &what("sum"),
+            &gpu,
+            std::slice::from_ref(&x),
+            REDUCTION,
+            |t| t[0].sum(axes, false),
+        );
+        assert_gpu_matches_cpu(
+            &what("sum keepdim"),
+            &gpu,
+            std::slice::from_ref(&x),
+            REDUCTION,
+            |t| t[0].sum(axes, true),
+        );
+        assert_gpu_matches_cpu(
+            &what("mean"),
+            &gpu,
+            std::slice::from_ref(&x),
+            REDUCTION,
+            |t| t[0].mean(axes, false),
+        );
         if axes.len() == 1 {
-            assert_gpu_matches_cpu(&what("max"), &gpu, &[x.clone()], REDUCTION, |t| {
-                t[0].max(axes[0], false)
-            });
+            assert_gpu_matches_cpu(
+                &what("max"),
+                &gpu,
+                std::slice::from_ref(&x),
+                REDUCTION,
+                |t| t[0].max(axes[0], false),
+            );
         }
     }
     let x = randn(&[3, 4, 5], &mut rng);
-    assert_gpu_matches_cpu("max_all", &gpu, &[x.clone()], REDUCTION, |t| t[0].max_all());
+    assert_gpu_matches_cpu("max_all", &gpu, std::slice::from_ref(&x), REDUCTION, |t| {
+        t[0].max_all()
+    });
     assert_gpu_matches_cpu("sum_to", &gpu, &[x], REDUCTION, |t| t[0].sum_to(&[4, 1]));
 }
 
@@ -210,7 +232,8 @@ fn matmul_shapes_transposes_and_batches() {
     let Some(gpu) = gpu() else { return };
     let mut rng = fresh_rng("matmul_shapes_transposes_and_batches");
     // (batch of a, batch of b, m, k, n): sizes straddle the 64x64x16 tiles.
-    let cases: &[(&[usize], &[usize], usize, usize, usize)] = &[
+    type Case = (&'static [usize], &'static [usize], usize, usize, usize);
+    let cases: &[Case] = &[
         (&[], &[], 1, 1, 1),
         (&[], &[], 1, 100, 1),
         (&[], &[], 17, 33, 9),

@@ -1,6 +1,8 @@
 //! Finite-difference gradient checks (central differences, f64 on the CPU) for every
 //! differentiable op, first and second order.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `grad(&[y.clone()], ..)` reads best in tests
+
 mod common;
 
 use common::{fresh_rng, gradcheck, gradgradcheck, randn64, uniform64};

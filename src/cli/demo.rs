@@ -55,7 +55,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     for step in 0..=args.steps {
         let leaves: Vec<Tensor> = params.iter().map(|p| p.detach().with_grad()).collect();
         let loss = forward(&leaves)?.sub(&y)?.square()?.mean_all()?;
-        let grads = grad(&[loss.clone()], None, &leaves, false)?;
+        let grads = grad(std::slice::from_ref(&loss), None, &leaves, false)?;
         params = no_grad(|| -> Result<Vec<Tensor>> {
             leaves
                 .iter()
