@@ -6,6 +6,7 @@
 
 pub mod autograd;
 pub mod cpu;
+pub mod data;
 pub mod device;
 mod error;
 pub mod ops;

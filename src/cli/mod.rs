@@ -24,6 +24,11 @@ enum Verb {
     /// Fit a small MLP to y = sin(x) with autograd: a quick check that the engine trains on
     /// your device (the GAN trainers arrive with later releases).
     Demo(demo::DemoArgs),
+    /// Datasets: `data info NAME [--data-dir D]`, `data fetch NAME [--data-dir D]`.
+    Data {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// How to pick the GPU: flags override `GANLAB_BACKEND` / `GANLAB_ADAPTER`.
@@ -75,6 +80,7 @@ pub fn run() -> Result<()> {
     match Cli::parse().verb {
         Verb::Devices(flags) => devices(&flags),
         Verb::Demo(args) => demo::run(&args),
+        Verb::Data { args } => Ok(ganlab::data::cli::data_command(&args)?),
     }
 }
 

@@ -7,6 +7,7 @@ mod gemm;
 mod layout;
 mod matmul;
 mod reduce;
+mod resample;
 mod unary;
 
 pub use conv::{set_conv_algo, ConvAlgo, Padding};

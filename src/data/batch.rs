@@ -1,0 +1,141 @@
+//! Mini-batches. The book draws every batch independently, with replacement
+//! (`np.random.randint(0, n, batch_size)`); epoch shuffling (each item exactly once per pass) is
+//! the option. A batch is one contiguous buffer, so the engine uploads it to the device in a
+//! single copy instead of one per image.
+
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::dataset::Split;
+use super::{DataError, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// Independent uniform draws, as the book does.
+    WithReplacement,
+    /// A fresh permutation each epoch; a batch that straddles two epochs takes the rest of one
+    /// and the start of the next, so every batch is full.
+    EpochShuffle,
+}
+
+/// A batch, reused from one step to the next so that its buffers are allocated once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// `shape.iter().product()` values, item after item.
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    /// `[batch_size, item_shape...]`.
+    pub shape: Vec<usize>,
+}
+
+impl Batch {
+    /// The images as one tensor on `device`: a single host-to-device copy for the batch.
+    pub fn to_tensor(&self, device: &crate::Device) -> crate::Result<crate::Tensor> {
+        crate::Tensor::from_vec(self.images.clone(), &self.shape, device)
+    }
+
+    /// Copies the items at `indices` of `split` into this batch, replacing its contents.
+    pub fn fill(&mut self, split: &Split, indices: &[usize]) {
+        self.images.clear();
+        self.labels.clear();
+        for &i in indices {
+            self.images.extend_from_slice(split.item(i));
+            self.labels.push(split.labels[i]);
+        }
+        self.shape.clear();
+        self.shape.push(indices.len());
+        self.shape.extend_from_slice(&split.item_shape);
+    }
+}
+
+/// Draws batch indices over a split of `n` items from a seeded `ChaCha8` stream.
+#[derive(Clone, Debug)]
+pub struct Batcher {
+    n: usize,
+    batch_size: usize,
+    sampling: Sampling,
+    rng: ChaCha8Rng,
+    /// The current permutation (epoch shuffling only) and the position in it.
+    order: Vec<usize>,
+    pos: usize,
+    indices: Vec<usize>,
+    drawn: u64,
+}
+
+impl Batcher {
+    pub fn new(n: usize, batch_size: usize, sampling: Sampling, seed: u64) -> Result<Self> {
+        if n == 0 || batch_size == 0 {
+            return Err(DataError::InvalidArgument(format!(
+                "cannot draw batches of {batch_size} from {n} items (both must be positive)"
+            )));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let order = match sampling {
+            Sampling::WithReplacement => Vec::new(),
+            Sampling::EpochShuffle => {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut rng);
+                order
+            }
+        };
+        Ok(Batcher {
+            n,
+            batch_size,
+            sampling,
+            rng,
+            order,
+            pos: 0,
+            indices: Vec::with_capacity(batch_size),
+            drawn: 0,
+        })
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Items drawn so far divided by the split size.
+    pub fn epochs(&self) -> f64 {
+        self.drawn as f64 / self.n as f64
+    }
+
+    /// The indices of the next batch.
+    pub fn next_indices(&mut self) -> &[usize] {
+        self.indices.clear();
+        match self.sampling {
+            Sampling::WithReplacement => {
+                for _ in 0..self.batch_size {
+                    self.indices.push(self.rng.random_range(0..self.n));
+                }
+            }
+            Sampling::EpochShuffle => {
+                while self.indices.len() < self.batch_size {
+                    if self.pos == self.n {
+                        self.order.shuffle(&mut self.rng);
+                        self.pos = 0;
+                    }
+                    let take = (self.batch_size - self.indices.len()).min(self.n - self.pos);
+                    self.indices
+                        .extend_from_slice(&self.order[self.pos..self.pos + take]);
+                    self.pos += take;
+                }
+            }
+        }
+        self.drawn += self.batch_size as u64;
+        &self.indices
+    }
+
+    /// Draws the next batch of `split` into `out`.
+    pub fn next_batch(&mut self, split: &Split, out: &mut Batch) -> Result<()> {
+        if split.n != self.n {
+            return Err(DataError::InvalidArgument(format!(
+                "batcher was made for {} items, the split has {}",
+                self.n, split.n
+            )));
+        }
+        self.next_indices();
+        out.fill(split, &self.indices);
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! A loaded dataset: train and test splits as `f32`, labels, classes, and where it came from.
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use super::idx::{read_idx_file, IdxKind};
+use super::{DataError, Result};
+
+/// One split. Items are stored contiguously, `item_len()` values each, in `item_shape` order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// Images scaled to [-1, 1] (`x / 127.5 - 1`, as the book does); toy samples as drawn.
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    pub n: usize,
+    /// `[1, 28, 28]` for images, `[1]` or `[2]` for the toy sets.
+    pub item_shape: Vec<usize>,
+}
+
+impl Split {
+    /// Values per item.
+    pub fn item_len(&self) -> usize {
+        self.item_shape.iter().product()
+    }
+
+    pub fn item(&self, i: usize) -> &[f32] {
+        let len = self.item_len();
+        &self.images[i * len..(i + 1) * len]
+    }
+
+    /// How many items carry each label `0..classes` (labels past the end are not counted).
+    pub fn class_counts(&self, classes: usize) -> Vec<usize> {
+        let mut counts = vec![0; classes];
+        for &l in &self.labels {
+            if let Some(c) = counts.get_mut(usize::from(l)) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
+    /// Reads an images/labels pair of IDX files (plain or gzip) and checks that they agree with
+    /// each other and with the expected image size and number of classes.
+    pub fn from_idx_files(
+        images_path: &Path,
+        labels_path: &Path,
+        (rows, cols): (usize, usize),
+        classes: usize,
+    ) -> Result<Split> {
+        let images = read_idx_file(images_path, IdxKind::Images)?;
+        let labels = read_idx_file(labels_path, IdxKind::Labels)?;
+        let (n, shape) = (images.dims[0], [images.dims[1], images.dims[2]]);
+        if shape != [rows, cols] {
+            return Err(DataError::BadContent {
+                path: images_path.to_owned(),
+                what: format!(
+                    "images are {}x{}, expected {rows}x{cols}",
+                    shape[0], shape[1]
+                ),
+            });
+        }
+        if labels.dims[0] != n {
+            return Err(DataError::CountMismatch {
+                images_path: images_path.to_owned(),
+                images: n,
+                labels_path: labels_path.to_owned(),
+                labels: labels.dims[0],
+            });
+        }
+        if let Some(i) = labels.data.iter().position(|&l| usize::from(l) >= classes) {
+            return Err(DataError::BadContent {
+                path: labels_path.to_owned(),
+                what: format!(
+                    "label {} at index {i} is outside 0..{classes}",
+                    labels.data[i]
+                ),
+            });
+        }
+        Ok(Split {
+            images: images
+                .data
+                .iter()
+                .map(|&x| f32::from(x) / 127.5 - 1.0)
+                .collect(),
+            labels: labels.data,
+            n,
+            item_shape: vec![1, rows, cols],
+        })
+    }
+}
+
+/// Which rule of the resolution order produced a dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    DataDir,
+    GanlabData,
+    Cache,
+    Debian,
+    Downloaded,
+    Fixture,
+    Generated { seed: u64 },
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::DataDir => f.write_str("--data-dir"),
+            Rule::GanlabData => f.write_str("GANLAB_DATA"),
+            Rule::Cache => f.write_str("user cache"),
+            Rule::Debian => f.write_str("Debian dataset package"),
+            Rule::Downloaded => f.write_str("downloaded into the user cache"),
+            Rule::Fixture => f.write_str("fallback: subset shipped with ganlab"),
+            Rule::Generated { seed } => write!(f, "generated from seed {seed}"),
+        }
+    }
+}
+
+/// Where a dataset came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub rule: Rule,
+    /// The folder the files were read from; `None` for generated sets.
+    pub dir: Option<PathBuf>,
+    /// A line the user must see (the fallback notice), already printed unless quiet.
+    pub notice: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub name: String,
+    pub train: Split,
+    pub test: Split,
+    pub classes: Vec<String>,
+    pub source: Source,
+}
+
+impl Dataset {
+    /// The `ganlab data info` report: source, counts, shape, classes with per-class counts.
+    pub fn info(&self) -> String {
+        let mut out = String::new();
+        let s = &self.source;
+        let place = s
+            .dir
+            .as_ref()
+            .map(|d| format!("{} ", d.display()))
+            .unwrap_or_default();
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "dataset     {}", self.name);
+        let _ = writeln!(out, "source      {place}({})", s.rule);
+        if let Some(notice) = &s.notice {
+            let _ = writeln!(out, "note        {notice}");
+        }
+        let _ = writeln!(out, "train       {} items", self.train.n);
+        let _ = writeln!(out, "test        {} items", self.test.n);
+        let _ = writeln!(out, "item shape  {:?}", self.train.item_shape);
+        let _ = writeln!(out, "classes     {}", self.classes.len());
+        let train = self.train.class_counts(self.classes.len());
+        let test = self.test.class_counts(self.classes.len());
+        let width = self.classes.iter().map(String::len).max().unwrap_or(0);
+        for (i, name) in self.classes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {i:>2} {name:<width$}  train {:>6}  test {:>6}",
+                train[i], test[i]
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,260 @@
+//! Where an image dataset's files come from, in this order:
+//!
+//! 1. `--data-dir DIR` (the files directly in DIR). When given it is the only place looked: a
+//!    typo must not silently train on some other copy.
+//! 2. `$GANLAB_DATA/<name>/`
+//! 3. the user cache, `$XDG_CACHE_HOME/ganlab/<name>/` or `~/.cache/ganlab/<name>/`
+//! 4. the Debian package folder (`/usr/share/datasets/fashion-mnist` for Fashion-MNIST)
+//! 5. a download from the public mirrors into the cache (see [`super::download`])
+//! 6. the subset the project ships, when the dataset has one (MNIST: `fixtures/mnist-10k/`),
+//!    checked against its known SHA-256 sums and announced in one line.
+//!
+//! A folder counts when it holds all four files, gzip or unpacked. A folder that counts but holds
+//! bad files is an error, not a reason to move on: silently skipping a corrupt copy would hide it.
+//! When nothing works the error lists every place and what was wrong there.
+
+use std::path::{Path, PathBuf};
+
+use super::dataset::{Dataset, Rule, Source, Split};
+use super::download::{check_sha256, sha256_file, Downloader};
+use super::options::LoadOptions;
+use super::registry::{FileRole, FileSpec, ImageSetSpec};
+use super::{DataError, Result};
+
+/// Loads `spec` from the first place of the resolution order that has it.
+pub fn load_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset> {
+    if let Some(dir) = &opts.data_dir {
+        return load_explicit(spec, dir);
+    }
+    // What each place lacked, for the error when none works.
+    let mut looked = Vec::new();
+    for (rule, label, dir, unset) in local_places(spec, opts) {
+        let Some(dir) = dir else {
+            looked.push(format!("{label}: {unset}"));
+            continue;
+        };
+        match find_files(&dir, &spec.files) {
+            Ok(paths) => return load_dir(spec, &paths, source(rule, &dir)),
+            Err(why) => looked.push(format!("{label} {}: {why}", dir.display())),
+        }
+    }
+    // Short reasons for the one-line fallback notice; the full ones go in the list.
+    let why_no_download = match (opts.cache_root(), opts.allow_download) {
+        (_, false) => {
+            looked.push("download: disabled".into());
+            "download disabled"
+        }
+        (None, true) => {
+            looked.push("download: no cache folder to download into".into());
+            "no cache folder to download into"
+        }
+        (Some(root), true) => {
+            let cache = root.join(&spec.name);
+            match download(spec, opts, &cache) {
+                Ok(paths) => return load_dir(spec, &paths, source(Rule::Downloaded, &cache)),
+                Err(e) => {
+                    looked.push(format!("download into {}: {e}", cache.display()));
+                    "download failed"
+                }
+            }
+        }
+    };
+    if spec.fallback.is_some() {
+        match load_fallback(spec, opts, why_no_download) {
+            Ok(ds) => return Ok(ds),
+            Err(why) => looked.push(why),
+        }
+    }
+    Err(not_found(spec, &looked))
+}
+
+fn load_explicit(spec: &ImageSetSpec, dir: &Path) -> Result<Dataset> {
+    match find_files(dir, &spec.files) {
+        Ok(paths) => load_dir(spec, &paths, source(Rule::DataDir, dir)),
+        Err(why) => Err(DataError::NotFound(format!(
+            "{} ({}) not found in --data-dir {}: {why}.\nFix: that folder must hold {}; \
+             or leave out --data-dir to use GANLAB_DATA, the user cache or a download.",
+            spec.title,
+            spec.name,
+            dir.display(),
+            file_list(spec)
+        ))),
+    }
+}
+
+/// Steps 2-4: (rule, label, folder if configured, why it is not).
+fn local_places(
+    spec: &ImageSetSpec,
+    opts: &LoadOptions,
+) -> Vec<(Rule, &'static str, Option<PathBuf>, &'static str)> {
+    let in_root = |root: Option<&PathBuf>| root.map(|r| r.join(&spec.name));
+    let mut places = vec![
+        (
+            Rule::GanlabData,
+            "GANLAB_DATA",
+            in_root(opts.ganlab_data.as_ref()),
+            "not set",
+        ),
+        (
+            Rule::Cache,
+            "user cache",
+            in_root(opts.cache_root().as_ref()),
+            "neither XDG_CACHE_HOME nor HOME is set",
+        ),
+    ];
+    if let Some(sub) = &spec.debian_subdir {
+        let dir = opts.debian_root.as_ref().map(|root| root.join(sub));
+        places.push((Rule::Debian, "Debian package folder", dir, "disabled"));
+    }
+    places
+}
+
+/// Step 6: the shipped subset, checked against its checksums and announced; or why not.
+fn load_fallback(
+    spec: &ImageSetSpec,
+    opts: &LoadOptions,
+    why_no_download: &str,
+) -> std::result::Result<Dataset, String> {
+    let fallback = spec.fallback.as_ref().ok_or("no shipped subset")?;
+    let fixtures = opts
+        .fixtures_dir
+        .as_ref()
+        .ok_or("shipped subset: no fixtures folder configured")?;
+    let dir = fixtures.join(&fallback.subdir);
+    let paths = find_files(&dir, &fallback.files)
+        .and_then(|p| verify(&fallback.files, p))
+        .map_err(|why| format!("shipped subset {}: {why}", dir.display()))?;
+    let notice = format!(
+        "full {} not available ({why_no_download}); {}",
+        spec.name, fallback.notice
+    );
+    if !opts.quiet {
+        eprintln!("note: {notice}");
+    }
+    let mut src = source(Rule::Fixture, &dir);
+    src.notice = Some(notice);
+    // Files matching their checksums load; should they not, the reason joins the list.
+    load_dir(spec, &paths, src).map_err(|e| e.to_string())
+}
+
+/// `ganlab data fetch`: downloads into `--data-dir` or the user cache (keeping files already
+/// there and verified), then loads the result.
+pub fn fetch_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset> {
+    let (dest, rule) = match (&opts.data_dir, opts.cache_root()) {
+        (Some(dir), _) => (dir.clone(), Rule::DataDir),
+        (None, Some(root)) => (root.join(&spec.name), Rule::Downloaded),
+        (None, None) => {
+            return Err(DataError::Usage(
+                "no cache folder (neither XDG_CACHE_HOME nor HOME is set); pass --data-dir DIR"
+                    .into(),
+            ))
+        }
+    };
+    let paths = download(spec, opts, &dest)?;
+    load_dir(spec, &paths, source(rule, &dest))
+}
+
+/// Each file's role and where it is.
+type Found = Vec<(FileRole, PathBuf)>;
+
+fn download(spec: &ImageSetSpec, opts: &LoadOptions, dest: &Path) -> Result<Found> {
+    let mirrors = opts.mirrors.as_ref().unwrap_or(&spec.mirrors);
+    Downloader::new(&opts.download, !opts.quiet).fetch_set(mirrors, &spec.files, dest)?;
+    Ok(spec
+        .files
+        .iter()
+        .map(|f| (f.role, dest.join(&f.name)))
+        .collect())
+}
+
+/// Where each of `files` is in `dir` (published gzip name first, then unpacked), in `files`
+/// order; or what is missing, as text for the "looked in" list.
+fn find_files(dir: &Path, files: &[FileSpec]) -> std::result::Result<Found, String> {
+    if !dir.is_dir() {
+        return Err("no such folder".into());
+    }
+    let mut found = Vec::with_capacity(files.len());
+    let mut missing = Vec::new();
+    for f in files {
+        let candidates = [dir.join(&f.name), dir.join(f.plain_name())];
+        match candidates.into_iter().find(|p| p.is_file()) {
+            Some(p) => found.push((f.role, p)),
+            None => missing.push(f.name.as_str()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(format!("missing {}", missing.join(", ")))
+    }
+}
+
+/// Checks found files (in `files` order, as [`find_files`] gives them) against their sums.
+fn verify(files: &[FileSpec], found: Found) -> std::result::Result<Found, String> {
+    for (spec, (_, path)) in files.iter().zip(&found) {
+        sha256_file(path)
+            .and_then(|actual| check_sha256(&spec.name, &actual, &spec.sha256))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(found)
+}
+
+fn load_dir(spec: &ImageSetSpec, found: &Found, source: Source) -> Result<Dataset> {
+    let path_of = |role: FileRole| {
+        found
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p.as_path())
+            .ok_or_else(|| DataError::InvalidArgument(format!("{}: no {role:?} file", spec.name)))
+    };
+    let split = |images, labels| -> Result<Split> {
+        Split::from_idx_files(
+            path_of(images)?,
+            path_of(labels)?,
+            (spec.rows, spec.cols),
+            spec.classes.len(),
+        )
+    };
+    Ok(Dataset {
+        name: spec.name.clone(),
+        train: split(FileRole::TrainImages, FileRole::TrainLabels)?,
+        test: split(FileRole::TestImages, FileRole::TestLabels)?,
+        classes: spec.classes.clone(),
+        source,
+    })
+}
+
+fn source(rule: Rule, dir: &Path) -> Source {
+    Source {
+        rule,
+        dir: Some(dir.to_owned()),
+        notice: None,
+    }
+}
+
+fn file_list(spec: &ImageSetSpec) -> String {
+    let names: Vec<&str> = spec.files.iter().map(|f| f.name.as_str()).collect();
+    format!("{} (gzip, or unpacked without .gz)", names.join(", "))
+}
+
+fn not_found(spec: &ImageSetSpec, looked: &[String]) -> DataError {
+    let places: Vec<String> = looked
+        .iter()
+        .enumerate()
+        .map(|(i, place)| format!("  {}. {place}\n", i + 1))
+        .collect();
+    let apt = spec
+        .debian_package
+        .as_ref()
+        .map(|pkg| format!(", or `apt-get install {pkg}`"))
+        .unwrap_or_default();
+    DataError::NotFound(format!(
+        "{title} ({name}) not found. Looked in:\n{places}Fix: pass --data-dir DIR with {files}, \
+         or put them in $GANLAB_DATA/{name}/, or run `ganlab data fetch {name}` with network \
+         access{apt}.",
+        title = spec.title,
+        name = spec.name,
+        places = places.concat(),
+        files = file_list(spec),
+    ))
+}

@@ -1,0 +1,137 @@
+//! Nearest upsampling by an integer factor, and its adjoint the block sum (so each is the
+//! other's backward rule, to any order); average pooling is the block sum scaled.
+
+use crate::autograd::GradFn;
+use crate::cpu::{with_cpu, Real};
+use crate::device::Params;
+use crate::tensor::Storage;
+use crate::{Error, Result, Tensor};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Up,
+    BlockSum,
+}
+
+/// (planes, small h, small w) of an NCHW tensor for factor `f`, checking divisibility.
+fn dims(x: &Tensor, f: usize, dir: Dir) -> Result<(usize, usize, usize)> {
+    let &[n, c, h, w] = x.shape() else {
+        return Err(Error::shape(
+            "resample",
+            format!("needs NCHW, got {:?}", x.shape()),
+        ));
+    };
+    if f == 0 {
+        return Err(Error::Invalid("resample factor must be positive".into()));
+    }
+    match dir {
+        Dir::Up => Ok((n * c, h, w)),
+        Dir::BlockSum if h % f == 0 && w % f == 0 => Ok((n * c, h / f, w / f)),
+        Dir::BlockSum => Err(Error::shape(
+            "pool",
+            format!("{h}x{w} is not divisible by the pool size {f}"),
+        )),
+    }
+}
+
+fn upsample_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
+    let (bh, bw) = (h * f, w * f);
+    let mut y = Vec::with_capacity(planes * bh * bw);
+    for plane in x.chunks(h * w).take(planes) {
+        for i in 0..bh {
+            let row = &plane[(i / f) * w..][..w];
+            for j in 0..bw {
+                y.push(row[j / f]);
+            }
+        }
+    }
+    y
+}
+
+fn block_sum_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
+    let bw = w * f;
+    let mut y = vec![T::ZERO; planes * h * w];
+    for (plane, out) in x.chunks(h * f * bw).zip(y.chunks_mut(h * w)) {
+        for i in 0..h * f {
+            for j in 0..bw {
+                let o = &mut out[(i / f) * w + j / f];
+                *o = *o + plane[i * bw + j];
+            }
+        }
+    }
+    y
+}
+
+fn resample(x: &Tensor, f: usize, dir: Dir) -> Result<Tensor> {
+    let (planes, h, w) = dims(x, f, dir)?;
+    let shape = match dir {
+        Dir::Up => vec![x.shape()[0], x.shape()[1], h * f, w * f],
+        Dir::BlockSum => vec![x.shape()[0], x.shape()[1], h, w],
+    };
+    let storage = match x.storage() {
+        Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => match dir {
+            Dir::Up => upsample_cpu(v, planes, h, w, f),
+            Dir::BlockSum => block_sum_cpu(v, planes, h, w, f),
+        })),
+        Storage::Gpu(buf) => {
+            let ctx = buf.context();
+            let entry = if dir == Dir::Up {
+                "upsample"
+            } else {
+                "block_sum"
+            };
+            let pipeline = ctx.pipeline("resample", entry, || {
+                include_str!("../../shaders/resample.wgsl").to_string()
+            })?;
+            let n = shape.iter().product();
+            let out = ctx.alloc(n)?;
+            let params = Params::new().u(planes).u(h).u(w).u(f);
+            ctx.launch(&pipeline, &params, &[buf.raw(), out.raw()], ctx.grid(n)?)?;
+            Storage::Gpu(out)
+        }
+    };
+    Ok(Tensor::from_op(
+        storage,
+        shape,
+        &[x],
+        ResampleGrad { f, dir },
+    ))
+}
+
+struct ResampleGrad {
+    f: usize,
+    dir: Dir,
+}
+
+impl GradFn for ResampleGrad {
+    fn name(&self) -> &'static str {
+        match self.dir {
+            Dir::Up => "upsample_nearest2d",
+            Dir::BlockSum => "block_sum2d",
+        }
+    }
+    fn backward(&self, _: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let other = match self.dir {
+            Dir::Up => Dir::BlockSum,
+            Dir::BlockSum => Dir::Up,
+        };
+        Ok(vec![Some(resample(g, self.f, other)?)])
+    }
+}
+
+impl Tensor {
+    /// Nearest-neighbour upsampling of NCHW by an integer factor (Keras `UpSampling2D`).
+    pub fn upsample_nearest2d(&self, factor: usize) -> Result<Tensor> {
+        resample(self, factor, Dir::Up)
+    }
+
+    /// Sum over non-overlapping `k` x `k` blocks of NCHW.
+    pub fn sum_pool2d(&self, k: usize) -> Result<Tensor> {
+        resample(self, k, Dir::BlockSum)
+    }
+
+    /// Average over non-overlapping `k` x `k` blocks of NCHW (ProGAN's downsampling).
+    pub fn avg_pool2d(&self, k: usize) -> Result<Tensor> {
+        self.sum_pool2d(k)?.mul_scalar(1.0 / (k * k) as f32)
+    }
+}

@@ -1,0 +1,127 @@
+//! Batching: draws with replacement, epoch shuffling, contiguous reusable buffers.
+
+use ganlab::data::{Batch, Batcher, Sampling, Split};
+
+fn split(n: usize) -> Split {
+    Split {
+        images: (0..n * 4).map(|v| v as f32).collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        n,
+        item_shape: vec![1, 2, 2],
+    }
+}
+
+#[test]
+fn with_replacement_is_uniform() {
+    let mut b = Batcher::new(10, 100, Sampling::WithReplacement, 1).unwrap();
+    let mut counts = [0usize; 10];
+    for _ in 0..100 {
+        for &i in b.next_indices() {
+            counts[i] += 1;
+        }
+    }
+    // 10,000 draws: each count is 1000 +- 3 sd (sd = 30).
+    for c in counts {
+        assert!((910..=1090).contains(&c), "{counts:?}");
+    }
+    assert!((b.epochs() - 1000.0).abs() < 1e-9);
+}
+
+#[test]
+fn with_replacement_repeats_within_a_batch() {
+    // 64 draws from 16 items cannot all differ.
+    let mut b = Batcher::new(16, 64, Sampling::WithReplacement, 3).unwrap();
+    let mut seen = b.next_indices().to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    assert!(seen.len() < 64);
+}
+
+#[test]
+fn epoch_shuffle_covers_each_index_once_per_epoch() {
+    // 10 items in batches of 3: epochs straddle batches.
+    let mut b = Batcher::new(10, 3, Sampling::EpochShuffle, 7).unwrap();
+    let mut stream = Vec::new();
+    for _ in 0..20 {
+        let batch = b.next_indices();
+        assert_eq!(batch.len(), 3);
+        stream.extend_from_slice(batch);
+    }
+    let epochs: Vec<Vec<usize>> = stream.chunks_exact(10).map(<[usize]>::to_vec).collect();
+    for epoch in &epochs {
+        let mut sorted = epoch.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+    }
+    assert!(
+        epochs.windows(2).any(|w| w[0] != w[1]),
+        "reshuffled each epoch"
+    );
+    assert!((b.epochs() - 6.0).abs() < 1e-9);
+}
+
+#[test]
+fn seeds_reproduce() {
+    for sampling in [Sampling::WithReplacement, Sampling::EpochShuffle] {
+        let draw = |seed| {
+            let mut b = Batcher::new(50, 8, sampling, seed).unwrap();
+            (0..5)
+                .flat_map(|_| b.next_indices().to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(11), draw(11));
+        assert_ne!(draw(11), draw(12));
+    }
+}
+
+#[test]
+fn batch_is_one_contiguous_reused_buffer() {
+    let data = split(20);
+    let mut b = Batcher::new(20, 5, Sampling::EpochShuffle, 0).unwrap();
+    let mut batch = Batch::default();
+    b.next_batch(&data, &mut batch).unwrap();
+    assert_eq!(batch.shape, vec![5, 1, 2, 2]);
+    assert_eq!(batch.images.len(), 20);
+    // Item j of the batch is the split's item with that label/values.
+    for j in 0..5 {
+        let first = batch.images[j * 4] as usize / 4;
+        assert_eq!(&batch.images[j * 4..j * 4 + 4], data.item(first));
+        assert_eq!(batch.labels[j], data.labels[first]);
+    }
+    let ptr = batch.images.as_ptr();
+    for _ in 0..10 {
+        b.next_batch(&data, &mut batch).unwrap();
+    }
+    assert_eq!(
+        batch.images.as_ptr(),
+        ptr,
+        "no reallocation between batches"
+    );
+}
+
+#[test]
+fn invalid_arguments_are_errors() {
+    assert!(Batcher::new(0, 4, Sampling::EpochShuffle, 0).is_err());
+    assert!(Batcher::new(4, 0, Sampling::WithReplacement, 0).is_err());
+    let mut b = Batcher::new(4, 2, Sampling::EpochShuffle, 0).unwrap();
+    let err = b.next_batch(&split(5), &mut Batch::default()).unwrap_err();
+    assert!(err.to_string().contains("4 items"), "{err}");
+}
+
+#[test]
+fn a_batch_becomes_one_tensor_on_the_device() {
+    let split = Split {
+        images: (0..12).map(|v| v as f32).collect(),
+        labels: vec![0, 1, 2],
+        n: 3,
+        item_shape: vec![1, 2, 2],
+    };
+    let mut batch = Batch::default();
+    batch.fill(&split, &[2, 0]);
+    let t = batch.to_tensor(&ganlab::Device::Cpu).unwrap();
+    assert_eq!(t.shape(), [2, 1, 2, 2]);
+    assert_eq!(
+        t.to_vec().unwrap(),
+        vec![8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]
+    );
+}
