@@ -3,12 +3,17 @@
 
 mod binary;
 pub mod conv;
+pub mod dropout;
+mod embedding;
 mod gemm;
 mod layout;
+mod loss;
 mod matmul;
+mod norm;
 mod reduce;
 mod resample;
 mod unary;
 
 pub use conv::{set_conv_algo, ConvAlgo, Padding};
 pub use matmul::matmul_t;
+pub use norm::BatchNormState;

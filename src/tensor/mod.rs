@@ -358,3 +358,35 @@ impl fmt::Debug for Tensor {
         )
     }
 }
+
+impl Tensor {
+    /// Overwrites this tensor's values with `src`'s, in place and outside autograd: for
+    /// parameters, optimiser state and running statistics. Views sharing the storage change too.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(Error::shape(
+                "assign",
+                format!("source {:?} vs destination {:?}", src.shape(), self.shape()),
+            ));
+        }
+        self.same_device(src, "assign")?;
+        match (self.storage(), src.storage()) {
+            // The source is read before the destination is borrowed: they may be one buffer.
+            (Storage::Cpu(CpuStorage::F32(d)), Storage::Cpu(s)) => {
+                let values = s.to_f32();
+                d.borrow_mut().copy_from_slice(&values);
+            }
+            (Storage::Cpu(CpuStorage::F64(d)), Storage::Cpu(s)) => {
+                let values = s.to_f64();
+                d.borrow_mut().copy_from_slice(&values);
+            }
+            (Storage::Gpu(d), Storage::Gpu(s)) => {
+                if !Rc::ptr_eq(self.storage_rc(), src.storage_rc()) {
+                    d.context().copy(s.raw(), d.raw(), self.numel() as u64 * 4);
+                }
+            }
+            _ => unreachable!("same_device checked"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+// Dropout mask from a counter-based generator (Philox4x32-10, Salmon et al. 2011): element i
+// draws from counter (i, offset, 0, 0) under key (seed_lo, seed_hi), so the mask depends only
+// on (seed, offset, i): the same on every device and in every launch order.
+// mask[i] = 1 / keep if u < keep else 0, with u the top 24 bits of the first output word.
+struct Params { n: u32, seed_lo: u32, seed_hi: u32, offset: u32, keep: f32 }
+@group(0) @binding(0) var<storage, read> p: Params;
+@group(0) @binding(1) var<storage, read_write> mask: array<f32>;
+
+// (hi, lo) words of the 64-bit product a * b, from 16-bit halves (WGSL has no mulhi).
+fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let ll = a_lo * b_lo;
+    let lh = a_lo * b_hi;
+    let hl = a_hi * b_lo;
+    let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+    let hi = a_hi * b_hi + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var r = 0; r < 10; r++) {
+        let p0 = mul_hi_lo(0xD2511F53u, c.x);
+        let p1 = mul_hi_lo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+        k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) {
+        return;
+    }
+    let word = philox(vec4<u32>(i, p.offset, 0u, 0u), vec2<u32>(p.seed_lo, p.seed_hi)).x;
+    let u = f32(word >> 8u) * (1.0 / 16777216.0);
+    mask[i] = select(0.0, 1.0 / p.keep, u < p.keep);
+}
