@@ -161,7 +161,7 @@ impl Tensor {
         binary(self, other, Binary::Eq)
     }
     /// `s - self`.
-    pub fn rsub_scalar(&self, s: f32) -> Result<Tensor> {
+    pub fn rsub_scalar(&self, s: impl Into<f64>) -> Result<Tensor> {
         self.neg()?.add_scalar(s)
     }
 }

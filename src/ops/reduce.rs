@@ -195,7 +195,7 @@ impl Tensor {
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         let summed = self.sum(axes, keepdim)?;
         let count = self.numel() / summed.numel().max(1);
-        summed.mul_scalar(1.0 / count.max(1) as f32)
+        summed.mul_scalar(1.0 / count.max(1) as f64)
     }
 
     pub fn mean_all(&self) -> Result<Tensor> {

@@ -132,6 +132,6 @@ impl Tensor {
 
     /// Average over non-overlapping `k` x `k` blocks of NCHW (ProGAN's downsampling).
     pub fn avg_pool2d(&self, k: usize) -> Result<Tensor> {
-        self.sum_pool2d(k)?.mul_scalar(1.0 / (k * k) as f32)
+        self.sum_pool2d(k)?.mul_scalar(1.0 / (k * k) as f64)
     }
 }

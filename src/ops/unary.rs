@@ -18,16 +18,16 @@ pub(crate) enum Unary {
     Tanh,
     Sigmoid,
     Relu,
-    LeakyRelu(f32),
-    Pow(f32),
-    Clamp(f32, f32),
-    AddScalar(f32),
-    MulScalar(f32),
+    LeakyRelu(f64),
+    Pow(f64),
+    Clamp(f64, f64),
+    AddScalar(f64),
+    MulScalar(f64),
     // Masks (no gradient): what the backward rules of relu, leaky_relu, abs and clamp multiply by.
     Sign,
     Step,
-    LeakySlope(f32),
-    InRange(f32, f32),
+    LeakySlope(f64),
+    InRange(f64, f64),
 }
 
 impl Unary {
@@ -54,12 +54,12 @@ impl Unary {
                 if x > T::ZERO {
                     x
                 } else {
-                    c(a.into()) * x
+                    c(a) * x
                 }
             }
-            Unary::Pow(e) => x.powf(c(e.into())),
+            Unary::Pow(e) => x.powf(c(e)),
             Unary::Clamp(lo, hi) => {
-                let (lo, hi) = (c(lo.into()), c(hi.into()));
+                let (lo, hi) = (c(lo), c(hi));
                 if x < lo {
                     lo
                 } else if x > hi {
@@ -68,8 +68,8 @@ impl Unary {
                     x
                 }
             }
-            Unary::AddScalar(s) => x + c(s.into()),
-            Unary::MulScalar(s) => x * c(s.into()),
+            Unary::AddScalar(s) => x + c(s),
+            Unary::MulScalar(s) => x * c(s),
             Unary::Sign => {
                 if x > T::ZERO {
                     T::ONE
@@ -90,11 +90,11 @@ impl Unary {
                 if x > T::ZERO {
                     T::ONE
                 } else {
-                    c(a.into())
+                    c(a)
                 }
             }
             Unary::InRange(lo, hi) => {
-                if x >= c(lo.into()) && x <= c(hi.into()) {
+                if x >= c(lo) && x <= c(hi) {
                     T::ONE
                 } else {
                     T::ZERO
@@ -104,7 +104,7 @@ impl Unary {
     }
 
     /// (kernel name, WGSL expression in `x`, `p.a`, `p.b`, scalars a and b).
-    fn wgsl(self) -> (&'static str, &'static str, f32, f32) {
+    fn wgsl(self) -> (&'static str, &'static str, f64, f64) {
         match self {
             Unary::Neg => ("neg", "-x", 0.0, 0.0),
             Unary::Exp => ("exp", "exp(x)", 0.0, 0.0),
@@ -146,7 +146,7 @@ pub(crate) fn unary(x: &Tensor, op: Unary) -> Result<Tensor> {
                 include_str!("../../shaders/unary.wgsl").replace("OP_EXPR", expr)
             })?;
             let out = ctx.alloc(x.numel())?;
-            let params = Params::new().u(x.numel()).f(a).f(b);
+            let params = Params::new().u(x.numel()).f(a as f32).f(b as f32);
             ctx.launch(
                 &pipeline,
                 &params,
@@ -222,24 +222,24 @@ impl Tensor {
         unary(self, Unary::Relu)
     }
     /// `x` for x > 0, `alpha * x` otherwise.
-    pub fn leaky_relu(&self, alpha: f32) -> Result<Tensor> {
-        unary(self, Unary::LeakyRelu(alpha))
+    pub fn leaky_relu(&self, alpha: impl Into<f64>) -> Result<Tensor> {
+        unary(self, Unary::LeakyRelu(alpha.into()))
     }
     /// `x^e`; integer exponents accept negative bases.
-    pub fn pow(&self, e: f32) -> Result<Tensor> {
-        unary(self, Unary::Pow(e))
+    pub fn pow(&self, e: impl Into<f64>) -> Result<Tensor> {
+        unary(self, Unary::Pow(e.into()))
     }
     pub fn square(&self) -> Result<Tensor> {
         unary(self, Unary::Pow(2.0))
     }
-    pub fn clamp(&self, lo: f32, hi: f32) -> Result<Tensor> {
-        unary(self, Unary::Clamp(lo, hi))
+    pub fn clamp(&self, lo: impl Into<f64>, hi: impl Into<f64>) -> Result<Tensor> {
+        unary(self, Unary::Clamp(lo.into(), hi.into()))
     }
-    pub fn add_scalar(&self, s: f32) -> Result<Tensor> {
-        unary(self, Unary::AddScalar(s))
+    pub fn add_scalar(&self, s: impl Into<f64>) -> Result<Tensor> {
+        unary(self, Unary::AddScalar(s.into()))
     }
-    pub fn mul_scalar(&self, s: f32) -> Result<Tensor> {
-        unary(self, Unary::MulScalar(s))
+    pub fn mul_scalar(&self, s: impl Into<f64>) -> Result<Tensor> {
+        unary(self, Unary::MulScalar(s.into()))
     }
     /// -1, 0 or 1 per element (no gradient).
     pub fn sign(&self) -> Result<Tensor> {

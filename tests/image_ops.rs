@@ -1,0 +1,489 @@
+//! The image and GAN ops: resampling, batch norm, pixel norm, minibatch stddev, dropout,
+//! embedding, zero padding and the losses; GPU against CPU, gradient checks, and the
+//! conventions (Keras, ProGAN) each must follow.
+
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads best in tests
+
+mod common;
+
+use common::{
+    assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64, uniform64,
+};
+use ganlab::ops::dropout::dropout_mask;
+use ganlab::ops::BatchNormState;
+use ganlab::{grad, Device, Tensor};
+
+const EW: f64 = 1e-5;
+const RED: f64 = 1e-4;
+
+fn cpu(v: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn resampling_on_gpu_matches_cpu_and_conventions() {
+    let up = cpu(&[1.0, 2.0, 3.0, 4.0], &[1, 1, 2, 2])
+        .upsample_nearest2d(2)
+        .unwrap();
+    assert_eq!(
+        up.to_vec().unwrap(),
+        vec![1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]
+    );
+    let pooled = up.avg_pool2d(2).unwrap().to_vec().unwrap();
+    assert_eq!(pooled, vec![1.0, 2.0, 3.0, 4.0]);
+    assert!(cpu(&[0.0; 9], &[1, 1, 3, 3]).avg_pool2d(2).is_err());
+
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("resampling");
+    for shape in [[2, 3, 7, 5], [1, 1, 1, 1], [3, 2, 14, 14]] {
+        let x = randn(&shape, &mut rng);
+        assert_gpu_matches_cpu("upsample x2", &gpu, &[x.clone()], EW, |t| {
+            t[0].upsample_nearest2d(2)
+        });
+        assert_gpu_matches_cpu("upsample x3", &gpu, &[x.clone()], EW, |t| {
+            t[0].upsample_nearest2d(3)
+        });
+        let big = randn(&[shape[0], shape[1], shape[2] * 2, shape[3] * 2], &mut rng);
+        assert_gpu_matches_cpu("avg_pool2d", &gpu, &[big], EW, |t| t[0].avg_pool2d(2));
+    }
+}
+
+#[test]
+fn keras_zero_padding_pads_bottom_right() {
+    let x = cpu(&[1.0; 49], &[1, 1, 7, 7]);
+    let y = x.pad(&[(0, 0), (0, 0), (0, 1), (0, 1)]).unwrap();
+    assert_eq!(y.shape(), [1, 1, 8, 8]);
+    let v = y.to_vec().unwrap();
+    assert_eq!(v[0], 1.0);
+    assert!(v[7] == 0.0 && v[56] == 0.0 && v[63] == 0.0);
+    assert_eq!(v.iter().sum::<f32>(), 49.0);
+}
+
+/// Keras batch norm by hand: normalise with biased batch variance; running variance takes the
+/// unbiased one for 4-D input and the biased one for 2-D.
+#[test]
+fn batch_norm_follows_keras() {
+    for (shape, unbiased) in [(vec![4, 2, 3, 1], true), (vec![6, 2], false)] {
+        let n: usize = shape.iter().product();
+        let x = cpu(
+            &(0..n)
+                .map(|i| ((i * 7) % 11) as f32 - 3.0)
+                .collect::<Vec<_>>(),
+            &shape,
+        );
+        let gamma = cpu(&[1.5, -0.5], &[2]);
+        let beta = cpu(&[0.25, 1.0], &[2]);
+        let (rm, rv) = (cpu(&[0.1, 0.2], &[2]), cpu(&[1.0, 2.0], &[2]));
+        let state = BatchNormState {
+            running_mean: &rm,
+            running_var: &rv,
+            momentum: 0.8,
+            eps: 1e-3,
+        };
+        let y = x
+            .batch_norm(&gamma, &beta, &state, true)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let xv = x.to_vec().unwrap();
+        let inner: usize = shape[2..].iter().product();
+        for c in 0..2 {
+            let vals: Vec<f64> = (0..n)
+                .filter(|i| (i / inner) % 2 == c)
+                .map(|i| xv[i] as f64)
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let var = vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len() as f64;
+            for i in (0..n).filter(|i| (i / inner) % 2 == c) {
+                let want =
+                    (xv[i] as f64 - m) / (var + 1e-3).sqrt() * [1.5, -0.5][c] + [0.25, 1.0][c];
+                assert!(
+                    (y[i] as f64 - want).abs() < 1e-5,
+                    "{shape:?} c{c}: {} vs {want}",
+                    y[i]
+                );
+            }
+            let stat_var = if unbiased {
+                var * vals.len() as f64 / (vals.len() - 1) as f64
+            } else {
+                var
+            };
+            let want_rm = 0.8 * [0.1, 0.2][c] + 0.2 * m;
+            let want_rv = 0.8 * [1.0, 2.0][c] + 0.2 * stat_var;
+            assert!((rm.to_vec().unwrap()[c] as f64 - want_rm).abs() < 1e-5);
+            assert!(
+                (rv.to_vec().unwrap()[c] as f64 - want_rv).abs() < 1e-5,
+                "{shape:?} running var"
+            );
+        }
+        // Inference uses the running statistics and leaves them alone.
+        let before = (rm.to_vec().unwrap(), rv.to_vec().unwrap());
+        let e = x
+            .batch_norm(&gamma, &beta, &state, false)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        let (m0, v0) = (before.0[0] as f64, before.1[0] as f64);
+        let want = (xv[0] as f64 - m0) / (v0 + 1e-3).sqrt() * 1.5 + 0.25;
+        assert!((e[0] as f64 - want).abs() < 1e-5);
+        assert_eq!((rm.to_vec().unwrap(), rv.to_vec().unwrap()), before);
+    }
+}
+
+#[test]
+fn normalisations_on_gpu_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("normalisations_on_gpu_match_cpu");
+    for shape in [vec![5, 3, 4, 4], vec![7, 9]] {
+        let x = randn(&shape, &mut rng);
+        let c = shape[1];
+        let (gamma, beta) = (randn(&[c], &mut rng), randn(&[c], &mut rng));
+        let run = |t: &[Tensor], training: bool| {
+            let (rm, rv) = (t[3].detach().mul_scalar(1.0)?, t[3].abs()?.add_scalar(0.5)?);
+            let state = BatchNormState {
+                running_mean: &rm,
+                running_var: &rv,
+                momentum: 0.8,
+                eps: 1e-3,
+            };
+            let y = t[0].batch_norm(&t[1], &t[2], &state, training)?;
+            // The updated running statistics are checked along with the output.
+            Tensor::concat(&[&y.flatten(0)?, &rm, &rv], 0)
+        };
+        let stats = randn(&[c], &mut rng);
+        let inputs = [x.clone(), gamma, beta, stats];
+        assert_gpu_matches_cpu("batch_norm train", &gpu, &inputs, RED, |t| run(t, true));
+        assert_gpu_matches_cpu("batch_norm eval", &gpu, &inputs, RED, |t| run(t, false));
+        assert_gpu_matches_cpu("pixel_norm", &gpu, &[x], RED, |t| t[0].pixel_norm());
+    }
+    let x = randn(&[8, 3, 4, 4], &mut rng);
+    assert_gpu_matches_cpu("minibatch_stddev", &gpu, &[x], RED, |t| {
+        t[0].minibatch_stddev(4)
+    });
+}
+
+#[test]
+fn minibatch_stddev_matches_a_direct_computation() {
+    let mut rng = fresh_rng("minibatch_stddev_direct");
+    let (n, c, h, w, g) = (8, 2, 3, 3, 4);
+    let x = randn64(&[n, c, h, w], &mut rng);
+    let y = x.minibatch_stddev(g).unwrap();
+    assert_eq!(y.shape(), [n, c + 1, h, w]);
+    let xv = x.to_vec_f64().unwrap();
+    let yv = y.to_vec_f64().unwrap();
+    let at = |i: usize, ch: usize, k: usize| xv[(i * c + ch) * h * w + k];
+    for s in 0..n {
+        // Sample s shares a group with s + (n/g) * j.
+        let members: Vec<usize> = (0..g).map(|j| s % (n / g) + j * (n / g)).collect();
+        let mut total = 0.0;
+        for ch in 0..c {
+            for k in 0..h * w {
+                let vals: Vec<f64> = members.iter().map(|&i| at(i, ch, k)).collect();
+                let m = vals.iter().sum::<f64>() / g as f64;
+                total +=
+                    (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / g as f64 + 1e-8).sqrt();
+            }
+        }
+        let want = total / (c * h * w) as f64;
+        for k in 0..h * w {
+            assert!((yv[(s * (c + 1) + c) * h * w + k] - want).abs() < 1e-12);
+        }
+        assert_eq!(yv[s * (c + 1) * h * w], xv[s * c * h * w]);
+    }
+}
+
+#[test]
+fn dropout_is_reproducible_identical_on_gpu_and_keeps_the_right_share() {
+    let n = 200_000;
+    let mask = dropout_mask(&[n], 0.25, 42, 7, &Device::Cpu)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let kept = mask.iter().filter(|&&m| m != 0.0).count() as f64 / n as f64;
+    // Binomial std of the share is sqrt(0.75 * 0.25 / n) ~ 0.001: 5 sigma.
+    assert!((kept - 0.75).abs() < 0.005, "kept {kept}");
+    assert!(mask
+        .iter()
+        .all(|&m| m == 0.0 || (m - 1.0 / 0.75).abs() < 1e-6));
+    assert_eq!(
+        mask,
+        dropout_mask(&[n], 0.25, 42, 7, &Device::Cpu)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    );
+    assert_ne!(
+        mask,
+        dropout_mask(&[n], 0.25, 42, 8, &Device::Cpu)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    );
+    assert_ne!(
+        mask,
+        dropout_mask(&[n], 0.25, 43, 7, &Device::Cpu)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    );
+    // Eval mode is the identity; the backward pass uses the forward's mask.
+    let x = cpu(&[1.0; 64], &[64]).with_grad();
+    assert_eq!(
+        x.dropout(0.5, false, 1, 0).unwrap().to_vec().unwrap(),
+        vec![1.0; 64]
+    );
+    let y = x.dropout(0.5, true, 1, 0).unwrap();
+    let g = grad(&[y.sum_all().unwrap()], None, &[x.clone()], false).unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(g.to_vec().unwrap(), y.to_vec().unwrap());
+    if let Some(gpu) = gpu() {
+        let on_gpu = dropout_mask(&[n], 0.25, 42, 7, &gpu)
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(on_gpu, mask, "GPU and CPU masks differ");
+    }
+}
+
+#[test]
+fn embedding_gathers_rows_and_sums_repeated_labels() {
+    let table = cpu(&[0., 1., 10., 11., 20., 21.], &[3, 2]).with_grad();
+    let labels = [2, 0, 2];
+    let y = table.embedding(&labels).unwrap();
+    assert_eq!(y.to_vec().unwrap(), vec![20., 21., 0., 1., 20., 21.]);
+    let w = cpu(&[1., 2., 3., 4., 5., 6.], &[3, 2]);
+    let g = grad(
+        &[y.mul(&w).unwrap().sum_all().unwrap()],
+        None,
+        &[table.clone()],
+        false,
+    )
+    .unwrap()[0]
+        .clone();
+    // Row 2 is picked twice: its gradient is the sum of rows 0 and 2 of w.
+    assert_eq!(g.unwrap().to_vec().unwrap(), vec![3., 4., 0., 0., 6., 8.]);
+    assert!(table.embedding(&[3]).is_err());
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("embedding");
+    let t = randn(&[10, 37], &mut rng);
+    let labels: Vec<usize> = (0..64).map(|i| (i * 7) % 10).collect();
+    assert_gpu_matches_cpu("embedding", &gpu, &[t.clone()], EW, |t| {
+        t[0].embedding(&labels)
+    });
+    let gy = randn(&[64, 37], &mut rng);
+    assert_gpu_matches_cpu("embedding grad", &gpu, &[t, gy], RED, |t| {
+        let table = t[0].detach().with_grad();
+        let y = table.embedding(&labels)?;
+        Ok(grad(&[y], Some(&[t[1].clone()]), &[table], false)?[0]
+            .clone()
+            .unwrap())
+    });
+}
+
+#[test]
+fn losses_match_their_formulas_and_stay_finite() {
+    let logits = cpu(&[-200.0, -60.0, -1.0, 0.0, 2.0, 60.0, 300.0], &[7]);
+    let target = cpu(&[1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0], &[7]);
+    let l = logits.bce_with_logits(&target).unwrap().item().unwrap();
+    let want: f64 = [
+        (-200.0, 1.0),
+        (-60.0, 0.0),
+        (-1.0, 1.0),
+        (0.0, 1.0),
+        (2.0, 0.0),
+        (60.0, 1.0),
+        (300.0, 0.0),
+    ]
+    .iter()
+    .map(|&(x, y): &(f64, f64)| x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln())
+    .sum::<f64>()
+        / 7.0;
+    assert!((l as f64 - want).abs() < 1e-4 * want, "{l} vs {want}");
+    let xl = logits.with_grad();
+    let g = grad(
+        &[xl.bce_with_logits(&target).unwrap()],
+        None,
+        &[xl.clone()],
+        false,
+    )
+    .unwrap()[0]
+        .clone()
+        .unwrap();
+    assert!(g.to_vec().unwrap().iter().all(|v| v.is_finite()));
+
+    // Saturated probabilities: finite loss and gradient (Keras clipping).
+    let p = cpu(&[0.0, 1.0, 1.0, 0.5], &[4]).with_grad();
+    let y = cpu(&[1.0, 0.0, 1.0, 1.0], &[4]);
+    let l = p.bce(&y).unwrap();
+    assert!(l.item().unwrap().is_finite() && l.item().unwrap() > 7.0);
+    let g = grad(&[l], None, &[p.clone()], false).unwrap()[0]
+        .clone()
+        .unwrap();
+    assert!(g.to_vec().unwrap().iter().all(|v| v.is_finite()));
+    let q = cpu(&[0.9, 0.2], &[2])
+        .bce(&cpu(&[1.0, 0.0], &[2]))
+        .unwrap()
+        .item()
+        .unwrap();
+    let want = -((0.9f64 + 1e-7).ln() + (0.8f64 + 1e-7).ln()) / 2.0;
+    assert!((q as f64 - want).abs() < 1e-6);
+
+    let w = cpu(&[2.0, -3.0], &[2])
+        .wasserstein(&cpu(&[-1.0, 1.0], &[2]))
+        .unwrap()
+        .item()
+        .unwrap();
+    assert_eq!(w, -2.5);
+    let m = cpu(&[1.0, 3.0], &[2])
+        .mse(&cpu(&[0.0, 1.0], &[2]))
+        .unwrap()
+        .item()
+        .unwrap();
+    assert_eq!(m, 2.5);
+    assert!(cpu(&[1.0], &[1]).mse(&cpu(&[1.0, 2.0], &[2])).is_err());
+}
+
+#[test]
+fn image_ops_pass_gradient_checks() {
+    let mut rng = fresh_rng("image_ops_pass_gradient_checks");
+    let x = randn64(&[2, 3, 4, 4], &mut rng);
+    gradcheck(
+        "upsample",
+        &[randn64(&[2, 2, 3, 2], &mut rng)],
+        |t| t[0].upsample_nearest2d(2),
+        &mut rng,
+    );
+    gradgradcheck(
+        "upsample",
+        &[randn64(&[1, 2, 2, 3], &mut rng)],
+        |t| t[0].upsample_nearest2d(2),
+        &mut rng,
+    );
+    gradcheck("avg_pool2d", &[x.clone()], |t| t[0].avg_pool2d(2), &mut rng);
+    gradgradcheck("avg_pool2d", &[x.clone()], |t| t[0].avg_pool2d(2), &mut rng);
+    gradcheck("pixel_norm", &[x.clone()], |t| t[0].pixel_norm(), &mut rng);
+    gradgradcheck(
+        "pixel_norm",
+        &[randn64(&[2, 3, 2, 2], &mut rng)],
+        |t| t[0].pixel_norm(),
+        &mut rng,
+    );
+    gradcheck(
+        "minibatch_stddev",
+        &[randn64(&[4, 2, 2, 2], &mut rng)],
+        |t| t[0].minibatch_stddev(2),
+        &mut rng,
+    );
+    gradgradcheck(
+        "minibatch_stddev",
+        &[randn64(&[4, 2, 2, 2], &mut rng)],
+        |t| t[0].minibatch_stddev(4),
+        &mut rng,
+    );
+    let bn = |t: &[Tensor]| {
+        let (rm, rv) = (
+            Tensor::from_vec_f64(vec![0.0; 3], &[3])?,
+            Tensor::from_vec_f64(vec![1.0; 3], &[3])?,
+        );
+        let state = BatchNormState {
+            running_mean: &rm,
+            running_var: &rv,
+            momentum: 0.8,
+            eps: 1e-3,
+        };
+        t[0].batch_norm(&t[1], &t[2], &state, true)
+    };
+    let (gamma, beta) = (uniform64(&[3], 0.5, 1.5, &mut rng), randn64(&[3], &mut rng));
+    gradcheck(
+        "batch_norm 4-D",
+        &[x.clone(), gamma.clone(), beta.clone()],
+        bn,
+        &mut rng,
+    );
+    gradcheck(
+        "batch_norm 2-D",
+        &[randn64(&[5, 3], &mut rng), gamma.clone(), beta.clone()],
+        bn,
+        &mut rng,
+    );
+    gradgradcheck(
+        "batch_norm",
+        &[randn64(&[4, 3, 2, 1], &mut rng), gamma, beta],
+        bn,
+        &mut rng,
+    );
+    gradcheck(
+        "embedding",
+        &[randn64(&[4, 3], &mut rng)],
+        |t| t[0].embedding(&[1, 3, 1]),
+        &mut rng,
+    );
+    let y01 = Tensor::from_vec_f64(vec![1.0, 0.0, 1.0, 0.0, 1.0, 1.0], &[6]).unwrap();
+    let logits = randn64(&[6], &mut rng).mul_scalar(3.0).unwrap();
+    gradcheck(
+        "bce_with_logits",
+        &[logits.clone()],
+        |t| t[0].bce_with_logits(&y01),
+        &mut rng,
+    );
+    gradgradcheck(
+        "bce_with_logits",
+        &[logits],
+        |t| t[0].bce_with_logits(&y01),
+        &mut rng,
+    );
+    gradcheck(
+        "bce",
+        &[uniform64(&[6], 0.05, 0.95, &mut rng)],
+        |t| t[0].bce(&y01),
+        &mut rng,
+    );
+    gradcheck(
+        "wasserstein",
+        &[randn64(&[6], &mut rng)],
+        |t| t[0].wasserstein(&y01),
+        &mut rng,
+    );
+    gradcheck(
+        "mse",
+        &[randn64(&[6], &mut rng)],
+        |t| t[0].mse(&y01),
+        &mut rng,
+    );
+}
+
+/// A vanilla GAN discriminator with a sigmoid output trained to overconfidence: the Keras
+/// probability BCE keeps loss and gradients finite.
+#[test]
+fn a_saturating_sigmoid_discriminator_trains_without_nan() {
+    let mut rng = fresh_rng("saturating_sigmoid");
+    let x = randn(&[16, 4], &mut rng);
+    let y = cpu(
+        &[1.0; 8]
+            .iter()
+            .chain(&[0.0; 8])
+            .copied()
+            .collect::<Vec<_>>(),
+        &[16, 1],
+    );
+    let mut w = randn(&[4, 1], &mut rng).mul_scalar(50.0).unwrap();
+    for _ in 0..50 {
+        let wl = w.detach().with_grad();
+        let loss = x
+            .matmul(&wl)
+            .unwrap()
+            .mul_scalar(20.0)
+            .unwrap()
+            .sigmoid()
+            .unwrap()
+            .bce(&y)
+            .unwrap();
+        assert!(loss.item().unwrap().is_finite());
+        let g = grad(&[loss], None, &[wl.clone()], false).unwrap()[0]
+            .clone()
+            .unwrap();
+        assert!(g.to_vec().unwrap().iter().all(|v| v.is_finite()));
+        w = wl.sub(&g.mul_scalar(10.0).unwrap()).unwrap().detach();
+    }
+}
