@@ -326,7 +326,7 @@ fn check_shape(t: &Tensor, want: &[usize], what: &str) -> Result<()> {
 }
 
 /// y = conv(x, w).
-pub(crate) fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
+pub fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
     x.same_device(w, "conv2d")?;
     check_shape(x, &g.input_shape(), "input")?;
     check_shape(w, &g.weight_shape(), "weight")?;
@@ -388,7 +388,7 @@ pub(crate) fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor
 }
 
 /// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
-pub(crate) fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
+pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
     gy.same_device(w, "conv2d input gradient")?;
     check_shape(gy, &g.output_shape(), "output gradient")?;
     check_shape(w, &g.weight_shape(), "weight")?;
@@ -415,7 +415,7 @@ pub(crate) fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Te
 }
 
 /// dw = conv_weight_grad(x, gy): the adjoint of conv in w.
-pub(crate) fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> {
+pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> {
     x.same_device(gy, "conv2d weight gradient")?;
     check_shape(x, &g.input_shape(), "input")?;
     check_shape(gy, &g.output_shape(), "output gradient")?;
