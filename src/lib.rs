@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod data;
 pub mod device;
 mod error;
+pub mod eval;
 pub mod ops;
 pub mod shape;
 pub mod tensor;
