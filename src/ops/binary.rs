@@ -45,7 +45,36 @@ impl Binary {
     }
 }
 
-/// Walks the broadcast output in order, reading each operand through its strides.
+/// Merges neighbouring dims that every operand walks contiguously (e.g. H and W of a
+/// per-channel bias add), so the inner loop below runs as long as possible.
+fn coalesce(shape: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let (mut shape_c, mut sa_c, mut sb_c): (Vec<usize>, Vec<usize>, Vec<usize>) =
+        (vec![], vec![], vec![]);
+    for d in 0..shape.len() {
+        if shape[d] == 1 {
+            continue;
+        }
+        if let (Some(&la), Some(&lb)) = (sa_c.last(), sb_c.last()) {
+            if la == sa[d] * shape[d] && lb == sb[d] * shape[d] {
+                let last = shape_c.len() - 1;
+                shape_c[last] *= shape[d];
+                sa_c[last] = sa[d];
+                sb_c[last] = sb[d];
+                continue;
+            }
+        }
+        shape_c.push(shape[d]);
+        sa_c.push(sa[d]);
+        sb_c.push(sb[d]);
+    }
+    if shape_c.is_empty() {
+        return (vec![1], vec![0], vec![0]);
+    }
+    (shape_c, sa_c, sb_c)
+}
+
+/// Broadcast element-wise op: rows of the last (coalesced) dim with fixed strides, rows
+/// split across threads for large outputs.
 fn broadcast_cpu<T: Real>(
     op: Binary,
     a: &[T],
@@ -54,24 +83,29 @@ fn broadcast_cpu<T: Real>(
     sa: &[usize],
     sb: &[usize],
 ) -> Vec<T> {
-    let n = numel(shape);
-    let mut out = Vec::with_capacity(n);
-    let mut idx = vec![0usize; shape.len()];
-    let (mut ia, mut ib) = (0usize, 0usize);
-    for _ in 0..n {
-        out.push(op.eval(a[ia], b[ib]));
-        // Odometer increment, keeping the operand offsets in step.
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            ia += sa[d];
-            ib += sb[d];
-            if idx[d] < shape[d] {
-                break;
-            }
-            ia -= sa[d] * shape[d];
-            ib -= sb[d] * shape[d];
-            idx[d] = 0;
+    use rayon::prelude::*;
+    let (shape, sa, sb) = coalesce(shape, sa, sb);
+    let rank = shape.len();
+    let inner = shape[rank - 1];
+    let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
+    let mut out = vec![T::ZERO; numel(&shape)];
+    let row = |(r, dst): (usize, &mut [T])| {
+        // Offsets of this row from its index in the outer dims.
+        let (mut rem, mut oa, mut ob) = (r, 0, 0);
+        for d in (0..rank - 1).rev() {
+            let c = rem % shape[d];
+            rem /= shape[d];
+            oa += c * sa[d];
+            ob += c * sb[d];
         }
+        for (j, o) in dst.iter_mut().enumerate() {
+            *o = op.eval(a[oa + j * ia], b[ob + j * ib]);
+        }
+    };
+    if out.len() >= 2 * crate::cpu::PAR_CHUNK {
+        out.par_chunks_mut(inner.max(1)).enumerate().for_each(row);
+    } else {
+        out.chunks_mut(inner.max(1)).enumerate().for_each(row);
     }
     out
 }
