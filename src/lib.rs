@@ -13,6 +13,7 @@ pub mod eval;
 pub mod ops;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 pub mod viz;
 
 pub use autograd::{grad, no_grad};

@@ -61,3 +61,24 @@ fn a_chart_draws_every_series_in_its_colour() {
     assert!(count([31, 119, 180]) > 300, "first series missing");
     assert!(count([255, 127, 14]) > 300, "second series missing");
 }
+
+#[test]
+fn the_metrics_log_appends_and_truncates_on_resume() {
+    use ganlab::train::MetricsLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.csv");
+    let mut log = MetricsLog::open(&path, &["d_loss", "g_loss"], 0).unwrap();
+    for step in 1..=4 {
+        log.row(step, step as f64 * 0.5, &[step as f64, f64::NAN])
+            .unwrap();
+    }
+    drop(log);
+    // Resuming from a checkpoint at step 2 forgets rows 3 and 4, then appends.
+    let mut log = MetricsLog::open(&path, &["d_loss", "g_loss"], 2).unwrap();
+    log.row(3, 9.0, &[30.0, 1.0]).unwrap();
+    let (names, steps, cols) = MetricsLog::read(&path).unwrap();
+    assert_eq!(names, ["d_loss", "g_loss"]);
+    assert_eq!(steps, [1.0, 2.0, 3.0]);
+    assert_eq!(cols[0], [1.0, 2.0, 30.0]);
+    assert!(cols[1][0].is_nan() && cols[1][2] == 1.0);
+}
