@@ -125,3 +125,14 @@ fn a_batch_becomes_one_tensor_on_the_device() {
         vec![8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]
     );
 }
+
+#[test]
+fn skipping_continues_the_same_sequence() {
+    for sampling in [Sampling::WithReplacement, Sampling::EpochShuffle] {
+        let mut a = Batcher::new(50, 7, sampling, 9).unwrap();
+        let seq: Vec<Vec<usize>> = (0..20).map(|_| a.next_indices().to_vec()).collect();
+        let mut b = Batcher::new(50, 7, sampling, 9).unwrap();
+        b.skip(12);
+        assert_eq!(b.next_indices(), &seq[12][..]);
+    }
+}

@@ -126,6 +126,13 @@ impl Batcher {
         &self.indices
     }
 
+    /// Skips `batches` draws, so a resumed run continues the same sequence of batches.
+    pub fn skip(&mut self, batches: u64) {
+        for _ in 0..batches {
+            self.next_indices();
+        }
+    }
+
     /// Draws the next batch of `split` into `out`.
     pub fn next_batch(&mut self, split: &Split, out: &mut Batch) -> Result<()> {
         if split.n != self.n {
