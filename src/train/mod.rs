@@ -1,6 +1,8 @@
-//! Training infrastructure shared by every model: the metrics log and Ctrl-C handling.
+//! Training infrastructure shared by every model: the loop, the metrics log, Ctrl-C.
 
 pub mod interrupt;
 pub mod log;
+pub mod trainer;
 
 pub use log::MetricsLog;
+pub use trainer::{train, RunState, Summary, TrainConfig, Trainable};

@@ -1,0 +1,267 @@
+//! The training loop every model shares: batches, progress, sample grids from a fixed noise
+//! batch, the metrics log, checkpoints (periodic, final, and on Ctrl-C), a loss plot at the
+//! end, and a stop with a clear message at the first non-finite loss.
+
+use super::{interrupt, MetricsLog};
+use crate::data::{Batch, Batcher, Sampling, Split};
+use crate::tensor::RngState;
+use crate::viz::{save_grid, Chart, GridLayout, Series};
+use crate::{Device, Error, Result, Rng, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where a run stands; saved in every checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunState {
+    pub step: u64,
+    pub rng: RngState,
+    /// Seconds of training before this process (so wall time continues across resumes).
+    pub wall_s: f64,
+}
+
+/// What the loop needs from a model.
+pub trait Trainable {
+    /// Names of the scalars `train_step` returns, in order (e.g. d_loss, d_acc, g_loss).
+    fn metric_names(&self) -> Vec<&'static str>;
+    /// One training iteration on a real batch. Returns the metrics as 0-dim tensors on the
+    /// model's device, so the loop decides when to wait for them.
+    fn train_step(&mut self, real: &Tensor, labels: &[usize], rng: &mut Rng)
+        -> Result<Vec<Tensor>>;
+    /// Generator output for noise `z` (and class labels, for conditional models), in
+    /// inference mode.
+    fn sample(&mut self, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor>;
+    fn z_dim(&self) -> usize;
+    fn is_conditional(&self) -> bool {
+        false
+    }
+    fn device(&self) -> Device;
+    /// Writes every parameter, buffer and optimiser state with `state` (atomically).
+    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()>;
+    /// Restores what `save_checkpoint` wrote.
+    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState>;
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    pub steps: u64,
+    pub batch_size: usize,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    /// Metrics are read back (a GPU sync) and logged every this many steps.
+    pub log_every: u64,
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub resume: bool,
+    pub sampling: Sampling,
+    pub progress: bool,
+}
+
+pub struct Summary {
+    pub last_step: u64,
+    pub interrupted: bool,
+    pub images_per_s: f64,
+    pub last_metrics: Vec<(&'static str, f64)>,
+    pub checkpoint: PathBuf,
+    pub last_grid: Option<PathBuf>,
+}
+
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// The fixed noise (and labels: one class per row) every sample grid of a run is drawn from.
+pub fn fixed_inputs(
+    model: &dyn Trainable,
+    seed: u64,
+    n: usize,
+) -> Result<(Tensor, Option<Vec<usize>>)> {
+    let mut rng = Rng::seed(seed ^ 0x5A4D_504C_4553);
+    let z = Tensor::randn(&[n, model.z_dim()], 0.0, 1.0, &mut rng, &model.device())?;
+    let cols = (n as f64).sqrt().ceil() as usize;
+    let labels = model
+        .is_conditional()
+        .then(|| (0..n).map(|i| (i / cols.max(1)) % 10).collect());
+    Ok((z, labels))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        context: format!("{}", path.display()),
+        source: e,
+    }
+}
+
+pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Result<Summary> {
+    let samples_dir = cfg.out_dir.join("samples");
+    std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
+    let ckpt = cfg.out_dir.join(CHECKPOINT);
+    let state = if cfg.resume {
+        if !ckpt.exists() {
+            return Err(Error::Invalid(format!(
+                "--resume: no checkpoint at {} (train without --resume first)",
+                ckpt.display()
+            )));
+        }
+        model.load_checkpoint(&ckpt)?
+    } else {
+        RunState {
+            step: 0,
+            rng: Rng::seed(cfg.seed).state(),
+            wall_s: 0.0,
+        }
+    };
+    let mut rng = Rng::from_state(&state.rng);
+    let mut batcher = Batcher::new(data.n, cfg.batch_size, cfg.sampling, cfg.seed)?;
+    batcher.skip(state.step);
+    let names = model.metric_names();
+    let mut log = MetricsLog::open(&cfg.out_dir.join("metrics.csv"), &names, state.step)?;
+    let (fixed_z, fixed_labels) = fixed_inputs(model, cfg.seed, 25)?;
+    let device = model.device();
+    interrupt::install();
+
+    let bar = if cfg.progress {
+        ProgressBar::new(cfg.steps)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(state.step);
+
+    let start = Instant::now();
+    let mut batch = Batch::default();
+    let mut last_metrics = Vec::new();
+    let mut last_grid = None;
+    let mut step = state.step;
+    let mut interrupted = false;
+    let save = |model: &dyn Trainable, step: u64, rng: &Rng| {
+        model.save_checkpoint(
+            &ckpt,
+            &RunState {
+                step,
+                rng: rng.state(),
+                wall_s: state.wall_s + start.elapsed().as_secs_f64(),
+            },
+        )
+    };
+    while step < cfg.steps {
+        step += 1;
+        batcher.next_batch(data, &mut batch)?;
+        let real = batch.to_tensor(&device)?;
+        let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
+        let metrics = model.train_step(&real, &labels, &mut rng)?;
+
+        let checkpoint_now = step % cfg.checkpoint_every.max(1) == 0 || step == cfg.steps;
+        if step % cfg.log_every.max(1) == 0 || checkpoint_now || interrupt::requested() {
+            // The only GPU wait of a step, and only on logging steps.
+            let values = metrics
+                .iter()
+                .map(|t| t.item().map(f64::from))
+                .collect::<Result<Vec<_>>>()?;
+            if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
+                bar.abandon();
+                return Err(Error::Invalid(format!(
+                    "{name} became {v} at step {step}; stopping. The last good checkpoint is {} (step <= {}); try a lower learning rate or another seed",
+                    ckpt.display(),
+                    step - 1
+                )));
+            }
+            let wall = state.wall_s + start.elapsed().as_secs_f64();
+            log.row(step, wall, &values)?;
+            let rate = (step - state.step) as f64 * cfg.batch_size as f64
+                / start.elapsed().as_secs_f64().max(1e-9);
+            let shown: Vec<String> = names
+                .iter()
+                .zip(&values)
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
+            bar.set_message(format!("{rate:.0} img/s  {}", shown.join("  ")));
+            last_metrics = names.iter().copied().zip(values).collect();
+        }
+        bar.set_position(step);
+        if step % cfg.sample_every.max(1) == 0 || step == cfg.steps {
+            let path = samples_dir.join(format!("step_{step:07}.png"));
+            write_samples(model, &fixed_z, fixed_labels.as_deref(), &path)?;
+            last_grid = Some(path);
+        }
+        if checkpoint_now {
+            save(model, step, &rng)?;
+        }
+        if interrupt::requested() {
+            save(model, step, &rng)?;
+            interrupted = true;
+            break;
+        }
+    }
+    bar.finish();
+    plot_metrics(
+        &cfg.out_dir.join("metrics.csv"),
+        &cfg.out_dir.join("losses.png"),
+    )?;
+    let trained = step - state.step;
+    Ok(Summary {
+        last_step: step,
+        interrupted,
+        images_per_s: trained as f64 * cfg.batch_size as f64
+            / start.elapsed().as_secs_f64().max(1e-9),
+        last_metrics,
+        checkpoint: ckpt,
+        last_grid,
+    })
+}
+
+/// A grid of the generator's output for `z` (and labels), one image per noise row.
+pub fn write_samples(
+    model: &mut dyn Trainable,
+    z: &Tensor,
+    labels: Option<&[usize]>,
+    path: &Path,
+) -> Result<()> {
+    let images = model.sample(z, labels)?;
+    let n = images.shape()[0];
+    save_grid(
+        path,
+        &images.to_vec()?,
+        images.shape(),
+        GridLayout::square(n),
+    )
+}
+
+/// The metrics log as a chart: losses in one panel, accuracies in another, anything else
+/// (FID, IS, critic estimates) in its own.
+pub fn plot_metrics(log: &Path, out: &Path) -> Result<()> {
+    let (names, steps, cols) = MetricsLog::read(log)?;
+    let series = |pick: &dyn Fn(&str) -> bool| -> Vec<Series> {
+        names
+            .iter()
+            .zip(&cols)
+            .filter(|(n, _)| pick(n))
+            .map(|(n, c)| {
+                Series::line(
+                    n,
+                    steps
+                        .iter()
+                        .copied()
+                        .zip(c.iter().copied())
+                        .filter(|p| p.1.is_finite())
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let mut chart = Chart::new(900, 300).panel("losses", "step", series(&|n| n.contains("loss")));
+    let acc = series(&|n| n.contains("acc"));
+    if !acc.is_empty() {
+        chart = chart.panel("accuracy", "step", acc);
+    }
+    for other in names
+        .iter()
+        .filter(|n| !n.contains("loss") && !n.contains("acc"))
+    {
+        chart = chart.panel(other, "step", series(&|n| n == other));
+    }
+    chart.save(out)
+}
