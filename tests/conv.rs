@@ -33,6 +33,9 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ),
         ([4, 3, 5, 5], 70, 1, 1, Padding::Valid),
         ([2, 17, 6, 6], 9, 3, 1, Padding::symmetric(1)),
+        // Stride larger than the image, padding wider than the kernel reach.
+        ([2, 2, 2, 5], 3, 3, 3, Padding::symmetric(2)),
+        ([1, 2, 1, 1], 2, 1, 3, Padding::Valid),
     ]
 }
 

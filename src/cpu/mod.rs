@@ -35,7 +35,8 @@ pub trait Real:
     fn powf(self, p: Self) -> Self;
     fn neg_infinity() -> Self;
     fn is_nan(self) -> bool;
-    /// Matrix product with this type's GEMM (see `gemm`).
+    /// C (m x n, contiguous) = A B, or += when `accumulate`, with this type's GEMM; A and B
+    /// are read through (row, column) strides.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,
@@ -48,6 +49,7 @@ pub trait Real:
         rs_b: usize,
         cs_b: usize,
         c: &mut [Self],
+        accumulate: bool,
     );
 }
 
@@ -97,8 +99,9 @@ macro_rules! impl_real {
                 rs_b: usize,
                 cs_b: usize,
                 c: &mut [Self],
+                accumulate: bool,
             ) {
-                $gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, false)
+                $gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate)
             }
         }
     };
@@ -193,36 +196,34 @@ macro_rules! with_cpu2 {
 
 pub(crate) use {with_cpu, with_cpu2};
 
-/// `out[i] = f(x[i])`, split across threads for large inputs.
+/// `out[i] = f(x[i])`, split across threads for large inputs. Collected rather than written
+/// into a zeroed buffer: the output is touched once.
 pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     use rayon::prelude::*;
-    let mut out = vec![T::ZERO; x.len()];
     if x.len() >= 2 * PAR_CHUNK {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(x.par_chunks(PAR_CHUNK))
-            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &i)| *o = f(i)));
+        let mut out = Vec::with_capacity(x.len());
+        x.par_iter()
+            .with_min_len(PAR_CHUNK)
+            .map(|&v| f(v))
+            .collect_into_vec(&mut out);
+        out
     } else {
-        out.iter_mut().zip(x).for_each(|(o, &i)| *o = f(i));
+        x.iter().map(|&v| f(v)).collect()
     }
-    out
 }
 
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, split across threads for large inputs.
 pub fn zip_map<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
     use rayon::prelude::*;
-    let mut out = vec![T::ZERO; a.len()];
     if a.len() >= 2 * PAR_CHUNK {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(a.par_chunks(PAR_CHUNK).zip(b.par_chunks(PAR_CHUNK)))
-            .for_each(|(o, (a, b))| {
-                for i in 0..o.len() {
-                    o[i] = f(a[i], b[i]);
-                }
-            });
+        let mut out = Vec::with_capacity(a.len());
+        a.par_iter()
+            .zip(b.par_iter())
+            .with_min_len(PAR_CHUNK)
+            .map(|(&x, &y)| f(x, y))
+            .collect_into_vec(&mut out);
+        out
     } else {
-        for i in 0..out.len() {
-            out[i] = f(a[i], b[i]);
-        }
+        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
     }
-    out
 }

@@ -17,23 +17,35 @@ pub(crate) enum Binary {
     Eq,
 }
 
-impl Binary {
-    fn eval<T: Real>(self, x: T, y: T) -> T {
-        match self {
-            Binary::Add => x + y,
-            Binary::Sub => x - y,
-            Binary::Mul => x * y,
-            Binary::Div => x / y,
+/// Runs `$body` with `$f` bound to the op's scalar function, matched once outside the loops.
+macro_rules! with_op {
+    ($op:expr, $t:ty, $f:ident => $body:expr) => {
+        match $op {
+            Binary::Add => {
+                let $f = |x: $t, y: $t| x + y;
+                $body
+            }
+            Binary::Sub => {
+                let $f = |x: $t, y: $t| x - y;
+                $body
+            }
+            Binary::Mul => {
+                let $f = |x: $t, y: $t| x * y;
+                $body
+            }
+            Binary::Div => {
+                let $f = |x: $t, y: $t| x / y;
+                $body
+            }
             Binary::Eq => {
-                if x == y {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
+                let $f = |x: $t, y: $t| if x == y { <$t>::ONE } else { <$t>::ZERO };
+                $body
             }
         }
-    }
+    };
+}
 
+impl Binary {
     fn wgsl(self) -> (&'static str, &'static str) {
         match self {
             Binary::Add => ("add", "x + y"),
@@ -76,7 +88,7 @@ fn coalesce(shape: &[usize], sa: &[usize], sb: &[usize]) -> (Vec<usize>, Vec<usi
 /// Broadcast element-wise op: rows of the last (coalesced) dim with fixed strides, rows
 /// split across threads for large outputs.
 fn broadcast_cpu<T: Real>(
-    op: Binary,
+    f: impl Fn(T, T) -> T + Sync,
     a: &[T],
     b: &[T],
     shape: &[usize],
@@ -99,7 +111,7 @@ fn broadcast_cpu<T: Real>(
             ob += c * sb[d];
         }
         for (j, o) in dst.iter_mut().enumerate() {
-            *o = op.eval(a[oa + j * ia], b[ob + j * ib]);
+            *o = f(a[oa + j * ia], b[ob + j * ib]);
         }
     };
     if out.len() >= 2 * crate::cpu::PAR_CHUNK {
@@ -108,6 +120,18 @@ fn broadcast_cpu<T: Real>(
         out.chunks_mut(inner.max(1)).enumerate().for_each(row);
     }
     out
+}
+
+fn binary_cpu<T: Real>(
+    op: Binary,
+    x: &[T],
+    y: &[T],
+    same: bool,
+    shape: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+) -> Vec<T> {
+    with_op!(op, T, f => if same { cpu::zip_map(x, y, f) } else { broadcast_cpu(f, x, y, shape, sa, sb) })
 }
 
 pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
@@ -121,11 +145,7 @@ pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
     );
     let storage = match (a.storage(), b.storage()) {
         (Storage::Cpu(x), Storage::Cpu(y)) => Storage::Cpu(with_cpu2!(name, x, y, x, y => {
-            if same {
-                cpu::zip_map(x, y, |u, v| op.eval(u, v))
-            } else {
-                broadcast_cpu(op, x, y, &shape, &sa, &sb)
-            }
+            binary_cpu(op, x, y, same, &shape, &sa, &sb)
         })?),
         (Storage::Gpu(x), Storage::Gpu(y)) => {
             let ctx = x.context();

@@ -218,99 +218,166 @@ const INPUT_GRAD: GemmMode = conv_mode!("conv_input_grad", "gemm_conv_input_grad
 const WEIGHT_GRAD: GemmMode = conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
 
 // ---- CPU kernels -----------------------------------------------------------------------------
+//
+// Image by image (in parallel): the im2col matrix of one image (K x OH*OW) stays in cache, and
+// each image's GEMM writes straight into its NCHW output, so no large buffer is built or
+// transposed.
 
-/// cols[(ci, ky, kx), (img, oy, ox)], zero where the kernel overlaps the padding.
-fn im2col<T: Real>(x: &[T], g: &Geometry) -> Vec<T> {
-    let ncols = g.ncols();
-    let mut cols = vec![T::ZERO; g.k() * ncols];
-    cols.par_chunks_mut(ncols.max(1))
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-            for img in 0..g.batch {
-                let plane = &x[(img * g.cin + ci) * g.h * g.w..][..g.h * g.w];
-                for oy in 0..g.oh {
-                    let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
-                        continue;
-                    };
-                    let out = &mut dst[(img * g.oh + oy) * g.ow..][..g.ow];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        if let Some(ix) = g.source(ox, kx, g.pl, g.w) {
-                            *o = plane[iy * g.w + ix];
-                        }
-                    }
-                }
-            }
-        });
-    cols
+/// Output columns `ox` whose input column `ox * stride + k - pad` lies inside 0..size.
+fn valid_range(
+    g: &Geometry,
+    k: usize,
+    pad: usize,
+    size: usize,
+    out: usize,
+) -> std::ops::Range<usize> {
+    // ox * s + k >= pad  and  ox * s + k - pad < size
+    let lo = pad.saturating_sub(k).div_ceil(g.stride).min(out);
+    let hi = (size + pad)
+        .saturating_sub(k)
+        .div_ceil(g.stride)
+        .clamp(lo, out);
+    lo..hi
 }
 
-/// Adjoint of `im2col`: sums every column entry back into the pixel it came from. Parallel
-/// over (image, channel) planes, which no two threads share.
-fn col2im<T: Real>(cols: &[T], g: &Geometry) -> Vec<T> {
-    let ncols = g.ncols();
-    let mut x = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
-    x.par_chunks_mut((g.h * g.w).max(1))
-        .enumerate()
-        .for_each(|(plane_idx, plane)| {
-            let (img, ci) = (plane_idx / g.cin, plane_idx % g.cin);
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    let row = (ci * g.kh + ky) * g.kw + kx;
-                    let src = &cols[row * ncols + img * g.oh * g.ow..][..g.oh * g.ow];
-                    for oy in 0..g.oh {
-                        let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
-                            continue;
-                        };
-                        for ox in 0..g.ow {
-                            if let Some(ix) = g.source(ox, kx, g.pl, g.w) {
-                                plane[iy * g.w + ix] = plane[iy * g.w + ix] + src[oy * g.ow + ox];
-                            }
-                        }
-                    }
+/// cols[(ci, ky, kx), (oy, ox)] of one image (zero where the kernel overlaps the padding).
+fn im2col_image<T: Real>(x: &[T], g: &Geometry, cols: &mut [T]) {
+    let ohw = g.oh * g.ow;
+    for (row, dst) in cols.chunks_mut(ohw).enumerate() {
+        let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+        let xs = valid_range(g, kx, g.pl, g.w, g.ow);
+        for oy in 0..g.oh {
+            let out = &mut dst[oy * g.ow..][..g.ow];
+            let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
+                out.fill(T::ZERO);
+                continue;
+            };
+            out[..xs.start].fill(T::ZERO);
+            out[xs.end..].fill(T::ZERO);
+            if xs.is_empty() {
+                continue;
+            }
+            let src = &plane[iy * g.w..][..g.w];
+            let first = xs.start * g.stride + kx - g.pl;
+            if g.stride == 1 {
+                out[xs.clone()].copy_from_slice(&src[first..first + xs.len()]);
+            } else {
+                for (o, i) in out[xs.clone()].iter_mut().zip((first..).step_by(g.stride)) {
+                    *o = src[i];
                 }
             }
-        });
-    x
+        }
+    }
 }
 
-/// [a, b, inner] -> [b, a, inner].
-fn swap_outer<T: Real>(src: &[T], a: usize, b: usize, inner: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; src.len()];
-    out.par_chunks_mut(inner.max(1))
-        .enumerate()
-        .for_each(|(i, dst)| {
-            let (bi, ai) = (i / a, i % a);
-            dst.copy_from_slice(&src[(ai * b + bi) * inner..][..inner]);
-        });
-    out
+/// Adjoint of `im2col_image`: adds every column entry into the pixel it came from.
+fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T]) {
+    let ohw = g.oh * g.ow;
+    x.fill(T::ZERO);
+    for (row, src) in cols.chunks(ohw).enumerate() {
+        let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let plane = &mut x[ci * g.h * g.w..][..g.h * g.w];
+        let xs = valid_range(g, kx, g.pl, g.w, g.ow);
+        for oy in 0..g.oh {
+            let Some(iy) = g.source(oy, ky, g.pt, g.h).filter(|_| !xs.is_empty()) else {
+                continue;
+            };
+            let dst = &mut plane[iy * g.w..][..g.w];
+            let first = xs.start * g.stride + kx - g.pl;
+            for (o, i) in src[oy * g.ow..][xs.clone()]
+                .iter()
+                .zip((first..).step_by(g.stride))
+            {
+                dst[i] = dst[i] + *o;
+            }
+        }
+    }
 }
 
 fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
-    let (k, ncols) = (g.k(), g.ncols());
-    let cols = im2col(x, g);
-    let mut y = vec![T::ZERO; g.cout * ncols];
-    T::gemm(g.cout, ncols, k, w, k, 1, &cols, ncols, 1, &mut y);
-    swap_outer(&y, g.cout, g.batch, g.oh * g.ow)
+    let (k, ohw) = (g.k(), g.oh * g.ow);
+    let mut y = vec![T::ZERO; g.batch * g.cout * ohw];
+    y.par_chunks_mut((g.cout * ohw).max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![T::ZERO; k * ohw],
+            |cols, (img, out)| {
+                im2col_image(&x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w], g, cols);
+                T::gemm(g.cout, ohw, k, w, k, 1, cols, ohw, 1, out, false);
+            },
+        );
+    y
 }
 
 fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
-    let (k, ncols) = (g.k(), g.ncols());
-    let gy = swap_outer(gy, g.batch, g.cout, g.oh * g.ow);
-    let mut dcols = vec![T::ZERO; k * ncols];
-    // dcols = W^T gy, reading W [cout, k] transposed through its strides.
-    T::gemm(k, ncols, g.cout, w, 1, k, &gy, ncols, 1, &mut dcols);
-    col2im(&dcols, g)
+    let (k, ohw) = (g.k(), g.oh * g.ow);
+    let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
+    dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![T::ZERO; k * ohw],
+            |dcols, (img, out)| {
+                // dcols = W^T gy, reading W [cout, k] transposed through its strides.
+                T::gemm(
+                    k,
+                    ohw,
+                    g.cout,
+                    w,
+                    1,
+                    k,
+                    &gy[img * g.cout * ohw..][..g.cout * ohw],
+                    ohw,
+                    1,
+                    dcols,
+                    false,
+                );
+                col2im_image(dcols, g, out);
+            },
+        );
+    dx
 }
 
 fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
-    let (k, ncols) = (g.k(), g.ncols());
-    let gy = swap_outer(gy, g.batch, g.cout, g.oh * g.ow);
-    let cols = im2col(x, g);
-    let mut dw = vec![T::ZERO; g.cout * k];
-    // dW = gy cols^T, reading cols [k, ncols] transposed through its strides.
-    T::gemm(g.cout, k, ncols, &gy, ncols, 1, &cols, 1, ncols, &mut dw);
-    dw
+    let (k, ohw) = (g.k(), g.oh * g.ow);
+    // Partial sums over fixed groups of images, added in order: the result does not depend on
+    // how threads were scheduled (bit-exact resume needs that).
+    const GROUPS: usize = 8;
+    let per_group = g.batch.div_ceil(GROUPS).max(1);
+    let partials: Vec<Vec<T>> = (0..g.batch.div_ceil(per_group))
+        .into_par_iter()
+        .map(|group| {
+            let mut cols = vec![T::ZERO; k * ohw];
+            let mut dw = vec![T::ZERO; g.cout * k];
+            for img in group * per_group..((group + 1) * per_group).min(g.batch) {
+                im2col_image(
+                    &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w],
+                    g,
+                    &mut cols,
+                );
+                // dW += gy_img cols^T, reading cols [k, ohw] transposed through its strides.
+                T::gemm(
+                    g.cout,
+                    k,
+                    ohw,
+                    &gy[img * g.cout * ohw..][..g.cout * ohw],
+                    ohw,
+                    1,
+                    &cols,
+                    1,
+                    ohw,
+                    &mut dw,
+                    true,
+                );
+            }
+            dw
+        })
+        .collect();
+    let mut total = vec![T::ZERO; g.cout * k];
+    for part in partials {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);
+    }
+    total
 }
 
 // ---- the three ops ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Redu
     let row = |(o, dst): (usize, &mut [T])| {
         let src = &x[o * r * inner..(o + 1) * r * inner];
         match kind {
+            Reduce::Sum if inner == 1 => dst[0] = T::from_f64(src.iter().map(|v| v.to_f64()).sum()),
             Reduce::Sum => {
                 let mut acc = vec![0f64; inner];
                 for j in 0..r {

@@ -30,79 +30,67 @@ pub(crate) enum Unary {
     InRange(f64, f64),
 }
 
-impl Unary {
-    fn eval<T: Real>(self, x: T) -> T {
-        let c = T::from_f64;
-        match self {
-            Unary::Neg => -x,
-            Unary::Exp => x.exp(),
-            Unary::Log => x.ln(),
-            Unary::Sqrt => x.sqrt(),
-            Unary::Abs => x.abs(),
-            Unary::Tanh => x.tanh(),
-            // Two forms so that exp never overflows into inf/inf.
-            Unary::Sigmoid if x >= T::ZERO => T::ONE / (T::ONE + (-x).exp()),
-            Unary::Sigmoid => x.exp() / (T::ONE + x.exp()),
-            Unary::Relu => {
-                if x > T::ZERO {
-                    x
-                } else {
-                    T::ZERO
-                }
-            }
-            Unary::LeakyRelu(a) => {
-                if x > T::ZERO {
-                    x
-                } else {
-                    c(a) * x
-                }
-            }
-            Unary::Pow(e) => x.powf(c(e)),
-            Unary::Clamp(lo, hi) => {
-                let (lo, hi) = (c(lo), c(hi));
-                if x < lo {
-                    lo
-                } else if x > hi {
-                    hi
-                } else {
-                    x
-                }
-            }
-            Unary::AddScalar(s) => x + c(s),
-            Unary::MulScalar(s) => x * c(s),
-            Unary::Sign => {
-                if x > T::ZERO {
-                    T::ONE
-                } else if x < T::ZERO {
-                    -T::ONE
-                } else {
-                    T::ZERO
-                }
-            }
-            Unary::Step => {
-                if x > T::ZERO {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
-            }
-            Unary::LeakySlope(a) => {
-                if x > T::ZERO {
-                    T::ONE
-                } else {
-                    c(a)
-                }
-            }
-            Unary::InRange(lo, hi) => {
-                if x >= c(lo) && x <= c(hi) {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
-            }
+/// The CPU kernel: the op is matched once, outside the loop, so each arm's loop is
+/// specialised (and vectorised where the arithmetic allows).
+fn apply<T: Real>(op: Unary, v: &[T]) -> Vec<T> {
+    let c = T::from_f64;
+    let pos = |x: T| x > T::ZERO;
+    macro_rules! each {
+        ($x:ident => $e:expr) => {
+            cpu::map(v, |$x: T| $e)
+        };
+    }
+    match op {
+        Unary::Neg => each!(x => -x),
+        Unary::Exp => each!(x => x.exp()),
+        Unary::Log => each!(x => x.ln()),
+        Unary::Sqrt => each!(x => x.sqrt()),
+        Unary::Abs => each!(x => x.abs()),
+        Unary::Tanh => each!(x => x.tanh()),
+        // Two forms so that exp never overflows into inf/inf.
+        Unary::Sigmoid => {
+            each!(x => if pos(x) || x == T::ZERO { T::ONE / (T::ONE + (-x).exp()) } else { x.exp() / (T::ONE + x.exp()) })
+        }
+        Unary::Relu => each!(x => if pos(x) { x } else { T::ZERO }),
+        Unary::LeakyRelu(a) => {
+            let a = c(a);
+            each!(x => if pos(x) { x } else { a * x })
+        }
+        Unary::Pow(1.0) => each!(x => x),
+        Unary::Pow(2.0) => each!(x => x * x),
+        Unary::Pow(-0.5) => each!(x => T::ONE / x.sqrt()),
+        Unary::Pow(e) => {
+            let e = c(e);
+            each!(x => x.powf(e))
+        }
+        Unary::Clamp(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            each!(x => if x < lo { lo } else if x > hi { hi } else { x })
+        }
+        Unary::AddScalar(s) => {
+            let s = c(s);
+            each!(x => x + s)
+        }
+        Unary::MulScalar(s) => {
+            let s = c(s);
+            each!(x => x * s)
+        }
+        Unary::Sign => {
+            each!(x => if pos(x) { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO })
+        }
+        Unary::Step => each!(x => if pos(x) { T::ONE } else { T::ZERO }),
+        Unary::LeakySlope(a) => {
+            let a = c(a);
+            each!(x => if pos(x) { T::ONE } else { a })
+        }
+        Unary::InRange(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            each!(x => if x >= lo && x <= hi { T::ONE } else { T::ZERO })
         }
     }
+}
 
+impl Unary {
     /// (kernel name, WGSL expression in `x`, `p.a`, `p.b`, scalars a and b).
     fn wgsl(self) -> (&'static str, &'static str, f64, f64) {
         match self {
@@ -138,7 +126,7 @@ impl Unary {
 /// Applies `op` to every element, recording the graph edge.
 pub(crate) fn unary(x: &Tensor, op: Unary) -> Result<Tensor> {
     let storage = match x.storage() {
-        Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => cpu::map(v, |e| op.eval(e)))),
+        Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => apply(op, v))),
         Storage::Gpu(buf) => {
             let ctx = buf.context();
             let (name, expr, a, b) = op.wgsl();
@@ -183,6 +171,7 @@ impl GradFn for UnaryGrad {
             Unary::Sigmoid => g.mul(&out.sub(&out.mul(out)?)?)?,
             Unary::Relu => g.mul(&unary(x, Unary::Step)?)?,
             Unary::LeakyRelu(a) => g.mul(&unary(x, Unary::LeakySlope(a))?)?,
+            Unary::Pow(2.0) => g.mul(x)?.mul_scalar(2.0)?,
             Unary::Pow(e) => g.mul(&x.pow(e - 1.0)?.mul_scalar(e)?)?,
             Unary::Clamp(lo, hi) => g.mul(&unary(x, Unary::InRange(lo, hi))?)?,
             Unary::AddScalar(_) => g.clone(),
