@@ -59,6 +59,9 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
 
+    #[error("checkpoint {path}: {detail}")]
+    Checkpoint { path: String, detail: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -5,12 +5,16 @@
 //! and [`autograd`] (reverse mode with higher-order gradients).
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod device;
 mod error;
 pub mod eval;
+pub mod models;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod shape;
 pub mod tensor;
 pub mod train;

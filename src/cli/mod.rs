@@ -1,6 +1,8 @@
 //! The command line: verbs and their flags. Thin by design: every verb calls the library.
 
 mod demo;
+mod generate;
+mod train;
 
 use clap::{Args, Parser, Subcommand};
 use ganlab::device::{list_adapters, AdapterRequest};
@@ -24,6 +26,14 @@ enum Verb {
     /// Fit a small MLP to y = sin(x) with autograd: a quick check that the engine trains on
     /// your device (the GAN trainers arrive with later releases).
     Demo(demo::DemoArgs),
+    /// Train a GAN: `ganlab train dcgan` (the book's DCGAN on MNIST).
+    Train(train::TrainArgs),
+    /// A grid of samples from a checkpoint.
+    Sample(generate::SampleArgs),
+    /// A row of images along the path between two seeds' noise vectors.
+    Interpolate(generate::InterpolateArgs),
+    /// DCGAN latent vector arithmetic: mean(A) - mean(B) + mean(C).
+    Arithmetic(generate::ArithmeticArgs),
     /// Datasets: `data info NAME [--data-dir D]`, `data fetch NAME [--data-dir D]`.
     Data {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -80,6 +90,10 @@ pub fn run() -> Result<()> {
     match Cli::parse().verb {
         Verb::Devices(flags) => devices(&flags),
         Verb::Demo(args) => demo::run(&args),
+        Verb::Train(args) => train::run(&args),
+        Verb::Sample(args) => generate::sample(&args),
+        Verb::Interpolate(args) => generate::interpolate(&args),
+        Verb::Arithmetic(args) => generate::arithmetic(&args),
         Verb::Data { args } => Ok(ganlab::data::cli::data_command(&args)?),
     }
 }

@@ -59,6 +59,7 @@ fn matmul_cpu<T: Real>(
             ob.rs,
             ob.cs,
             cz,
+            false,
         );
     }
     c

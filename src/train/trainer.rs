@@ -68,14 +68,19 @@ pub struct Summary {
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
+/// `n` noise vectors drawn from `seed` alone: `ganlab sample --seed S` and `arithmetic
+/// --grid-seed S` agree on which z is which grid index.
+pub fn seeded_noise(seed: u64, n: usize, z_dim: usize, device: &Device) -> Result<Tensor> {
+    Tensor::randn(&[n, z_dim], 0.0, 1.0, &mut Rng::seed(seed), device)
+}
+
 /// The fixed noise (and labels: one class per row) every sample grid of a run is drawn from.
 pub fn fixed_inputs(
     model: &dyn Trainable,
     seed: u64,
     n: usize,
 ) -> Result<(Tensor, Option<Vec<usize>>)> {
-    let mut rng = Rng::seed(seed ^ 0x5A4D_504C_4553);
-    let z = Tensor::randn(&[n, model.z_dim()], 0.0, 1.0, &mut rng, &model.device())?;
+    let z = seeded_noise(seed ^ 0x5A4D_504C_4553, n, model.z_dim(), &model.device())?;
     let cols = (n as f64).sqrt().ceil() as usize;
     let labels = model
         .is_conditional()

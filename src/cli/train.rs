@@ -1,0 +1,132 @@
+//! `ganlab train <model>`: the book's defaults, every output in one folder.
+
+use super::GpuFlags;
+use clap::{Args, ValueEnum};
+use ganlab::data::{self, LoadOptions, Sampling};
+use ganlab::models;
+use ganlab::train::{train, TrainConfig};
+use ganlab::{Result, Rng};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SamplingArg {
+    /// Random batches drawn with replacement, as the book does.
+    Replacement,
+    /// Each epoch visits every image once, in a fresh random order.
+    Epoch,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// gan or dcgan.
+    model: String,
+    /// mnist or fashion-mnist.
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// A folder holding the dataset's four IDX files (else: GANLAB_DATA, cache, download).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Training iterations (default: the book's, 30000 for gan and 4000 for dcgan).
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan, 50 for dcgan).
+    #[arg(long)]
+    sample_every: Option<u64>,
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Read losses back from the device and log them every K steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// auto (a hardware GPU, else the CPU), gpu (any adapter, software included) or cpu.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Output folder (default runs/<model>-<dataset>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its checkpoint.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "replacement")]
+    sampling: SamplingArg,
+    /// No progress bar (for logs and CI).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    gpu: GpuFlags,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let device = args.gpu.device(&args.device)?;
+    let mut opts = LoadOptions::from_env();
+    if let Some(dir) = &args.data_dir {
+        opts.data_dir = Some(dir.clone());
+    }
+    let dataset = data::load(&args.dataset, &opts)?;
+    if let Some(notice) = &dataset.source.notice {
+        println!("{notice}");
+    }
+    let (default_steps, default_sample_every) = match args.model.as_str() {
+        "gan" => (30_000, 200),
+        _ => (4_000, 50),
+    };
+    let out_dir = args
+        .resume
+        .clone()
+        .or_else(|| args.out.clone())
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.model, args.dataset)));
+    let cfg = TrainConfig {
+        steps: args.steps.unwrap_or(default_steps),
+        batch_size: args.batch_size,
+        sample_every: args.sample_every.unwrap_or(default_sample_every),
+        checkpoint_every: args.checkpoint_every,
+        log_every: args.log_every,
+        seed: args.seed,
+        out_dir: out_dir.clone(),
+        resume: args.resume.is_some(),
+        sampling: match args.sampling {
+            SamplingArg::Replacement => Sampling::WithReplacement,
+            SamplingArg::Epoch => Sampling::EpochShuffle,
+        },
+        progress: !args.quiet,
+    };
+    let mut model = models::build(&args.model, &mut Rng::seed(args.seed), &device)?;
+    println!(
+        "training {} on {} ({} images, {:?}) on {device:?} -> {}",
+        args.model,
+        args.dataset,
+        dataset.train.n,
+        dataset.source.dir,
+        out_dir.display()
+    );
+    let summary = train(&mut model, &dataset.train, &cfg)?;
+    let metrics: Vec<String> = summary
+        .last_metrics
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.4}"))
+        .collect();
+    println!(
+        "{} at step {}: {:.1} images/s; {}",
+        if summary.interrupted {
+            "interrupted"
+        } else {
+            "done"
+        },
+        summary.last_step,
+        summary.images_per_s,
+        metrics.join(", ")
+    );
+    println!("checkpoint: {}", summary.checkpoint.display());
+    if let Some(grid) = summary.last_grid {
+        println!("last sample grid: {}", grid.display());
+    }
+    println!(
+        "metrics: {}, loss plot: {}",
+        out_dir.join("metrics.csv").display(),
+        out_dir.join("losses.png").display()
+    );
+    Ok(())
+}
