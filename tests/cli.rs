@@ -1,0 +1,243 @@
+//! The command line end to end on the tiny fixtures: every verb writes what it promises.
+
+use std::path::Path;
+use std::process::Command;
+
+fn ganlab(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run ganlab");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let info = decoder.read_info().unwrap();
+    (info.info().width, info.info().height)
+}
+
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tiny-idx/gz");
+
+#[test]
+fn train_resume_sample_interpolate_and_arithmetic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let common = [
+        "--data-dir",
+        TINY,
+        "--batch-size",
+        "8",
+        "--sample-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--log-every",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+    ];
+    let (ok, text) = ganlab(
+        &[
+            &["train", "gan", "--steps", "4", "--out", out_s][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert!(ok, "{text}");
+    for f in [
+        "samples/step_0000002.png",
+        "samples/step_0000004.png",
+        "losses.png",
+        "metrics.csv",
+        "checkpoint.safetensors",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing:\n{text}");
+    }
+    // A 5x5 grid of 28x28 images at scale 2 with 2-pixel gaps.
+    assert_eq!(png_size(&out.join("samples/step_0000004.png")), (292, 292));
+    let (w, h) = png_size(&out.join("losses.png"));
+    assert!(w >= 600 && h >= 300);
+    let log = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(log.starts_with("step,wall_s,d_loss,d_acc,g_loss"), "{log}");
+    assert_eq!(log.lines().count(), 5);
+
+    // Resume to step 6: the log continues at 5 and 6.
+    let (ok, text) = ganlab(
+        &[
+            &["train", "gan", "--steps", "6", "--resume", out_s][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert!(ok, "{text}");
+    let log = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let steps: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(steps, ["1", "2", "3", "4", "5", "6"]);
+
+    let ckpt = out.join("checkpoint.safetensors");
+    let ckpt = ckpt.to_str().unwrap();
+    let grid = dir.path().join("grid.png");
+    let (ok, text) = ganlab(&[
+        "sample",
+        "--checkpoint",
+        ckpt,
+        "--n",
+        "12",
+        "--seed",
+        "3",
+        "--out",
+        grid.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(png_size(&grid), (4 * 58 + 2, 3 * 58 + 2));
+
+    let interp = dir.path().join("interp.png");
+    let (ok, text) = ganlab(&[
+        "interpolate",
+        "--checkpoint",
+        ckpt,
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--steps",
+        "7",
+        "--spherical",
+        "--out",
+        interp.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(png_size(&interp), (7 * 58 + 2, 58 + 2));
+
+    let arith = dir.path().join("arith.png");
+    let (ok, text) = ganlab(&[
+        "arithmetic",
+        "--checkpoint",
+        ckpt,
+        "--grid-seed",
+        "3",
+        "--a",
+        "0,1,2",
+        "--b",
+        "3,4,5",
+        "--c",
+        "6,7,8",
+        "--out",
+        arith.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(png_size(&arith), (4 * 58 + 2, 4 * 58 + 2));
+    let (ok, text) = ganlab(&[
+        "arithmetic",
+        "--checkpoint",
+        ckpt,
+        "--grid-seed",
+        "3",
+        "--a",
+        "0,1,99",
+        "--b",
+        "3",
+        "--c",
+        "6",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok && text.contains("0..25"), "{text}");
+}
+
+#[test]
+fn dcgan_trains_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dc");
+    let (ok, text) = ganlab(&[
+        "train",
+        "dcgan",
+        "--data-dir",
+        TINY,
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--sample-every",
+        "1",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        out.join("samples/step_0000002.png").exists()
+            && out.join("checkpoint.safetensors").exists()
+    );
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = ganlab(&[
+        "train",
+        "dcgan",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok && text.contains("train-images-idx3-ubyte"), "{text}");
+    let (ok, text) = ganlab(&[
+        "train",
+        "vae",
+        "--data-dir",
+        TINY,
+        "--device",
+        "cpu",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("unknown model"), "{text}");
+    let (ok, text) = ganlab(&[
+        "train",
+        "gan",
+        "--data-dir",
+        TINY,
+        "--device",
+        "cpu",
+        "--resume",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("no checkpoint"), "{text}");
+    let not_ckpt = dir.path().join("x.safetensors");
+    std::fs::write(&not_ckpt, b"garbage").unwrap();
+    let (ok, text) = ganlab(&[
+        "sample",
+        "--checkpoint",
+        not_ckpt.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok && text.contains("x.safetensors"), "{text}");
+    let (ok, text) = ganlab(&["demo", "--device", "tpu"]);
+    assert!(!ok && text.contains("unknown device"), "{text}");
+}
