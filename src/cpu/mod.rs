@@ -2,6 +2,7 @@
 //! are the reference every GPU kernel is checked against and the fallback without a GPU; f64
 //! exists on the CPU only, so finite-difference gradient checks can use tight tolerances.
 
+pub mod alloc;
 pub mod gemm;
 
 use std::cell::{Ref, RefCell, RefMut};
