@@ -2,13 +2,15 @@
 //!
 //! Layers, bottom up: [`device`] (CPU or a wgpu GPU context), [`Tensor`] (shaped f32 values on
 //! one device), [`ops`] (CPU kernels, WGSL kernels and backward rules, one file per family),
-//! and [`autograd`] (reverse mode with higher-order gradients).
+//! and [`autograd`] (reverse mode with higher-order gradients). On top: [`nn`] (layers with
+//! named parameters and buffers).
 
 pub mod autograd;
 pub mod cpu;
 pub mod data;
 pub mod device;
 mod error;
+pub mod nn;
 pub mod ops;
 pub mod shape;
 pub mod tensor;
