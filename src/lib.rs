@@ -3,7 +3,7 @@
 //! Layers, bottom up: [`device`] (CPU or a wgpu GPU context), [`Tensor`] (shaped f32 values on
 //! one device), [`ops`] (CPU kernels, WGSL kernels and backward rules, one file per family),
 //! and [`autograd`] (reverse mode with higher-order gradients). On top: [`nn`] (layers with
-//! named parameters and buffers).
+//! named parameters and buffers) and [`optim`] (optimisers as fused kernels).
 
 pub mod autograd;
 pub mod cpu;
@@ -12,6 +12,7 @@ pub mod device;
 mod error;
 pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod shape;
 pub mod tensor;
 
