@@ -56,6 +56,9 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     Invalid(String),
 
+    #[error("checkpoint {0}")]
+    Checkpoint(String),
+
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
 

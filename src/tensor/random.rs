@@ -44,6 +44,39 @@ impl Rng {
     pub fn inner(&mut self) -> &mut ChaCha8Rng {
         &mut self.0
     }
+
+    /// The whole state, for checkpoints: the 256-bit seed as four little-endian words, the
+    /// stream, and the 128-bit word position (low, high).
+    pub fn state(&self) -> [u64; 7] {
+        let seed = self.0.get_seed();
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&seed[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        let pos = self.0.get_word_pos();
+        [
+            word(0),
+            word(1),
+            word(2),
+            word(3),
+            self.0.get_stream(),
+            pos as u64,
+            (pos >> 64) as u64,
+        ]
+    }
+
+    /// The generator `state` describes: it continues exactly where the saved one was.
+    pub fn from_state(state: [u64; 7]) -> Rng {
+        let mut seed = [0u8; 32];
+        for (chunk, w) in seed.chunks_exact_mut(8).zip(&state[..4]) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(state[4]);
+        rng.set_word_pos(u128::from(state[5]) | (u128::from(state[6]) << 64));
+        Rng(rng)
+    }
 }
 
 fn make(values: Vec<f64>, shape: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
