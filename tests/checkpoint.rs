@@ -139,16 +139,21 @@ fn resume_in_a_new_process_is_bit_exact() {
     let mut half = build(1, &cpu);
     train(&mut half, STEPS / 2, &cpu);
     save(&half, &dir.path().join("half.safetensors"));
-    let status = Command::new(std::env::current_exe().unwrap())
+    let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "resume_in_a_new_process_is_bit_exact",
             "--exact",
             "--test-threads=1",
         ])
         .env(CHILD, dir.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the resuming process failed");
+    assert!(
+        child.status.success(),
+        "the resuming process failed:\n{}{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
 
     let mut resumed = build(2, &cpu);
     let ck = Checkpoint::load(dir.path().join("resumed.safetensors")).unwrap();

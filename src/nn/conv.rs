@@ -52,7 +52,7 @@ impl Conv2dConfig {
     }
 }
 
-/// Keras `Conv2D`: weight [cout, cin, k, k], bias [cout].
+/// Keras `Conv2D`: weight `[cout, cin, k, k]`, bias `[cout]`.
 pub struct Conv2d {
     w: Weights,
     cfg: Conv2dConfig,
@@ -152,7 +152,7 @@ impl ConvTranspose2dConfig {
     }
 }
 
-/// Transposed convolution: weight [cin, cout, k, k] (PyTorch's layout), bias [cout].
+/// Transposed convolution: weight `[cin, cout, k, k]` (PyTorch's layout), bias `[cout]`.
 pub struct ConvTranspose2d {
     w: Weights,
     cfg: ConvTranspose2dConfig,
@@ -186,6 +186,10 @@ impl ConvTranspose2d {
 
     pub fn bias(&self) -> Option<&Tensor> {
         self.w.bias.as_ref()
+    }
+
+    pub fn weight_scale(&self) -> f32 {
+        self.w.scale
     }
 }
 

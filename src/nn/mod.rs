@@ -111,7 +111,7 @@ pub trait Module {
             .collect()
     }
 
-    /// The mode flags of every module in the tree.
+    /// The mode flags of every module in the tree (what `set_training` and `freeze` flip).
     fn modes<'a>(&'a self, out: &mut Vec<&'a Mode>) {
         out.extend(self.mode());
         for (_, child) in self.children() {
