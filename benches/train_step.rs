@@ -22,12 +22,28 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { models: vec!["gan".into(), "dcgan".into()], batches: vec![32, 64, 128], device: None, reps: 5, all: false };
+    let mut o = Options {
+        models: vec!["gan".into(), "dcgan".into()],
+        batches: vec![32, 64, 128],
+        device: None,
+        reps: 5,
+        all: false,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--model" => o.models = args.next().map(|v| v.split(',').map(String::from).collect()).unwrap_or(o.models),
-            "--batch" => o.batches = args.next().map(|v| v.split(',').filter_map(|b| b.parse().ok()).collect()).unwrap_or(o.batches),
+            "--model" => {
+                o.models = args
+                    .next()
+                    .map(|v| v.split(',').map(String::from).collect())
+                    .unwrap_or(o.models)
+            }
+            "--batch" => {
+                o.batches = args
+                    .next()
+                    .map(|v| v.split(',').filter_map(|b| b.parse().ok()).collect())
+                    .unwrap_or(o.batches)
+            }
             "--device" => o.device = args.next(),
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             "--all" => o.all = true,
@@ -62,15 +78,26 @@ fn main() {
             Err(e) => println!("GPU: none ({e})"),
         }
     }
-    println!("CPU threads: {}; reps {} (median of wall time per iteration)\n", rayon::current_num_threads(), opts.reps);
-    println!("{:<7} {:>6} {:<34} {:>10} {:>10}", "model", "batch", "device", "ms/iter", "images/s");
+    println!(
+        "CPU threads: {}; reps {} (median of wall time per iteration)\n",
+        rayon::current_num_threads(),
+        opts.reps
+    );
+    println!(
+        "{:<7} {:>6} {:<34} {:>10} {:>10}",
+        "model", "batch", "device", "ms/iter", "images/s"
+    );
     let mut json = Vec::new();
     for model_name in &opts.models {
         for &batch in &opts.batches {
             for device in &devices {
                 // A software adapter runs a DCGAN iteration in tens of seconds: only the
                 // vanilla GAN at the smallest batch there, unless --all.
-                if device.is_gpu() && software && !opts.all && (model_name != "gan" || batch != opts.batches[0]) {
+                if device.is_gpu()
+                    && software
+                    && !opts.all
+                    && (model_name != "gan" || batch != opts.batches[0])
+                {
                     continue;
                 }
                 let mut model = match models::build(model_name, &mut Rng::seed(1), device) {
@@ -81,7 +108,8 @@ fn main() {
                     }
                 };
                 let mut rng = Rng::seed(2);
-                let real = Tensor::rand_uniform(&[batch, 1, 28, 28], -1.0, 1.0, &mut rng, device).expect("batch");
+                let real = Tensor::rand_uniform(&[batch, 1, 28, 28], -1.0, 1.0, &mut rng, device)
+                    .expect("batch");
                 let labels = vec![0; batch];
                 let mut step = || -> ganlab::Result<f64> {
                     let t = Instant::now();
@@ -92,12 +120,20 @@ fn main() {
                 let result = (|| -> ganlab::Result<f64> {
                     step()?;
                     step()?;
-                    Ok(median((0..opts.reps).map(|_| step()).collect::<ganlab::Result<Vec<_>>>()?))
+                    Ok(median(
+                        (0..opts.reps)
+                            .map(|_| step())
+                            .collect::<ganlab::Result<Vec<_>>>()?,
+                    ))
                 })();
                 let name = format!("{device:?}");
                 match result {
                     Ok(secs) => {
-                        println!("{model_name:<7} {batch:>6} {name:<34} {:>10.1} {:>10.0}", secs * 1e3, batch as f64 / secs);
+                        println!(
+                            "{model_name:<7} {batch:>6} {name:<34} {:>10.1} {:>10.0}",
+                            secs * 1e3,
+                            batch as f64 / secs
+                        );
                         json.push(format!(
                             "{{\"model\":\"{model_name}\",\"batch\":{batch},\"device\":\"{}\",\"median_s\":{secs:.6e},\"images_per_s\":{:.2}}}",
                             name.replace('"', "'"),
@@ -111,7 +147,11 @@ fn main() {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
-    let out = format!("{{\"bench\":\"train_step\",\"reps\":{},\"rows\":[{}]}}\n", opts.reps, json.join(","));
+    let out = format!(
+        "{{\"bench\":\"train_step\",\"reps\":{},\"rows\":[{}]}}\n",
+        opts.reps,
+        json.join(",")
+    );
     match std::fs::write(dir.join("train_step.json"), out) {
         Ok(()) => println!("\nwrote {}", dir.join("train_step.json").display()),
         Err(e) => println!("\ncould not write JSON: {e}"),

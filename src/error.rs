@@ -56,11 +56,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     Invalid(String),
 
+    #[error("checkpoint {0}")]
+    Checkpoint(String),
+
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
-
-    #[error("checkpoint {path}: {detail}")]
-    Checkpoint { path: String, detail: String },
 
     #[error("{context}: {source}")]
     Io {

@@ -2,7 +2,9 @@
 //!
 //! Layers, bottom up: [`device`] (CPU or a wgpu GPU context), [`Tensor`] (shaped f32 values on
 //! one device), [`ops`] (CPU kernels, WGSL kernels and backward rules, one file per family),
-//! and [`autograd`] (reverse mode with higher-order gradients).
+//! and [`autograd`] (reverse mode with higher-order gradients). On top: [`nn`] (layers with
+//! named parameters and buffers), [`optim`] (optimisers as fused kernels) and [`checkpoint`]
+//! (safetensors files, written atomically, restored exactly).
 
 pub mod autograd;
 pub mod checkpoint;

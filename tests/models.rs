@@ -6,18 +6,32 @@
 mod common;
 
 use common::{fresh_rng, gpu, rel_l2};
+use ganlab::checkpoint::Checkpoint;
 use ganlab::models::{self, BookGan};
-use ganlab::nn::{named_tensors, Kind};
+use ganlab::nn::{Layer, Module};
 use ganlab::train::{RunState, Trainable};
 use ganlab::{Device, Rng, Tensor};
 
+/// Every parameter and buffer of both networks, by name.
 fn snapshot(model: &BookGan) -> Vec<(String, Vec<f32>)> {
-    model
-        .checkpoint_tensors()
-        .into_iter()
-        .filter(|(n, _)| !n.starts_with("optim."))
-        .map(|(n, t)| (n, t.to_vec().unwrap()))
-        .collect()
+    let mut out = Vec::new();
+    for (prefix, net) in [
+        ("generator", &model.generator),
+        ("discriminator", &model.discriminator),
+    ] {
+        net.visit_state(prefix, &mut |name, _, t| {
+            out.push((name, t.to_vec().unwrap()))
+        });
+    }
+    out
+}
+
+fn state(step: u64, rng: &Rng) -> RunState {
+    RunState {
+        step,
+        rng: rng.state(),
+        wall_s: 1.5,
+    }
 }
 
 fn real_batch(b: usize, rng: &mut Rng, device: &Device) -> Tensor {
@@ -46,58 +60,62 @@ fn a_few_steps_change_every_parameter_and_keep_losses_finite() {
 
 #[test]
 fn the_frozen_discriminator_is_not_changed_by_the_generator_step() {
-    // One G step alone (what `train_step` does after the D steps): D's weights and batch-norm
-    // statistics stay bit-identical, while G's weights move, so gradients flowed through D.
-    use ganlab::nn::{Ctx, Mode, Module};
+    // One G step as `train_step` runs it: D's weights and batch-norm statistics stay
+    // bit-identical, while every G parameter gets a gradient through D and moves.
     let mut model = models::build("dcgan", &mut Rng::seed(2), &Device::Cpu).unwrap();
-    let d_before: Vec<_> = named_tensors(&model.discriminator, "d")
+    let d_before: Vec<_> = snapshot(&model)
         .into_iter()
-        .map(|(n, t, _)| (n, t.to_vec().unwrap()))
+        .filter(|(n, _)| n.starts_with("discriminator"))
         .collect();
-    let g_before: Vec<f32> = model.generator.visit_first_param();
+    let g_before: Vec<_> = snapshot(&model)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("generator.conv"))
+        .collect();
     let z = Tensor::randn(&[4, 100], 0.0, 1.0, &mut Rng::seed(3), &Device::Cpu).unwrap();
     let ones = Tensor::ones(&[4, 1], &Device::Cpu).unwrap();
-    let images = model
-        .generator
-        .forward(&z, &mut Ctx::new(Mode::Train, 1))
-        .unwrap();
-    let loss = model
-        .discriminator
-        .forward(&images, &mut Ctx::new(Mode::Frozen, 1))
-        .unwrap()
-        .bce_with_logits(&ones)
-        .unwrap();
-    let grads = ganlab::grad(&[loss], None, model.opt_g.params(), false).unwrap();
+    model.opt_g.zero_grad();
+    {
+        let _frozen = model.discriminator.freeze();
+        let images = model.generator.forward(&z, &mut model.ctx).unwrap();
+        let loss = model
+            .discriminator
+            .forward(&images, &mut model.ctx)
+            .unwrap()
+            .bce_with_logits(&ones)
+            .unwrap();
+        loss.backward().unwrap();
+    }
     assert!(
-        grads.iter().all(Option::is_some),
+        model
+            .generator
+            .parameters()
+            .iter()
+            .all(|p| p.grad().is_some()),
         "every G parameter gets a gradient through D"
     );
-    model.opt_g.step(&grads).unwrap();
+    assert!(
+        model
+            .discriminator
+            .parameters()
+            .iter()
+            .all(|p| p.grad().is_none()),
+        "frozen D gets no gradient"
+    );
+    model.opt_g.step().unwrap();
+    let after = snapshot(&model);
     for (name, old) in d_before {
-        let now = named_tensors(&model.discriminator, "d")
-            .into_iter()
-            .find(|(n, _, _)| *n == name)
-            .unwrap()
-            .1;
-        assert_eq!(old, now.to_vec().unwrap(), "{name} changed in the G step");
+        assert_eq!(
+            after.iter().find(|(n, _)| *n == name).unwrap().1,
+            old,
+            "{name} changed in the G step"
+        );
     }
-    assert_ne!(g_before, model.generator.visit_first_param());
-}
-
-/// Helper: the first parameter's values.
-trait FirstParam {
-    fn visit_first_param(&self) -> Vec<f32>;
-}
-
-impl FirstParam for ganlab::nn::Sequential {
-    fn visit_first_param(&self) -> Vec<f32> {
-        named_tensors(self, "")
-            .into_iter()
-            .find(|(_, _, k)| *k == Kind::Parameter)
-            .unwrap()
-            .1
-            .to_vec()
-            .unwrap()
+    for (name, old) in g_before {
+        assert_ne!(
+            after.iter().find(|(n, _)| *n == name).unwrap().1,
+            old,
+            "{name} did not move"
+        );
     }
 }
 
@@ -158,18 +176,23 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
     let state = resumed.load_checkpoint(&path).unwrap();
     assert_eq!(state.step, 2);
     assert_eq!(state.wall_s, 1.5);
-    let mut rng2 = Rng::from_state(&state.rng);
+    let mut rng2 = Rng::from_state(state.rng);
     steps(&mut resumed, &mut rng2, 2, 4);
-    let (a, b) = (straight.checkpoint_tensors(), resumed.checkpoint_tensors());
+    let (a, b) = (snapshot(&straight), snapshot(&resumed));
     assert_eq!(a.len(), b.len());
     for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert_eq!(
-            x.to_vec().unwrap(),
-            y.to_vec().unwrap(),
-            "{name} differs after resume"
-        );
+        assert_eq!(x, y, "{name} differs after resume");
     }
-    assert_eq!(straight.opt_g.t, resumed.opt_g.t);
+    let moments = |m: &BookGan| {
+        m.opt_g
+            .named_state("")
+            .into_iter()
+            .map(|(n, t)| (n, t.to_vec().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(moments(&straight), moments(&resumed));
+    assert_eq!(straight.opt_g.steps(), resumed.opt_g.steps());
+    assert_eq!(straight.ctx, resumed.ctx);
 }
 
 #[test]
@@ -215,13 +238,9 @@ fn damaged_or_foreign_checkpoints_are_clear_errors() {
     let err = dcgan.load_checkpoint(&path).unwrap_err().to_string();
     assert!(err.contains("gan") && err.contains("dcgan"), "{err}");
     // A missing tensor is reported by name, and nothing is loaded.
-    let tensors: Vec<(String, Tensor)> = model
-        .checkpoint_tensors()
-        .into_iter()
-        .filter(|(n, _)| n != "generator.bn1.running_var")
-        .collect();
-    let meta = ganlab::checkpoint::read_metadata(&path).unwrap();
-    ganlab::checkpoint::save(&bad, &tensors, &meta).unwrap();
+    let mut ck = Checkpoint::load(&path).unwrap();
+    assert!(ck.remove("generator.bn1.running_var"));
+    ck.save(&bad).unwrap();
     let before = snapshot(&model);
     let err = model.load_checkpoint(&bad).unwrap_err().to_string();
     assert!(err.contains("missing generator.bn1.running_var"), "{err}");
@@ -229,13 +248,15 @@ fn damaged_or_foreign_checkpoints_are_clear_errors() {
 }
 
 #[test]
-fn checkpoints_hold_every_parameter_buffer_and_moment() {
+fn checkpoints_hold_every_parameter_buffer_moment_and_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ckpt.safetensors");
     let model = models::build("dcgan", &mut Rng::seed(1), &Device::Cpu).unwrap();
-    let names: Vec<String> = model
-        .checkpoint_tensors()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    model
+        .save_checkpoint(&path, &state(0, &Rng::seed(1)))
+        .unwrap();
+    let ck = Checkpoint::load(&path).unwrap();
+    let names = ck.names();
     for want in [
         "generator.dense.weight",
         "generator.bn2.running_var",
@@ -243,15 +264,14 @@ fn checkpoints_hold_every_parameter_buffer_and_moment() {
         "discriminator.bn3.running_mean",
         "optim.generator.conv1.weight.m",
         "optim.discriminator.out.bias.v",
+        "dropout",
+        "run.rng",
+        "run.step",
     ] {
-        assert!(
-            names.iter().any(|n| n == want),
-            "{want} missing from {names:?}"
-        );
+        assert!(names.contains(&want), "{want} missing from {names:?}");
     }
-    let params = named_tensors(&model.generator, "")
-        .iter()
-        .filter(|(_, _, k)| *k == Kind::Parameter)
-        .count();
-    assert_eq!(model.opt_g.params().len(), params);
+    assert_eq!(ck.metadata("model"), Some("dcgan"));
+    assert!(ck
+        .metadata("config")
+        .is_some_and(|c| c.contains("\"beta1\":0.5")));
 }

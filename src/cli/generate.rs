@@ -2,7 +2,7 @@
 
 use super::GpuFlags;
 use clap::Args;
-use ganlab::checkpoint;
+use ganlab::checkpoint::Checkpoint;
 use ganlab::models::{self, BookGan};
 use ganlab::train::trainer::seeded_noise;
 use ganlab::train::Trainable;
@@ -25,8 +25,10 @@ pub struct Common {
 impl Common {
     fn load(&self) -> Result<(BookGan, Device)> {
         let device = self.gpu.device(&self.device)?;
-        let meta = checkpoint::read_metadata(&self.checkpoint)?;
-        let kind = meta.get("model").cloned().unwrap_or_default();
+        let kind = Checkpoint::load(&self.checkpoint)?
+            .metadata("model")
+            .unwrap_or_default()
+            .to_string();
         let mut model = models::build(&kind, &mut Rng::seed(0), &device)?;
         model.load_weights(&self.checkpoint)?;
         Ok((model, device))

@@ -3,22 +3,18 @@
 //! (real, then fake), then one G step through the frozen D (D's batch norm in inference
 //! mode, its dropout active, its weights untouched), Adam(2e-4, 0.5) on both.
 
-use crate::autograd::{grad, no_grad};
-use crate::checkpoint::{self, meta_value};
-use crate::nn::{named_tensors, parameters, Ctx, Kind, Mode, Module, Sequential};
-use crate::optim::Adam;
-use crate::tensor::RngState;
+use crate::autograd::no_grad;
+use crate::checkpoint::{Checkpoint, Targets};
+use crate::nn::{Ctx, Layer, Module, Sequential};
+use crate::optim::{Adam, Optimizer};
 use crate::train::{RunState, Trainable};
 use crate::{Device, Error, Result, Rng, Tensor};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Hyper {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
+    pub lr: f32,
+    pub adam: Adam,
 }
 
 impl Hyper {
@@ -26,9 +22,10 @@ impl Hyper {
     pub fn book() -> Self {
         Hyper {
             lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-7,
+            adam: Adam {
+                beta1: 0.5,
+                ..Adam::default()
+            },
         }
     }
 }
@@ -37,11 +34,12 @@ pub struct BookGan {
     pub kind: &'static str,
     pub generator: Sequential,
     pub discriminator: Sequential,
-    pub opt_g: Adam,
-    pub opt_d: Adam,
+    pub opt_g: Optimizer<Adam>,
+    pub opt_d: Optimizer<Adam>,
     pub z_dim: usize,
     pub hyper: Hyper,
-    device: Device,
+    /// The dropout stream (seed and calls so far), checkpointed with the model.
+    pub ctx: Ctx,
 }
 
 /// 1.0 where the logit says "real" (> 0, i.e. sigmoid > 0.5) and the label agrees.
@@ -56,69 +54,40 @@ impl BookGan {
         discriminator: Sequential,
         z_dim: usize,
         hyper: Hyper,
-        device: &Device,
+        dropout_seed: u64,
     ) -> Result<Self> {
-        let adam = |m: &Sequential| {
-            Adam::new(parameters(m), hyper.lr, hyper.beta1, hyper.beta2, hyper.eps)
-        };
         Ok(BookGan {
             kind,
-            opt_g: adam(&generator)?,
-            opt_d: adam(&discriminator)?,
+            opt_g: Optimizer::new(hyper.adam, hyper.lr, generator.named_parameters(""))?,
+            opt_d: Optimizer::new(hyper.adam, hyper.lr, discriminator.named_parameters(""))?,
             generator,
             discriminator,
             z_dim,
             hyper,
-            device: device.clone(),
+            ctx: Ctx::new(dropout_seed),
         })
     }
 
     /// One `train_on_batch` of D: loss and accuracy on `x` against constant `label`.
-    fn d_step(&mut self, x: &Tensor, label: &Tensor, ctx: &mut Ctx) -> Result<(Tensor, Tensor)> {
-        let logits = self.discriminator.forward(x, ctx)?;
+    fn d_step(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.opt_d.zero_grad();
+        let logits = self.discriminator.forward(x, &mut self.ctx)?;
         let loss = logits.bce_with_logits(label)?;
-        let grads = grad(
-            std::slice::from_ref(&loss),
-            None,
-            self.opt_d.params(),
-            false,
-        )?;
-        self.opt_d.step(&grads)?;
+        loss.backward()?;
+        self.opt_d.step()?;
         Ok((loss.detach(), accuracy(&logits, label)?))
     }
 
-    /// Every tensor a checkpoint holds, by name: both networks' parameters and buffers and
-    /// both optimisers' moments.
-    pub fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (prefix, net, opt) in [
-            ("generator", &self.generator, &self.opt_g),
-            ("discriminator", &self.discriminator, &self.opt_d),
-        ] {
-            let named = named_tensors(net, prefix);
-            let param_names: Vec<&String> = named
-                .iter()
-                .filter(|(_, _, k)| *k == Kind::Parameter)
-                .map(|(n, _, _)| n)
-                .collect();
-            for (i, suffix, t) in opt.state() {
-                out.push((format!("optim.{}.{suffix}", param_names[i]), t.clone()));
-            }
-            out.extend(named.iter().map(|(n, t, _)| (n.clone(), t.clone())));
-        }
-        out
-    }
-
     fn config(&self) -> String {
-        let h = self.hyper;
+        let (h, a) = (self.hyper, self.hyper.adam);
         format!(
             "{{\"model\":\"{}\",\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}}}}",
-            self.kind, self.z_dim, h.lr, h.beta1, h.beta2, h.eps
+            self.kind, self.z_dim, h.lr, a.beta1, a.beta2, a.eps
         )
     }
 
-    /// Loads only what sampling needs (weights and buffers, checking the model kind) from a
-    /// training checkpoint.
+    /// Restores a checkpoint written by `save_checkpoint` (weights, buffers, optimiser and
+    /// dropout state), checking the model kind first.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
         self.load_checkpoint(path).map(|_| ())
     }
@@ -136,33 +105,29 @@ impl Trainable for BookGan {
         rng: &mut Rng,
     ) -> Result<Vec<Tensor>> {
         let b = real.shape()[0];
-        let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &self.device)?;
-        // One dropout seed per step; the context's counter makes every dropout call differ.
-        let seed = rng.next_u64();
-        let fake = no_grad(|| self.generator.forward(&z, &mut Ctx::new(Mode::Eval, seed)))?;
+        let device = real.device();
+        let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &device)?;
+        let fake = self.sample(&z, None)?;
         let (ones, zeros) = (
-            Tensor::ones(&[b, 1], &self.device)?,
-            Tensor::zeros(&[b, 1], &self.device)?,
+            Tensor::ones(&[b, 1], &device)?,
+            Tensor::zeros(&[b, 1], &device)?,
         );
-        let mut d_ctx = Ctx::new(Mode::Train, seed);
-        let (loss_real, acc_real) = self.d_step(real, &ones, &mut d_ctx)?;
-        let (loss_fake, acc_fake) = self.d_step(&fake, &zeros, &mut d_ctx)?;
+        let (loss_real, acc_real) = self.d_step(real, &ones)?;
+        let (loss_fake, acc_fake) = self.d_step(&fake, &zeros)?;
 
-        // The combined model: G trains on the same noise, through D frozen.
-        let mut g_ctx = Ctx::new(Mode::Train, seed);
-        let images = self.generator.forward(&z, &mut g_ctx)?;
-        d_ctx.mode = Mode::Frozen;
-        let g_loss = self
-            .discriminator
-            .forward(&images, &mut d_ctx)?
-            .bce_with_logits(&ones)?;
-        let grads = grad(
-            std::slice::from_ref(&g_loss),
-            None,
-            self.opt_g.params(),
-            false,
-        )?;
-        self.opt_g.step(&grads)?;
+        // The combined model: G trains on the same noise, through D frozen until after backward.
+        self.opt_g.zero_grad();
+        let g_loss = {
+            let _frozen = self.discriminator.freeze();
+            let images = self.generator.forward(&z, &mut self.ctx)?;
+            let loss = self
+                .discriminator
+                .forward(&images, &mut self.ctx)?
+                .bce_with_logits(&ones)?;
+            loss.backward()?;
+            loss
+        };
+        self.opt_g.step()?;
 
         no_grad(|| {
             Ok(vec![
@@ -173,8 +138,12 @@ impl Trainable for BookGan {
         })
     }
 
+    /// `generator.predict`: inference mode, no graph.
     fn sample(&mut self, z: &Tensor, _labels: Option<&[usize]>) -> Result<Tensor> {
-        no_grad(|| self.generator.forward(z, &mut Ctx::new(Mode::Eval, 0)))
+        self.generator.set_training(false);
+        let images = no_grad(|| self.generator.forward(z, &mut self.ctx));
+        self.generator.set_training(true);
+        images
     }
 
     fn z_dim(&self) -> usize {
@@ -182,45 +151,55 @@ impl Trainable for BookGan {
     }
 
     fn device(&self) -> Device {
-        self.device.clone()
+        self.generator
+            .parameters()
+            .first()
+            .map_or(Device::Cpu, Tensor::device)
     }
 
     fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
-        let meta = BTreeMap::from([
-            ("model".to_string(), self.kind.to_string()),
-            ("config".to_string(), self.config()),
-            ("step".to_string(), state.step.to_string()),
-            ("rng".to_string(), state.rng.encode()),
-            ("wall_s".to_string(), format!("{}", state.wall_s)),
-            ("optim.generator.t".to_string(), self.opt_g.t.to_string()),
-            (
-                "optim.discriminator.t".to_string(),
-                self.opt_d.t.to_string(),
-            ),
-        ]);
-        checkpoint::save(path, &self.checkpoint_tensors(), &meta)
+        let mut ck = Checkpoint::new();
+        ck.put("generator", &self.generator)?;
+        ck.put("discriminator", &self.discriminator)?;
+        ck.put("optim.generator", &self.opt_g)?;
+        ck.put("optim.discriminator", &self.opt_d)?;
+        ck.put("dropout", &self.ctx)?;
+        ck.put_u64s("run.rng", &state.rng)?;
+        ck.put_u64s("run.step", &[state.step])?;
+        ck.set_metadata("model", self.kind)?;
+        ck.set_metadata("config", &self.config())?;
+        ck.set_metadata("wall_s", &state.wall_s.to_string())?;
+        ck.save(path)
     }
 
     fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
-        // Check the kind before touching any tensor, for a clearer message than a name list.
-        let meta = checkpoint::read_metadata(path)?;
-        if meta.get("model").map(String::as_str) != Some(self.kind) {
-            return Err(Error::Checkpoint {
-                path: path.display().to_string(),
-                detail: format!("holds a {:?} model, not {}", meta.get("model"), self.kind),
-            });
+        let ck = Checkpoint::load(path)?;
+        // The kind first, for a clearer message than a list of mismatched names.
+        if ck.metadata("model") != Some(self.kind) {
+            return Err(Error::Checkpoint(format!(
+                "{}: holds a {} model, not {}",
+                path.display(),
+                ck.metadata("model").unwrap_or("unknown"),
+                self.kind
+            )));
         }
-        let meta = checkpoint::load(path, &self.checkpoint_tensors())?;
-        self.opt_g.t = meta_value(path, &meta, "optim.generator.t")?;
-        self.opt_d.t = meta_value(path, &meta, "optim.discriminator.t")?;
-        let rng: String = meta_value(path, &meta, "rng")?;
-        Ok(RunState {
-            step: meta_value(path, &meta, "step")?,
-            rng: RngState::decode(&rng).ok_or_else(|| Error::Checkpoint {
-                path: path.display().to_string(),
-                detail: "malformed rng state".into(),
-            })?,
-            wall_s: meta_value(path, &meta, "wall_s")?,
-        })
+        let (mut rng, mut step) = ([0u64; 7], 0u64);
+        {
+            let mut targets = Targets::new();
+            targets
+                .add("generator", &mut self.generator)
+                .add("discriminator", &mut self.discriminator)
+                .add("optim.generator", &mut self.opt_g)
+                .add("optim.discriminator", &mut self.opt_d)
+                .add("dropout", &mut self.ctx);
+            targets.u64s("run.rng".into(), 7, |v| rng.copy_from_slice(v));
+            targets.u64s("run.step".into(), 1, |v| step = v[0]);
+            ck.restore(targets)?;
+        }
+        let wall_s = ck
+            .metadata("wall_s")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Ok(RunState { step, rng, wall_s })
     }
 }

@@ -12,36 +12,36 @@ pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
     let mut width = Z_DIM;
     for (i, w) in [256, 512, 1024].into_iter().enumerate() {
         g = g
-            .add(
+            .named(
                 &format!("dense{}", i + 1),
                 Linear::new(width, w, rng, device)?,
             )
-            .add(&format!("act{}", i + 1), Activation::LeakyRelu(0.2))
-            .add(
+            .named(&format!("act{}", i + 1), Activation::LeakyRelu(0.2))
+            .named(
                 &format!("bn{}", i + 1),
-                BatchNorm::new(w, 0.8, 1e-3, device)?,
+                BatchNorm::new(w, device)?.momentum(0.8),
             );
         width = w;
     }
-    Ok(g.add("out", Linear::new(width, 784, rng, device)?)
-        .add("tanh", Activation::Tanh)
-        .add("reshape", Reshape(vec![1, 28, 28])))
+    Ok(g.named("out", Linear::new(width, 784, rng, device)?)
+        .named("tanh", Activation::Tanh)
+        .named("reshape", Reshape::new(&[1, 28, 28])))
 }
 
 /// D: Flatten; Dense 512, LeakyReLU 0.2; Dense 256, LeakyReLU; Dense 1 (logit; the book's
 /// sigmoid is folded into the loss, which is what Keras computes for a sigmoid output).
 pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
     Ok(Sequential::new()
-        .add("flatten", Flatten)
-        .add("dense1", Linear::new(784, 512, rng, device)?)
-        .add("act1", Activation::LeakyRelu(0.2))
-        .add("dense2", Linear::new(512, 256, rng, device)?)
-        .add("act2", Activation::LeakyRelu(0.2))
-        .add("out", Linear::new(256, 1, rng, device)?))
+        .named("flatten", Flatten)
+        .named("dense1", Linear::new(784, 512, rng, device)?)
+        .named("act1", Activation::LeakyRelu(0.2))
+        .named("dense2", Linear::new(512, 256, rng, device)?)
+        .named("act2", Activation::LeakyRelu(0.2))
+        .named("out", Linear::new(256, 1, rng, device)?))
 }
 
 pub fn build(rng: &mut Rng, device: &Device) -> Result<BookGan> {
     let g = generator(rng, device)?;
     let d = discriminator(rng, device)?;
-    BookGan::new("gan", g, d, Z_DIM, Hyper::book(), device)
+    BookGan::new("gan", g, d, Z_DIM, Hyper::book(), rng.next_u64())
 }

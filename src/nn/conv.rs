@@ -1,49 +1,212 @@
-//! 2-D convolution layer (NCHW, weights [out, in, k, k]).
+//! 2-D convolution and transposed convolution layers (NCHW, PyTorch weight layouts).
 
-use super::{init, join, Ctx, Kind, Module};
+use super::init::{Fans, WeightConfig, WeightInit, Weights};
+use super::{Ctx, Layer, Module, Role};
 use crate::ops::Padding;
 use crate::{Device, Result, Rng, Tensor};
 
-pub struct Conv2d {
-    pub weight: Tensor,
-    pub bias: Tensor,
+/// Stride, padding and weights of a `Conv2d`. Default: stride 1, `Valid` padding, Keras
+/// initialisation (as `Conv2D` defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dConfig {
     pub stride: usize,
     pub padding: Padding,
+    pub weights: WeightConfig,
+}
+
+impl Default for Conv2dConfig {
+    fn default() -> Self {
+        Conv2dConfig {
+            stride: 1,
+            padding: Padding::Valid,
+            weights: WeightConfig::default(),
+        }
+    }
+}
+
+impl Conv2dConfig {
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Keras `padding="same"` (the odd pixel at the bottom/right).
+    pub fn same(mut self) -> Self {
+        self.padding = Padding::Same;
+        self
+    }
+
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    pub fn init(mut self, init: WeightInit) -> Self {
+        self.weights.init = init;
+        self
+    }
+
+    pub fn bias(mut self, on: bool) -> Self {
+        self.weights.bias = on;
+        self
+    }
+}
+
+/// Keras `Conv2D`: weight `[cout, cin, k, k]`, bias `[cout]`.
+pub struct Conv2d {
+    w: Weights,
+    cfg: Conv2dConfig,
 }
 
 impl Conv2d {
-    /// Glorot-uniform kernel (fans include the kernel area, as in Keras), zero bias.
     pub fn new(
         cin: usize,
         cout: usize,
-        k: usize,
-        stride: usize,
-        padding: Padding,
+        kernel: usize,
+        cfg: Conv2dConfig,
         rng: &mut Rng,
         device: &Device,
-    ) -> Result<Self> {
+    ) -> Result<Conv2d> {
+        let fans = Fans {
+            fan_in: cin * kernel * kernel,
+            fan_out: cout * kernel * kernel,
+        };
+        let shape = [cout, cin, kernel, kernel];
         Ok(Conv2d {
-            weight: init::glorot_uniform(
-                &[cout, cin, k, k],
-                cin * k * k,
-                cout * k * k,
-                rng,
-                device,
-            )?,
-            bias: init::constant(&[cout], 0.0, device)?,
-            stride,
-            padding,
+            w: Weights::new(&shape, fans, cout, cfg.weights, rng, device)?,
+            cfg,
         })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.w.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.w.bias.as_ref()
+    }
+
+    pub fn weight_scale(&self) -> f32 {
+        self.w.scale
     }
 }
 
 impl Module for Conv2d {
+    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
+        self.w.state()
+    }
+}
+
+impl Layer for Conv2d {
     fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
-        x.conv2d(&self.weight, Some(&self.bias), self.stride, self.padding)
+        x.conv2d(
+            &self.w.effective()?,
+            self.w.bias.as_ref(),
+            self.cfg.stride,
+            self.cfg.padding,
+        )
+    }
+}
+
+/// Stride, padding (PyTorch's: output = (in - 1) * stride - 2 * padding + k + output_padding)
+/// and weights of a `ConvTranspose2d`. Default: stride 1, no padding, Keras initialisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvTranspose2dConfig {
+    pub stride: usize,
+    pub padding: usize,
+    pub output_padding: usize,
+    pub weights: WeightConfig,
+}
+
+impl Default for ConvTranspose2dConfig {
+    fn default() -> Self {
+        ConvTranspose2dConfig {
+            stride: 1,
+            padding: 0,
+            output_padding: 0,
+            weights: WeightConfig::default(),
+        }
+    }
+}
+
+impl ConvTranspose2dConfig {
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
     }
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Kind)) {
-        f(join(prefix, "weight"), &self.weight, Kind::Parameter);
-        f(join(prefix, "bias"), &self.bias, Kind::Parameter);
+    pub fn padding(mut self, padding: usize, output_padding: usize) -> Self {
+        self.padding = padding;
+        self.output_padding = output_padding;
+        self
+    }
+
+    pub fn init(mut self, init: WeightInit) -> Self {
+        self.weights.init = init;
+        self
+    }
+
+    pub fn bias(mut self, on: bool) -> Self {
+        self.weights.bias = on;
+        self
+    }
+}
+
+/// Transposed convolution: weight `[cin, cout, k, k]` (PyTorch's layout), bias `[cout]`.
+pub struct ConvTranspose2d {
+    w: Weights,
+    cfg: ConvTranspose2dConfig,
+}
+
+impl ConvTranspose2d {
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        cfg: ConvTranspose2dConfig,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<ConvTranspose2d> {
+        // The input-side count, as the official ProGAN code takes it for its fused
+        // upscale-conv; glorot's sum of fans is the same either way round.
+        let fans = Fans {
+            fan_in: cin * kernel * kernel,
+            fan_out: cout * kernel * kernel,
+        };
+        let shape = [cin, cout, kernel, kernel];
+        Ok(ConvTranspose2d {
+            w: Weights::new(&shape, fans, cout, cfg.weights, rng, device)?,
+            cfg,
+        })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.w.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.w.bias.as_ref()
+    }
+
+    pub fn weight_scale(&self) -> f32 {
+        self.w.scale
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
+        self.w.state()
+    }
+}
+
+impl Layer for ConvTranspose2d {
+    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+        x.conv_transpose2d(
+            &self.w.effective()?,
+            self.w.bias.as_ref(),
+            self.cfg.stride,
+            self.cfg.padding,
+            self.cfg.output_padding,
+        )
     }
 }

@@ -1,51 +1,82 @@
-//! Batch normalisation layer with Keras conventions (momentum, eps, running variance).
+//! Batch normalisation with Keras' conventions (momentum, eps, which variance feeds the
+//! running statistics), over (N, C) or (N, C, H, W).
 
-use super::{init, join, Ctx, Kind, Mode, Module};
+use super::{Ctx, Layer, Mode, Module, Role};
 use crate::ops::BatchNormState;
 use crate::{Device, Result, Tensor};
 
+/// Keras `BatchNormalization` for 2-D (BatchNorm1d) and 4-D (BatchNorm2d) input. Parameters
+/// `weight` (gamma, ones) and `bias` (beta, zeros); buffers `running_mean` (zeros) and
+/// `running_var` (ones): PyTorch's names. Training normalises with the batch statistics and
+/// updates the running ones; inference, or a frozen module, uses the running ones.
 pub struct BatchNorm {
-    pub gamma: Tensor,
-    pub beta: Tensor,
-    pub running_mean: Tensor,
-    pub running_var: Tensor,
-    pub momentum: f32,
-    pub eps: f32,
+    gamma: Tensor,
+    beta: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+    momentum: f32,
+    eps: f32,
+    mode: Mode,
 }
 
 impl BatchNorm {
-    /// gamma 1, beta 0, running mean 0 and variance 1 (Keras defaults).
-    pub fn new(channels: usize, momentum: f32, eps: f32, device: &Device) -> Result<Self> {
+    /// Keras defaults: momentum 0.99, eps 1e-3 (the book's models use `momentum(0.8)`).
+    pub fn new(channels: usize, device: &Device) -> Result<BatchNorm> {
         Ok(BatchNorm {
-            gamma: init::constant(&[channels], 1.0, device)?,
-            beta: init::constant(&[channels], 0.0, device)?,
+            gamma: Tensor::ones(&[channels], device)?.with_grad(),
+            beta: Tensor::zeros(&[channels], device)?.with_grad(),
             running_mean: Tensor::zeros(&[channels], device)?,
             running_var: Tensor::ones(&[channels], device)?,
-            momentum,
-            eps,
+            momentum: 0.99,
+            eps: 1e-3,
+            mode: Mode::default(),
         })
+    }
+
+    /// running = momentum * running + (1 - momentum) * batch statistic.
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    pub fn running_mean(&self) -> &Tensor {
+        &self.running_mean
+    }
+
+    pub fn running_var(&self) -> &Tensor {
+        &self.running_var
     }
 }
 
 impl Module for BatchNorm {
-    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
+        vec![
+            ("weight", Role::Parameter, &self.gamma),
+            ("bias", Role::Parameter, &self.beta),
+            ("running_mean", Role::Buffer, &self.running_mean),
+            ("running_var", Role::Buffer, &self.running_var),
+        ]
+    }
+
+    fn mode(&self) -> Option<&Mode> {
+        Some(&self.mode)
+    }
+}
+
+impl Layer for BatchNorm {
+    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
         let state = BatchNormState {
             running_mean: &self.running_mean,
             running_var: &self.running_var,
             momentum: self.momentum,
             eps: self.eps,
         };
-        x.batch_norm(&self.gamma, &self.beta, &state, ctx.mode == Mode::Train)
-    }
-
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Kind)) {
-        f(join(prefix, "gamma"), &self.gamma, Kind::Parameter);
-        f(join(prefix, "beta"), &self.beta, Kind::Parameter);
-        f(
-            join(prefix, "running_mean"),
-            &self.running_mean,
-            Kind::Buffer,
-        );
-        f(join(prefix, "running_var"), &self.running_var, Kind::Buffer);
+        let batch_stats = self.mode.is_training() && !self.mode.is_frozen();
+        x.batch_norm(&self.gamma, &self.beta, &state, batch_stats)
     }
 }

@@ -1,20 +1,29 @@
-//! A chain of named modules.
+//! A chain of layers.
 
-use super::{join, Ctx, Kind, Module};
+use super::{Ctx, Layer, Module};
 use crate::{Result, Tensor};
 
+/// Layers applied in order. Each child is named: by its index ("0", "1", ..., as PyTorch
+/// does) or by the name given, and its state appears under that name
+/// (`block1.conv.weight`). Names must be unique; a checkpoint refuses duplicates.
 #[derive(Default)]
 pub struct Sequential {
-    layers: Vec<(String, Box<dyn Module>)>,
+    layers: Vec<(String, Box<dyn Layer>)>,
 }
 
 impl Sequential {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new() -> Sequential {
+        Sequential::default()
     }
 
-    /// Appends a layer named `name` (its parameters become `<prefix>.<name>.<param>`).
-    pub fn add(mut self, name: &str, layer: impl Module + 'static) -> Self {
+    /// Appends `layer`, named by its index.
+    pub fn layer(self, layer: impl Layer + 'static) -> Sequential {
+        let name = self.layers.len().to_string();
+        self.named(&name, layer)
+    }
+
+    /// Appends `layer` under `name`.
+    pub fn named(mut self, name: &str, layer: impl Layer + 'static) -> Sequential {
         self.layers.push((name.to_string(), Box::new(layer)));
         self
     }
@@ -29,17 +38,18 @@ impl Sequential {
 }
 
 impl Module for Sequential {
-    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let mut h = x.clone();
-        for (_, layer) in &self.layers {
-            h = layer.forward(&h, ctx)?;
-        }
-        Ok(h)
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        self.layers
+            .iter()
+            .map(|(name, layer)| (name.clone(), &**layer as &dyn Module))
+            .collect()
     }
+}
 
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor, Kind)) {
-        for (name, layer) in &self.layers {
-            layer.visit(&join(prefix, name), f);
-        }
+impl Layer for Sequential {
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        self.layers
+            .iter()
+            .try_fold(x.clone(), |h, (_, layer)| layer.forward(&h, ctx))
     }
 }

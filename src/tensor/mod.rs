@@ -3,7 +3,7 @@
 
 mod random;
 
-pub use random::{Rng, RngState};
+pub use random::Rng;
 
 use crate::autograd::{self, GradFn, Node};
 use crate::cpu::CpuStorage;

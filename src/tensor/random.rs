@@ -9,41 +9,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 
-/// Where a [`Rng`] stands: enough to continue its stream exactly.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RngState {
-    pub seed: [u8; 32],
-    pub stream: u64,
-    pub word_pos: u128,
-}
-
-impl RngState {
-    /// As text (hex seed, stream, position), for checkpoint metadata.
-    pub fn encode(&self) -> String {
-        let seed: String = self.seed.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{seed}:{}:{}", self.stream, self.word_pos)
-    }
-
-    pub fn decode(text: &str) -> Option<RngState> {
-        let mut parts = text.split(':');
-        let hex = parts.next()?;
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut seed = [0u8; 32];
-        for (i, b) in seed.iter_mut().enumerate() {
-            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        let stream = parts.next()?.parse().ok()?;
-        let word_pos = parts.next()?.parse().ok()?;
-        parts.next().is_none().then_some(RngState {
-            seed,
-            stream,
-            word_pos,
-        })
-    }
-}
-
 /// The engine's random generator: reproducible from a seed, and its state can be saved.
 pub struct Rng(ChaCha8Rng);
 
@@ -76,25 +41,41 @@ impl Rng {
         self.0.random()
     }
 
-    /// The generator's full state (seed, stream, position), for checkpoints.
-    pub fn state(&self) -> RngState {
-        RngState {
-            seed: self.0.get_seed(),
-            stream: self.0.get_stream(),
-            word_pos: self.0.get_word_pos(),
-        }
-    }
-
-    /// A generator continuing exactly where `state` was taken.
-    pub fn from_state(state: &RngState) -> Self {
-        let mut rng = ChaCha8Rng::from_seed(state.seed);
-        rng.set_stream(state.stream);
-        rng.set_word_pos(state.word_pos);
-        Rng(rng)
-    }
-
     pub fn inner(&mut self) -> &mut ChaCha8Rng {
         &mut self.0
+    }
+
+    /// The whole state, for checkpoints: the 256-bit seed as four little-endian words, the
+    /// stream, and the 128-bit word position (low, high).
+    pub fn state(&self) -> [u64; 7] {
+        let seed = self.0.get_seed();
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&seed[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        let pos = self.0.get_word_pos();
+        [
+            word(0),
+            word(1),
+            word(2),
+            word(3),
+            self.0.get_stream(),
+            pos as u64,
+            (pos >> 64) as u64,
+        ]
+    }
+
+    /// The generator `state` describes: it continues exactly where the saved one was.
+    pub fn from_state(state: [u64; 7]) -> Rng {
+        let mut seed = [0u8; 32];
+        for (chunk, w) in seed.chunks_exact_mut(8).zip(&state[..4]) {
+            chunk.copy_from_slice(&w.to_le_bytes());
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(state[4]);
+        rng.set_word_pos(u128::from(state[5]) | (u128::from(state[6]) << 64));
+        Rng(rng)
     }
 }
 
@@ -165,18 +146,13 @@ impl Tensor {
 
 #[cfg(test)]
 mod tests {
-    use super::{Rng, RngState};
+    use super::Rng;
 
     #[test]
     fn a_saved_state_continues_the_same_stream() {
         let mut a = Rng::seed(11);
         a.normal_vec(37, 0.0, 1.0);
-        let state = a.state();
-        let restored = RngState::decode(&state.encode()).expect("round trip");
-        assert_eq!(restored, state);
-        let mut b = Rng::from_state(&restored);
+        let mut b = Rng::from_state(a.state());
         assert_eq!(a.normal_vec(100, 0.0, 1.0), b.normal_vec(100, 0.0, 1.0));
-        assert!(RngState::decode("zz").is_none());
-        assert!(RngState::decode(&format!("{}:1", "0".repeat(64))).is_none());
     }
 }

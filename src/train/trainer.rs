@@ -4,7 +4,6 @@
 
 use super::{interrupt, MetricsLog};
 use crate::data::{Batch, Batcher, Sampling, Split};
-use crate::tensor::RngState;
 use crate::viz::{save_grid, Chart, GridLayout, Series};
 use crate::{Device, Error, Result, Rng, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,7 +14,8 @@ use std::time::Instant;
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunState {
     pub step: u64,
-    pub rng: RngState,
+    /// The run's generator state (`Rng::state`).
+    pub rng: [u64; 7],
     /// Seconds of training before this process (so wall time continues across resumes).
     pub wall_s: f64,
 }
@@ -114,7 +114,7 @@ pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Resu
             wall_s: 0.0,
         }
     };
-    let mut rng = Rng::from_state(&state.rng);
+    let mut rng = Rng::from_state(state.rng);
     let mut batcher = Batcher::new(data.n, cfg.batch_size, cfg.sampling, cfg.seed)?;
     batcher.skip(state.step);
     let names = model.metric_names();

@@ -1,0 +1,38 @@
+//! RMSprop as Keras computes it without momentum (eps outside the square root).
+
+use super::UpdateRule;
+
+/// Keras `RMSprop`: v = rho v + (1 - rho) g^2; p -= lr g / (sqrt(v) + eps).
+/// Defaults are Keras': rho 0.9, eps 1e-7.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsProp {
+    pub rho: f32,
+    pub eps: f32,
+}
+
+impl Default for RmsProp {
+    fn default() -> Self {
+        RmsProp {
+            rho: 0.9,
+            eps: 1e-7,
+        }
+    }
+}
+
+impl UpdateRule for RmsProp {
+    const NAME: &'static str = "rmsprop";
+    const SLOTS: &'static [&'static str] = &["v"];
+    const SHADER: &'static str = include_str!("../../shaders/rmsprop.wgsl");
+
+    /// [lr, rho, eps].
+    fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {
+        vec![lr, self.rho, self.eps]
+    }
+
+    fn update(k: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32 {
+        let (lr, rho, eps) = (k[0], k[1], k[2]);
+        let v = rho * state[0] + (1.0 - rho) * (g * g);
+        state[0] = v;
+        p - lr * g / (v.sqrt() + eps)
+    }
+}

@@ -1,0 +1,28 @@
+//! Stochastic gradient descent with momentum, as Keras computes it.
+
+use super::UpdateRule;
+
+/// Keras `SGD`: velocity = momentum velocity - lr g; p += velocity (plain descent at
+/// momentum 0, Keras' default).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sgd {
+    pub momentum: f32,
+}
+
+impl UpdateRule for Sgd {
+    const NAME: &'static str = "sgd";
+    const SLOTS: &'static [&'static str] = &["velocity"];
+    const SHADER: &'static str = include_str!("../../shaders/sgd.wgsl");
+
+    /// [lr, momentum].
+    fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {
+        vec![lr, self.momentum]
+    }
+
+    fn update(k: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32 {
+        let (lr, momentum) = (k[0], k[1]);
+        let velocity = momentum * state[0] - lr * g;
+        state[0] = velocity;
+        p + velocity
+    }
+}
