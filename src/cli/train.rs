@@ -3,7 +3,7 @@
 use super::GpuFlags;
 use clap::{Args, ValueEnum};
 use ganlab::data::{self, LoadOptions, Sampling};
-use ganlab::models;
+use ganlab::models::{self, LoopStyle};
 use ganlab::train::{train, TrainConfig};
 use ganlab::{Result, Rng};
 use std::path::PathBuf;
@@ -14,6 +14,16 @@ pub enum SamplingArg {
     Replacement,
     /// Each epoch visits every image once, in a fresh random order.
     Epoch,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LoopArg {
+    /// The book's Keras semantics under TF2 (fakes from G in inference mode, two D updates,
+    /// D frozen with batch norm on running statistics in the G step).
+    Keras,
+    /// The PyTorch DCGAN example's loop (one D update on summed gradients, batch statistics
+    /// everywhere).
+    Torch,
 }
 
 #[derive(Args)]
@@ -52,6 +62,9 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "replacement")]
     sampling: SamplingArg,
+    /// Training-step semantics.
+    #[arg(long = "loop", value_enum, default_value = "keras")]
+    loop_style: LoopArg,
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
@@ -66,9 +79,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         opts.data_dir = Some(dir.clone());
     }
     let dataset = data::load(&args.dataset, &opts)?;
-    if let Some(notice) = &dataset.source.notice {
-        println!("{notice}");
-    }
     let (default_steps, default_sample_every) = match args.model.as_str() {
         "gan" => (30_000, 200),
         _ => (4_000, 50),
@@ -94,6 +104,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         progress: !args.quiet,
     };
     let mut model = models::build(&args.model, &mut Rng::seed(args.seed), &device)?;
+    model.style = match args.loop_style {
+        LoopArg::Keras => LoopStyle::Keras,
+        LoopArg::Torch => LoopStyle::Torch,
+    };
     println!(
         "training {} on {} ({} images, {:?}) on {device:?} -> {}",
         args.model,

@@ -11,6 +11,17 @@ use crate::train::{RunState, Trainable};
 use crate::{Device, Error, Result, Rng, Tensor};
 use std::path::Path;
 
+/// Which framework's semantics the training step follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopStyle {
+    /// The book's Keras code under TF2 (the default): fakes from G in inference mode, two
+    /// D updates (real, fake), G step through D frozen (D's batch norm on running statistics).
+    Keras,
+    /// The PyTorch DCGAN example: fakes from G in training mode, one D update on the summed
+    /// real and fake gradients, G step through D in training mode (batch statistics).
+    Torch,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Hyper {
     pub lr: f32,
@@ -40,6 +51,7 @@ pub struct BookGan {
     pub hyper: Hyper,
     /// The dropout stream (seed and calls so far), checkpointed with the model.
     pub ctx: Ctx,
+    pub style: LoopStyle,
 }
 
 /// 1.0 where the logit says "real" (> 0, i.e. sigmoid > 0.5) and the label agrees.
@@ -65,24 +77,31 @@ impl BookGan {
             z_dim,
             hyper,
             ctx: Ctx::new(dropout_seed),
+            style: LoopStyle::Keras,
         })
     }
 
-    /// One `train_on_batch` of D: loss and accuracy on `x` against constant `label`.
-    fn d_step(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
-        self.opt_d.zero_grad();
+    /// D's loss and accuracy on `x` against constant `label`, gradients accumulated into D.
+    fn d_backward(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
         let logits = self.discriminator.forward(x, &mut self.ctx)?;
         let loss = logits.bce_with_logits(label)?;
         loss.backward()?;
-        self.opt_d.step()?;
         Ok((loss.detach(), accuracy(&logits, label)?))
+    }
+
+    /// One `train_on_batch` of D (Keras): its own gradient, its own update.
+    fn d_step(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.opt_d.zero_grad();
+        let out = self.d_backward(x, label)?;
+        self.opt_d.step()?;
+        Ok(out)
     }
 
     fn config(&self) -> String {
         let (h, a) = (self.hyper, self.hyper.adam);
         format!(
-            "{{\"model\":\"{}\",\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}}}}",
-            self.kind, self.z_dim, h.lr, a.beta1, a.beta2, a.eps
+            "{{\"model\":\"{}\",\"z_dim\":{},\"loop\":\"{:?}\",\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}}}}",
+            self.kind, self.z_dim, self.style, h.lr, a.beta1, a.beta2, a.eps
         )
     }
 
@@ -107,18 +126,32 @@ impl Trainable for BookGan {
         let b = real.shape()[0];
         let device = real.device();
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &device)?;
-        let fake = self.sample(&z, None)?;
         let (ones, zeros) = (
             Tensor::ones(&[b, 1], &device)?,
             Tensor::zeros(&[b, 1], &device)?,
         );
-        let (loss_real, acc_real) = self.d_step(real, &ones)?;
-        let (loss_fake, acc_fake) = self.d_step(&fake, &zeros)?;
+        let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
+            LoopStyle::Keras => {
+                let fake = self.sample(&z, None)?;
+                (self.d_step(real, &ones)?, self.d_step(&fake, &zeros)?)
+            }
+            LoopStyle::Torch => {
+                let fake = no_grad(|| self.generator.forward(&z, &mut self.ctx))?;
+                self.opt_d.zero_grad();
+                let both = (
+                    self.d_backward(real, &ones)?,
+                    self.d_backward(&fake, &zeros)?,
+                );
+                self.opt_d.step()?;
+                both
+            }
+        };
 
-        // The combined model: G trains on the same noise, through D frozen until after backward.
+        // The combined model: G trains on the same noise through D, which Keras freezes (until
+        // after backward); PyTorch leaves D in training mode and simply does not step it.
         self.opt_g.zero_grad();
         let g_loss = {
-            let _frozen = self.discriminator.freeze();
+            let _frozen = (self.style == LoopStyle::Keras).then(|| self.discriminator.freeze());
             let images = self.generator.forward(&z, &mut self.ctx)?;
             let loss = self
                 .discriminator

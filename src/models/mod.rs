@@ -4,7 +4,7 @@ pub mod book;
 pub mod dcgan;
 pub mod gan;
 
-pub use book::BookGan;
+pub use book::{BookGan, LoopStyle};
 
 use crate::{Device, Error, Result, Rng};
 
