@@ -7,7 +7,7 @@ mod common;
 
 use common::{fresh_rng, gpu, rel_l2};
 use ganlab::checkpoint::Checkpoint;
-use ganlab::models::{self, BookGan};
+use ganlab::models::{self, BookGan, LoopStyle};
 use ganlab::nn::{Layer, Module};
 use ganlab::train::{RunState, Trainable};
 use ganlab::{Device, Rng, Tensor};
@@ -41,9 +41,10 @@ fn real_batch(b: usize, rng: &mut Rng, device: &Device) -> Tensor {
 
 #[test]
 fn a_few_steps_change_every_parameter_and_keep_losses_finite() {
-    for kind in ["gan", "dcgan"] {
+    for (kind, style) in [("gan", LoopStyle::Keras), ("dcgan", LoopStyle::Keras), ("dcgan", LoopStyle::Torch)] {
         let mut rng = fresh_rng(kind);
         let mut model = models::build(kind, &mut Rng::seed(1), &Device::Cpu).unwrap();
+        model.style = style;
         let before = snapshot(&model);
         for _ in 0..3 {
             let real = real_batch(8, &mut rng, &Device::Cpu);
