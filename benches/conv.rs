@@ -7,6 +7,10 @@
 //! writes `target/bench/conv.json`. GPU times come from timestamp queries around the kernels
 //! when the adapter has them, else from wall time around a synchronised submit.
 
+mod common;
+
+use common::median;
+
 use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
 use ganlab::ops::{set_conv_algo, ConvAlgo, Padding};
 use ganlab::{Device, Result, Rng, Tensor};
@@ -93,11 +97,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -296,10 +295,5 @@ fn main() {
         "{{\"bench\":\"conv\",\"adapter\":{adapter},\"reps\":{reps},\"rows\":[{}]}}\n",
         json.join(",")
     );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&dir);
-    match std::fs::write(dir.join("conv.json"), out) {
-        Ok(()) => println!("wrote {}", dir.join("conv.json").display()),
-        Err(e) => println!("could not write JSON: {e}"),
-    }
+    common::write_json("conv", &out);
 }

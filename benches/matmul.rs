@@ -5,6 +5,10 @@
 //! timestamp queries around the kernel when the adapter has them, else from wall time around
 //! a synchronised submit (the table says which). Writes `target/bench/matmul.json`.
 
+mod common;
+
+use common::median;
+
 use ganlab::cpu::gemm::{gemm_f32, gemm_naive_f32};
 use ganlab::{Device, Rng, Tensor};
 use std::time::Instant;
@@ -102,11 +106,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn gflops(s: &Shape, secs: f64) -> f64 {
@@ -257,10 +256,5 @@ fn main() {
         "{{\"bench\":\"matmul\",\"adapter\":{adapter},\"rows\":[{}]}}\n",
         json.join(",")
     );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&dir);
-    match std::fs::write(dir.join("matmul.json"), out) {
-        Ok(()) => println!("\nwrote {}", dir.join("matmul.json").display()),
-        Err(e) => println!("\ncould not write JSON: {e}"),
-    }
+    common::write_json("matmul", &out);
 }

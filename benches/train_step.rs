@@ -5,6 +5,10 @@
 //! of `reps` iterations after two warm-up iterations, synchronised at the end of each (a loss
 //! read-back, as the trainer does when it logs). Writes `target/bench/train_step.json`.
 
+mod common;
+
+use common::median;
+
 use ganlab::models;
 use ganlab::train::Trainable;
 use ganlab::{Device, Rng, Tensor};
@@ -51,11 +55,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -145,15 +144,10 @@ fn main() {
             }
         }
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    let _ = std::fs::create_dir_all(&dir);
     let out = format!(
         "{{\"bench\":\"train_step\",\"reps\":{},\"rows\":[{}]}}\n",
         opts.reps,
         json.join(",")
     );
-    match std::fs::write(dir.join("train_step.json"), out) {
-        Ok(()) => println!("\nwrote {}", dir.join("train_step.json").display()),
-        Err(e) => println!("\ncould not write JSON: {e}"),
-    }
+    common::write_json("train_step", &out);
 }

@@ -247,24 +247,14 @@ fn gradient_penalty_through_conv_leaky_relu_linear() {
     };
     let leaves: Vec<Tensor> = params.iter().map(|t| t.detach().with_grad()).collect();
     let analytic = grad(&[penalty(&leaves)], None, &leaves, false).unwrap();
-    for (i, p) in params.iter().enumerate() {
-        let base = p.to_vec_f64().unwrap();
-        let got = analytic[i].as_ref().map(|g| g.to_vec_f64().unwrap());
-        for j in 0..base.len() {
-            let at = |d: f64| {
-                let mut v = base.clone();
-                v[j] += d;
-                let mut ps = params.clone();
-                ps[i] = Tensor::from_vec_f64(v, p.shape()).unwrap();
-                penalty(&ps).to_vec_f64().unwrap()[0]
-            };
-            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
-            let g = got.as_ref().map_or(0.0, |g| g[j]);
-            assert!(
-                (g - numeric).abs() <= 1e-6 * numeric.abs().max(1.0),
-                "param {i}[{j}]: {g} vs {numeric}"
-            );
-        }
-    }
+    let loss = |ps: &[Tensor]| penalty(ps).to_vec_f64().unwrap()[0];
+    common::compare_with_fd(
+        "gradient penalty through a conv critic",
+        &params,
+        &analytic,
+        &loss,
+        1e-6,
+        1e-6,
+    );
     assert!(analytic[0].is_some() && analytic[2].is_some());
 }

@@ -41,7 +41,11 @@ fn real_batch(b: usize, rng: &mut Rng, device: &Device) -> Tensor {
 
 #[test]
 fn a_few_steps_change_every_parameter_and_keep_losses_finite() {
-    for (kind, style) in [("gan", LoopStyle::Keras), ("dcgan", LoopStyle::Keras), ("dcgan", LoopStyle::Torch)] {
+    for (kind, style) in [
+        ("gan", LoopStyle::Keras),
+        ("dcgan", LoopStyle::Keras),
+        ("dcgan", LoopStyle::Torch),
+    ] {
         let mut rng = fresh_rng(kind);
         let mut model = models::build(kind, &mut Rng::seed(1), &Device::Cpu).unwrap();
         model.style = style;

@@ -186,19 +186,9 @@ impl GpuContext {
     }
 
     fn create_storage(&self, bytes: u64) -> Result<wgpu::Buffer> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tensor"),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        if pollster::block_on(scope.pop()).is_some() {
-            // Idle pooled buffers may be what fills the device: release them and retry once.
-            self.pool.clear();
-            let retry = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        // A buffer, or None when the device is out of memory (caught, not a wgpu panic).
+        let try_create = || {
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
             let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
                 size: bytes,
@@ -207,12 +197,14 @@ impl GpuContext {
                     | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            if pollster::block_on(retry.pop()).is_some() {
-                return Err(Error::OutOfMemory { bytes });
-            }
+            pollster::block_on(scope.pop()).is_none().then_some(buffer)
+        };
+        if let Some(buffer) = try_create() {
             return Ok(buffer);
         }
-        Ok(buffer)
+        // Idle pooled buffers may be what fills the device: release them and retry once.
+        self.pool.clear();
+        try_create().ok_or(Error::OutOfMemory { bytes })
     }
 
     /// Uploads host data into a fresh buffer.

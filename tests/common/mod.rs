@@ -148,7 +148,8 @@ pub fn gradgradcheck(
     compare_with_fd(what, inputs, &analytic, &loss, 1e-5, 1e-5);
 }
 
-fn compare_with_fd(
+/// Asserts `analytic[i]` (None: zero) against central differences of `loss` in each input.
+pub fn compare_with_fd(
     what: &str,
     inputs: &[Tensor],
     analytic: &[Option<Tensor>],
