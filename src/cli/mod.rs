@@ -1,6 +1,7 @@
 //! The command line: verbs and their flags. Thin by design: every verb calls the library.
 
 mod demo;
+mod eval;
 mod generate;
 mod train;
 
@@ -34,6 +35,10 @@ enum Verb {
     Interpolate(generate::InterpolateArgs),
     /// DCGAN latent vector arithmetic: mean(A) - mean(B) + mean(C).
     Arithmetic(generate::ArithmeticArgs),
+    /// Train the classifier `eval` scores generators with.
+    TrainClassifier(eval::TrainClassifierArgs),
+    /// Inception Score, Frechet distance and class coverage of a generator's samples.
+    Eval(eval::EvalArgs),
     /// Datasets: `data info NAME [--data-dir D]`, `data fetch NAME [--data-dir D]`.
     Data {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -94,6 +99,8 @@ pub fn run() -> Result<()> {
         Verb::Sample(args) => generate::sample(&args),
         Verb::Interpolate(args) => generate::interpolate(&args),
         Verb::Arithmetic(args) => generate::arithmetic(&args),
+        Verb::TrainClassifier(args) => eval::train_classifier(&args),
+        Verb::Eval(args) => eval::eval(&args),
         Verb::Data { args } => Ok(ganlab::data::cli::data_command(&args)?),
     }
 }

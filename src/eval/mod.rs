@@ -1,4 +1,6 @@
 //! Evaluation: the numbers that tell a good generator from a collapsed one.
 
+pub mod classifier;
 pub mod linalg;
 pub mod metrics;
+pub mod report;

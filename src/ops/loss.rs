@@ -65,3 +65,47 @@ impl Tensor {
         Ok(hits as f32 / p.len().max(1) as f32)
     }
 }
+
+impl Tensor {
+    /// log softmax along `axis`, shifted by the (detached) maximum so exp never overflows.
+    pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
+        let shifted = self.sub(&self.max(axis, true)?.detach())?;
+        shifted.sub(&shifted.exp()?.sum(&[axis], true)?.log()?)
+    }
+
+    pub fn softmax(&self, axis: isize) -> Result<Tensor> {
+        self.log_softmax(axis)?.exp()
+    }
+
+    /// Mean cross-entropy of logits [batch, classes] against integer labels.
+    pub fn cross_entropy(&self, labels: &[usize]) -> Result<Tensor> {
+        let &[b, k] = self.shape() else {
+            return Err(Error::shape(
+                "cross_entropy",
+                format!("logits must be [batch, classes], got {:?}", self.shape()),
+            ));
+        };
+        if labels.len() != b || labels.iter().any(|&l| l >= k) {
+            return Err(Error::shape(
+                "cross_entropy",
+                format!("{} labels in 0..{k} expected for {b} rows", b),
+            ));
+        }
+        let mut onehot = vec![0.0; b * k];
+        for (i, &l) in labels.iter().enumerate() {
+            onehot[i * k + l] = 1.0;
+        }
+        let onehot = match self.dtype() {
+            crate::DType::F64 => Tensor::from_vec_f64(
+                onehot.iter().map(|&v: &f32| f64::from(v)).collect(),
+                &[b, k],
+            )?,
+            crate::DType::F32 => Tensor::from_vec(onehot, &[b, k], &self.device())?,
+        };
+        self.log_softmax(1)?
+            .mul(&onehot)?
+            .sum(&[1], false)?
+            .mean_all()?
+            .neg()
+    }
+}

@@ -1,0 +1,189 @@
+//! `ganlab train-classifier` and `ganlab eval`.
+
+use super::GpuFlags;
+use clap::Args;
+use ganlab::checkpoint::Checkpoint;
+use ganlab::data::idx::{read_idx_file, IdxKind};
+use ganlab::data::{self, LoadOptions};
+use ganlab::eval::classifier::Classifier;
+use ganlab::eval::report::{evaluate, table};
+use ganlab::models;
+use ganlab::train::trainer::seeded_noise;
+use ganlab::train::Trainable;
+use ganlab::{Error, Result, Rng};
+use std::path::{Path, PathBuf};
+
+fn default_classifier(dataset: &str) -> PathBuf {
+    PathBuf::from(format!("classifiers/{dataset}.safetensors"))
+}
+
+fn load_dataset(name: &str, dir: &Option<PathBuf>) -> Result<data::Dataset> {
+    let mut opts = LoadOptions::from_env();
+    if let Some(d) = dir {
+        opts.data_dir = Some(d.clone());
+    }
+    Ok(data::load(name, &opts)?)
+}
+
+#[derive(Args)]
+pub struct TrainClassifierArgs {
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to save it (default classifiers/<dataset>.safetensors, where `eval` looks).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[command(flatten)]
+    gpu: GpuFlags,
+}
+
+pub fn train_classifier(args: &TrainClassifierArgs) -> Result<()> {
+    let device = args.gpu.device(&args.device)?;
+    let data = load_dataset(&args.dataset, &args.data_dir)?;
+    let mut clf = Classifier::new(&args.dataset, &mut Rng::seed(args.seed), &device)?;
+    println!(
+        "training the evaluation classifier on {} ({} images, {} epochs) on {device:?}",
+        args.dataset, data.train.n, args.epochs
+    );
+    let acc = clf.fit(
+        &data.train,
+        &data.test,
+        args.epochs,
+        args.batch_size,
+        args.seed,
+        |step, loss| {
+            println!("step {step:>6}  loss {loss:.4}");
+        },
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_classifier(&args.dataset));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            context: format!("{}", dir.display()),
+            source: e,
+        })?;
+    }
+    clf.save(&out, acc)?;
+    println!(
+        "test accuracy {:.2}% on {} images; saved {}",
+        acc * 100.0,
+        data.test.n,
+        out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A generator checkpoint written by `ganlab train`.
+    #[arg(long, conflicts_with = "images")]
+    checkpoint: Option<PathBuf>,
+    /// Samples from any generator as an IDX image file (28x28, magic 2051, plain or gzip).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Samples to draw from the checkpoint.
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The classifier (default classifiers/<dataset>.safetensors).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Also write the rows as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[command(flatten)]
+    gpu: GpuFlags,
+}
+
+fn idx_images(path: &Path) -> Result<Vec<f32>> {
+    let arr = read_idx_file(path, IdxKind::Images)?;
+    if arr.dims[1..] != [28, 28] {
+        return Err(Error::Invalid(format!(
+            "{}: images are {:?}, the classifier takes 28x28",
+            path.display(),
+            &arr.dims[1..]
+        )));
+    }
+    Ok(arr
+        .data
+        .iter()
+        .map(|&b| f32::from(b) / 127.5 - 1.0)
+        .collect())
+}
+
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let device = args.gpu.device(&args.device)?;
+    let clf_path = args
+        .classifier
+        .clone()
+        .unwrap_or_else(|| default_classifier(&args.dataset));
+    if !clf_path.exists() {
+        return Err(Error::Invalid(format!(
+            "no classifier at {}; train one with `ganlab train-classifier --dataset {}`",
+            clf_path.display(),
+            args.dataset
+        )));
+    }
+    let clf = Classifier::load(&clf_path, &device)?;
+    let data = load_dataset(&args.dataset, &args.data_dir)?;
+    let images = match (&args.checkpoint, &args.images) {
+        (Some(ckpt), None) => {
+            let kind = Checkpoint::load(ckpt)?
+                .metadata("model")
+                .unwrap_or_default()
+                .to_string();
+            let mut model = models::build(&kind, &mut Rng::seed(0), &device)?;
+            model.load_weights(ckpt)?;
+            let mut out = Vec::with_capacity(args.n * 784);
+            for start in (0..args.n).step_by(500) {
+                let z = seeded_noise(
+                    args.seed.wrapping_add(start as u64),
+                    (args.n - start).min(500),
+                    model.z_dim,
+                    &device,
+                )?;
+                out.extend(model.sample(&z, None)?.to_vec()?);
+            }
+            out
+        }
+        (None, Some(path)) => idx_images(path)?,
+        _ => {
+            return Err(Error::Invalid(
+                "give --checkpoint C or --images FILE".into(),
+            ))
+        }
+    };
+    let train_ref = &data.train.images[..data.train.images.len().min(10_000 * 784)];
+    let rows = evaluate(&clf, &images, &data.test.images, train_ref, &device)?;
+    print!("{}", table(&rows));
+    if let Some(path) = &args.json {
+        let json = format!(
+            "[{}]\n",
+            rows.iter().map(|r| r.json()).collect::<Vec<_>>().join(",")
+        );
+        std::fs::write(path, json).map_err(|e| Error::Io {
+            context: format!("{}", path.display()),
+            source: e,
+        })?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
