@@ -66,6 +66,7 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
         resume: false,
         sampling: Sampling::WithReplacement,
         progress: false,
+        eval_every: 0,
     }
 }
 

@@ -3,8 +3,11 @@
 use super::GpuFlags;
 use clap::{Args, ValueEnum};
 use ganlab::data::{self, LoadOptions, Sampling};
+use ganlab::eval::classifier::Classifier;
+use ganlab::eval::report::TrainingEval;
 use ganlab::models::{self, LoopStyle};
-use ganlab::train::{train, TrainConfig};
+use ganlab::train::trainer::{train_with_eval, Evaluator};
+use ganlab::train::TrainConfig;
 use ganlab::{Result, Rng};
 use std::path::PathBuf;
 
@@ -65,6 +68,15 @@ pub struct TrainArgs {
     /// Training-step semantics.
     #[arg(long = "loop", value_enum, default_value = "keras")]
     loop_style: LoopArg,
+    /// Log FID and Inception Score every K steps (needs `ganlab train-classifier` first).
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
+    /// Samples per training-time evaluation.
+    #[arg(long, default_value_t = 1000)]
+    eval_n: usize,
+    /// The evaluation classifier (default classifiers/<dataset>.safetensors).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
@@ -102,6 +114,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             SamplingArg::Epoch => Sampling::EpochShuffle,
         },
         progress: !args.quiet,
+        eval_every: args.eval_every,
     };
     let mut model = models::build(&args.model, &mut Rng::seed(args.seed), &device)?;
     model.style = match args.loop_style {
@@ -116,7 +129,35 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         dataset.source.dir,
         out_dir.display()
     );
-    let summary = train(&mut model, &dataset.train, &cfg)?;
+    let mut evaluator = if args.eval_every > 0 {
+        let path = args
+            .classifier
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("classifiers/{}.safetensors", args.dataset)));
+        if !path.exists() {
+            return Err(ganlab::Error::Invalid(format!(
+                "--eval-every needs a classifier at {}: run `ganlab train-classifier --dataset {}` first",
+                path.display(),
+                args.dataset
+            )));
+        }
+        let classifier = Classifier::load(&path, &device)?;
+        let reference = classifier.outputs(&dataset.test.images, &device)?;
+        Some(TrainingEval {
+            classifier,
+            reference,
+            n: args.eval_n,
+            device: device.clone(),
+        })
+    } else {
+        None
+    };
+    let summary = train_with_eval(
+        &mut model,
+        &dataset.train,
+        &cfg,
+        evaluator.as_mut().map(|e| e as &mut dyn Evaluator),
+    )?;
     let metrics: Vec<String> = summary
         .last_metrics
         .iter()

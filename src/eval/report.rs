@@ -81,3 +81,37 @@ pub fn table(rows: &[Row]) -> String {
     }
     s
 }
+
+/// FID and IS of the generator during training, on `n` samples from fixed noise, against
+/// the real test images' classifier features.
+pub struct TrainingEval {
+    pub classifier: Classifier,
+    pub reference: Outputs,
+    pub n: usize,
+    pub device: Device,
+}
+
+impl crate::train::trainer::Evaluator for TrainingEval {
+    fn names(&self) -> Vec<&'static str> {
+        vec!["fid", "inception_score"]
+    }
+
+    fn evaluate(&mut self, model: &mut dyn crate::train::Trainable) -> Result<Vec<f64>> {
+        let mut images = Vec::with_capacity(self.n * 784);
+        for start in (0..self.n).step_by(500) {
+            let z = crate::train::trainer::seeded_noise(
+                start as u64,
+                (self.n - start).min(500),
+                model.z_dim(),
+                &self.device,
+            )?;
+            images.extend(model.sample(&z, None)?.to_vec()?);
+        }
+        let row = Row::of(
+            "generated",
+            &self.classifier.outputs(&images, &self.device)?,
+            &self.reference,
+        );
+        Ok(vec![row.fid, row.is_mean])
+    }
+}

@@ -42,6 +42,13 @@ pub trait Trainable {
     fn load_checkpoint(&mut self, path: &Path) -> Result<RunState>;
 }
 
+/// Scores the generator now and then during training (FID and IS with the evaluation
+/// classifier); its values become extra columns of the metrics log and panels of the plot.
+pub trait Evaluator {
+    fn names(&self) -> Vec<&'static str>;
+    fn evaluate(&mut self, model: &mut dyn Trainable) -> Result<Vec<f64>>;
+}
+
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
     pub steps: u64,
@@ -55,6 +62,8 @@ pub struct TrainConfig {
     pub resume: bool,
     pub sampling: Sampling,
     pub progress: bool,
+    /// Run the evaluator every this many steps (and at the end); 0: never.
+    pub eval_every: u64,
 }
 
 pub struct Summary {
@@ -96,6 +105,16 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Result<Summary> {
+    train_with_eval(model, data, cfg, None)
+}
+
+/// `train`, scoring the generator with `evaluator` every `cfg.eval_every` steps.
+pub fn train_with_eval(
+    model: &mut dyn Trainable,
+    data: &Split,
+    cfg: &TrainConfig,
+    mut evaluator: Option<&mut dyn Evaluator>,
+) -> Result<Summary> {
     let samples_dir = cfg.out_dir.join("samples");
     std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
     let ckpt = cfg.out_dir.join(CHECKPOINT);
@@ -118,7 +137,9 @@ pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Resu
     let mut batcher = Batcher::new(data.n, cfg.batch_size, cfg.sampling, cfg.seed)?;
     batcher.skip(state.step);
     let names = model.metric_names();
-    let mut log = MetricsLog::open(&cfg.out_dir.join("metrics.csv"), &names, state.step)?;
+    let eval_names = evaluator.as_ref().map(|e| e.names()).unwrap_or_default();
+    let columns: Vec<&str> = names.iter().chain(&eval_names).copied().collect();
+    let mut log = MetricsLog::open(&cfg.out_dir.join("metrics.csv"), &columns, state.step)?;
     let (fixed_z, fixed_labels) = fixed_inputs(model, cfg.seed, 25)?;
     let device = model.device();
     interrupt::install();
@@ -160,7 +181,11 @@ pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Resu
         let metrics = model.train_step(&real, &labels, &mut rng)?;
 
         let checkpoint_now = step % cfg.checkpoint_every.max(1) == 0 || step == cfg.steps;
-        if step % cfg.log_every.max(1) == 0 || checkpoint_now || interrupt::requested() {
+        let eval_now = evaluator.is_some()
+            && cfg.eval_every > 0
+            && (step % cfg.eval_every == 0 || step == cfg.steps);
+        if step % cfg.log_every.max(1) == 0 || checkpoint_now || eval_now || interrupt::requested()
+        {
             // The only GPU wait of a step, and only on logging steps.
             let values = metrics
                 .iter()
@@ -174,8 +199,12 @@ pub fn train(model: &mut dyn Trainable, data: &Split, cfg: &TrainConfig) -> Resu
                     step - 1
                 )));
             }
+            let scores = match evaluator.as_deref_mut() {
+                Some(e) if eval_now => e.evaluate(model)?,
+                _ => vec![f64::NAN; eval_names.len()],
+            };
             let wall = state.wall_s + start.elapsed().as_secs_f64();
-            log.row(step, wall, &values)?;
+            log.row(step, wall, &[values.as_slice(), &scores].concat())?;
             let rate = (step - state.step) as f64 * cfg.batch_size as f64
                 / start.elapsed().as_secs_f64().max(1e-9);
             let shown: Vec<String> = names
