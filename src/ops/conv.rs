@@ -42,7 +42,7 @@ impl Padding {
         }
     }
 
-    /// [top, bottom, left, right] for an h x w input, kh x kw kernel and stride.
+    /// `[top, bottom, left, right]` for an h x w input, kh x kw kernel and stride.
     pub fn resolve(self, h: usize, w: usize, kh: usize, kw: usize, stride: usize) -> [usize; 4] {
         let same = |size: usize, k: usize| {
             let out = size.div_ceil(stride);

@@ -15,7 +15,7 @@ pub struct BatchNormState<'a> {
 }
 
 impl Tensor {
-    /// Batch normalisation over (N, C) or (N, C, H, W) with per-channel `gamma`, `beta` [C].
+    /// Batch normalisation over (N, C) or (N, C, H, W) with per-channel `gamma` and `beta` of shape `[C]`.
     /// Training normalises with the batch mean and biased variance and updates the running
     /// statistics in place (the running variance takes the unbiased batch variance for 4-D
     /// input and the biased one for 2-D, as Keras does); inference uses the running statistics.
