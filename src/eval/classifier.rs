@@ -6,7 +6,8 @@ use crate::autograd::no_grad;
 use crate::checkpoint::{Checkpoint, Targets};
 use crate::data::{Batch, Batcher, Sampling, Split};
 use crate::nn::{
-    Activation, AvgPool2d, Conv2d, Conv2dConfig, Ctx, Flatten, Layer, Linear, Module, Sequential,
+    Activation, AvgPool2d, BatchNorm, Conv2d, Conv2dConfig, Ctx, Flatten, Layer, Linear, Module,
+    Sequential,
 };
 use crate::optim::{Adam, Optimizer};
 use crate::{Device, Error, Result, Rng, Tensor};
@@ -23,6 +24,15 @@ pub struct Classifier {
     pub dataset: String,
 }
 
+/// Puts a module back into training mode when dropped (also on an early error return).
+struct Restore<'a>(&'a Sequential);
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        self.0.set_training(true);
+    }
+}
+
 /// Softmax probabilities and features of a set of images.
 pub struct Outputs {
     pub probs: Vec<f32>,
@@ -35,9 +45,11 @@ impl Classifier {
         let same = Conv2dConfig::default().same();
         let body = Sequential::new()
             .named("conv1", Conv2d::new(1, 32, 3, same, rng, device)?)
+            .named("bn1", BatchNorm::new(32, device)?)
             .named("relu1", Activation::Relu)
             .named("pool1", AvgPool2d(2))
             .named("conv2", Conv2d::new(32, 64, 3, same, rng, device)?)
+            .named("bn2", BatchNorm::new(64, device)?)
             .named("relu2", Activation::Relu)
             .named("pool2", AvgPool2d(2))
             .named("flatten", Flatten)
@@ -97,6 +109,9 @@ impl Classifier {
             Vec::with_capacity(n * FEATURES),
         );
         let mut ctx = Ctx::new(0);
+        // Inference mode: batch norm on its running statistics.
+        self.body.set_training(false);
+        let _restore = Restore(&self.body);
         for chunk in images.chunks(256 * 784) {
             let x = Tensor::from_vec(chunk.to_vec(), &[chunk.len() / 784, 1, 28, 28], device)?;
             let (logits, feats) = no_grad(|| self.logits(&x, &mut ctx))?;
