@@ -1,29 +1,15 @@
 //! The command line end to end on the tiny fixtures: every verb writes what it promises.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn ganlab(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganlab"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("run ganlab");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::{ganlab, TINY};
+use std::path::Path;
 
 fn png_size(path: &Path) -> (u32, u32) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
     let info = decoder.read_info().unwrap();
     (info.info().width, info.info().height)
 }
-
-const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tiny-idx/gz");
 
 #[test]
 fn train_resume_sample_interpolate_and_arithmetic() {

@@ -1,13 +1,13 @@
 //! The evaluator end to end: softmax and cross-entropy, a classifier trained by the engine,
 //! a collapsed generator reported as such, and the CLI verbs.
 
+mod common;
+
+use common::{ganlab, TINY};
 use ganlab::data::idx::{encode_idx, IdxKind};
 use ganlab::eval::classifier::{Classifier, CLASSES};
 use ganlab::eval::report::Row;
 use ganlab::{Device, Rng, Tensor};
-use std::process::Command;
-
-const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tiny-idx/gz");
 
 #[test]
 fn softmax_rows_sum_to_one_and_cross_entropy_matches_its_formula() {
@@ -55,22 +55,6 @@ fn a_generator_repeating_one_image_is_reported_as_collapsed() {
     let itself = Row::of("real", &real, &real);
     assert!(itself.fid < 1e-6, "{}", itself.fid);
     assert!(row.fid > itself.fid + 1e-3);
-}
-
-fn ganlab(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ganlab"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[test]

@@ -204,3 +204,21 @@ pub fn randn64(shape: &[usize], rng: &mut Rng) -> Tensor {
 pub fn uniform64(shape: &[usize], lo: f64, hi: f64, rng: &mut Rng) -> Tensor {
     Tensor::rand_uniform_f64(shape, lo, hi, rng).unwrap()
 }
+
+/// The tiny IDX fixtures (32 train, 16 test images) the CLI tests train on.
+pub const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tiny-idx/gz");
+
+/// Runs the `ganlab` binary; (success, stdout and stderr).
+pub fn ganlab(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run ganlab");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
