@@ -163,3 +163,14 @@ impl Stateful for Ctx {
         });
     }
 }
+
+/// A counter (images shown, a phase index) as one u64 under `prefix`.
+impl Stateful for u64 {
+    fn save_state(&self, prefix: &str, ck: &mut Checkpoint) -> Result<()> {
+        ck.put_u64s(prefix, &[*self])
+    }
+
+    fn restore_targets<'a>(&'a mut self, prefix: &str, targets: &mut Targets<'a>) {
+        targets.u64s(prefix.to_string(), 1, move |v| *self = v[0]);
+    }
+}

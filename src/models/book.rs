@@ -3,12 +3,12 @@
 //! (real, then fake), then one G step through the frozen D (D's batch norm in inference
 //! mode, its dropout active, its weights untouched), Adam(2e-4, 0.5) on both.
 
+use super::saved;
 use crate::autograd::no_grad;
-use crate::checkpoint::{Checkpoint, Targets};
 use crate::nn::{Ctx, Layer, Module, Sequential};
 use crate::optim::{Adam, Optimizer};
 use crate::train::{RunState, Trainable};
-use crate::{Device, Error, Result, Rng, Tensor};
+use crate::{Device, Result, Rng, Tensor};
 use std::path::Path;
 
 /// Which framework's semantics the training step follows.
@@ -191,48 +191,32 @@ impl Trainable for BookGan {
     }
 
     fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
-        let mut ck = Checkpoint::new();
-        ck.put("generator", &self.generator)?;
-        ck.put("discriminator", &self.discriminator)?;
-        ck.put("optim.generator", &self.opt_g)?;
-        ck.put("optim.discriminator", &self.opt_d)?;
-        ck.put("dropout", &self.ctx)?;
-        ck.put_u64s("run.rng", &state.rng)?;
-        ck.put_u64s("run.step", &[state.step])?;
-        ck.set_metadata("model", self.kind)?;
-        ck.set_metadata("config", &self.config())?;
-        ck.set_metadata("wall_s", &state.wall_s.to_string())?;
-        ck.save(path)
+        saved::save(
+            path,
+            self.kind,
+            &self.config(),
+            &[
+                ("generator", &self.generator),
+                ("discriminator", &self.discriminator),
+                ("optim.generator", &self.opt_g),
+                ("optim.discriminator", &self.opt_d),
+                ("dropout", &self.ctx),
+            ],
+            state,
+        )
     }
 
     fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
-        let ck = Checkpoint::load(path)?;
-        // The kind first, for a clearer message than a list of mismatched names.
-        if ck.metadata("model") != Some(self.kind) {
-            return Err(Error::Checkpoint(format!(
-                "{}: holds a {} model, not {}",
-                path.display(),
-                ck.metadata("model").unwrap_or("unknown"),
-                self.kind
-            )));
-        }
-        let (mut rng, mut step) = ([0u64; 7], 0u64);
-        {
-            let mut targets = Targets::new();
-            targets
-                .add("generator", &mut self.generator)
-                .add("discriminator", &mut self.discriminator)
-                .add("optim.generator", &mut self.opt_g)
-                .add("optim.discriminator", &mut self.opt_d)
-                .add("dropout", &mut self.ctx);
-            targets.u64s("run.rng".into(), 7, |v| rng.copy_from_slice(v));
-            targets.u64s("run.step".into(), 1, |v| step = v[0]);
-            ck.restore(targets)?;
-        }
-        let wall_s = ck
-            .metadata("wall_s")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        Ok(RunState { step, rng, wall_s })
+        saved::load(
+            path,
+            self.kind,
+            vec![
+                ("generator", &mut self.generator),
+                ("discriminator", &mut self.discriminator),
+                ("optim.generator", &mut self.opt_g),
+                ("optim.discriminator", &mut self.opt_d),
+                ("dropout", &mut self.ctx),
+            ],
+        )
     }
 }

@@ -3,6 +3,8 @@
 pub mod book;
 pub mod dcgan;
 pub mod gan;
+pub mod saved;
+pub mod wasserstein;
 
 pub use book::{BookGan, LoopStyle};
 

@@ -1,0 +1,64 @@
+//! The checkpoint layout every model shares: its parts under their prefixes, the run state
+//! (`run.step`, `run.rng`), and metadata naming the model kind, its config and the wall time.
+
+use crate::checkpoint::{Checkpoint, Stateful, Targets};
+use crate::train::RunState;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// Writes `parts` and `state` atomically to `path`.
+pub fn save(
+    path: &Path,
+    kind: &str,
+    config: &str,
+    parts: &[(&str, &dyn Stateful)],
+    state: &RunState,
+) -> Result<()> {
+    let mut ck = Checkpoint::new();
+    for (prefix, part) in parts {
+        ck.put(prefix, *part)?;
+    }
+    ck.put_u64s("run.rng", &state.rng)?;
+    ck.put_u64s("run.step", &[state.step])?;
+    ck.set_metadata("model", kind)?;
+    ck.set_metadata("config", config)?;
+    ck.set_metadata("wall_s", &state.wall_s.to_string())?;
+    ck.save(path)
+}
+
+/// The model kind a checkpoint holds, read without restoring anything.
+pub fn kind(path: &Path) -> Result<String> {
+    let ck = Checkpoint::load(path)?;
+    ck.metadata("model").map(str::to_string).ok_or_else(|| {
+        Error::Checkpoint(format!("{}: no model kind in its metadata", path.display()))
+    })
+}
+
+/// Restores what `save` wrote into `parts` (every entry must match), after checking that the
+/// checkpoint holds a `kind` model.
+pub fn load(path: &Path, kind: &str, parts: Vec<(&str, &mut dyn Stateful)>) -> Result<RunState> {
+    let ck = Checkpoint::load(path)?;
+    // The kind first, for a clearer message than a list of mismatched names.
+    if ck.metadata("model") != Some(kind) {
+        return Err(Error::Checkpoint(format!(
+            "{}: holds a {} model, not {kind}",
+            path.display(),
+            ck.metadata("model").unwrap_or("unknown"),
+        )));
+    }
+    let (mut rng, mut step) = ([0u64; 7], 0u64);
+    {
+        let mut targets = Targets::new();
+        for (prefix, part) in parts {
+            targets.add(prefix, part);
+        }
+        targets.u64s("run.rng".into(), 7, |v| rng.copy_from_slice(v));
+        targets.u64s("run.step".into(), 1, |v| step = v[0]);
+        ck.restore(targets)?;
+    }
+    let wall_s = ck
+        .metadata("wall_s")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    Ok(RunState { step, rng, wall_s })
+}
