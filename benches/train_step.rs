@@ -99,7 +99,7 @@ fn main() {
                 {
                     continue;
                 }
-                let mut model = match models::build(model_name, &mut Rng::seed(1), device) {
+                let mut model = match models::book(model_name, &mut Rng::seed(1), device) {
                     Ok(m) => m,
                     Err(e) => {
                         println!("{model_name}: {e}");

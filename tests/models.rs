@@ -47,7 +47,7 @@ fn a_few_steps_change_every_parameter_and_keep_losses_finite() {
         ("dcgan", LoopStyle::Torch),
     ] {
         let mut rng = fresh_rng(kind);
-        let mut model = models::build(kind, &mut Rng::seed(1), &Device::Cpu).unwrap();
+        let mut model = models::book(kind, &mut Rng::seed(1), &Device::Cpu).unwrap();
         model.style = style;
         let before = snapshot(&model);
         for _ in 0..3 {
@@ -67,7 +67,7 @@ fn a_few_steps_change_every_parameter_and_keep_losses_finite() {
 fn the_frozen_discriminator_is_not_changed_by_the_generator_step() {
     // One G step as `train_step` runs it: D's weights and batch-norm statistics stay
     // bit-identical, while every G parameter gets a gradient through D and moves.
-    let mut model = models::build("dcgan", &mut Rng::seed(2), &Device::Cpu).unwrap();
+    let mut model = models::book("dcgan", &mut Rng::seed(2), &Device::Cpu).unwrap();
     let d_before: Vec<_> = snapshot(&model)
         .into_iter()
         .filter(|(n, _)| n.starts_with("discriminator"))
@@ -130,7 +130,7 @@ fn gpu_and_cpu_agree_on_the_first_steps() {
     for kind in ["gan", "dcgan"] {
         // Same seed: same weights (drawn on the host), same batch, same noise, same dropout.
         let run = |device: &Device| -> Vec<f32> {
-            let mut model = models::build(kind, &mut Rng::seed(5), device).unwrap();
+            let mut model = models::book(kind, &mut Rng::seed(5), device).unwrap();
             let mut rng = Rng::seed(6);
             let mut out = Vec::new();
             for _ in 0..2 {
@@ -160,11 +160,11 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
         }
     };
     // Straight through: 4 steps.
-    let mut straight = models::build("dcgan", &mut Rng::seed(7), &Device::Cpu).unwrap();
+    let mut straight = models::book("dcgan", &mut Rng::seed(7), &Device::Cpu).unwrap();
     let mut rng = Rng::seed(8);
     steps(&mut straight, &mut rng, 0, 4);
     // 2 steps, save, a fresh model (other initial weights) loads it, 2 more.
-    let mut first = models::build("dcgan", &mut Rng::seed(7), &Device::Cpu).unwrap();
+    let mut first = models::book("dcgan", &mut Rng::seed(7), &Device::Cpu).unwrap();
     let mut rng1 = Rng::seed(8);
     steps(&mut first, &mut rng1, 0, 2);
     first
@@ -177,7 +177,7 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
             },
         )
         .unwrap();
-    let mut resumed = models::build("dcgan", &mut Rng::seed(999), &Device::Cpu).unwrap();
+    let mut resumed = models::book("dcgan", &mut Rng::seed(999), &Device::Cpu).unwrap();
     let state = resumed.load_checkpoint(&path).unwrap();
     assert_eq!(state.step, 2);
     assert_eq!(state.wall_s, 1.5);
@@ -204,7 +204,7 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
 fn damaged_or_foreign_checkpoints_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt.safetensors");
-    let mut model = models::build("gan", &mut Rng::seed(1), &Device::Cpu).unwrap();
+    let mut model = models::book("gan", &mut Rng::seed(1), &Device::Cpu).unwrap();
     model
         .save_checkpoint(
             &path,
@@ -239,7 +239,7 @@ fn damaged_or_foreign_checkpoints_are_clear_errors() {
         assert!(err.contains("bad.safetensors"), "{what}: {err}");
     }
     // A checkpoint of another model names the mismatch.
-    let mut dcgan = models::build("dcgan", &mut Rng::seed(1), &Device::Cpu).unwrap();
+    let mut dcgan = models::book("dcgan", &mut Rng::seed(1), &Device::Cpu).unwrap();
     let err = dcgan.load_checkpoint(&path).unwrap_err().to_string();
     assert!(err.contains("gan") && err.contains("dcgan"), "{err}");
     // A missing tensor is reported by name, and nothing is loaded.
@@ -256,7 +256,7 @@ fn damaged_or_foreign_checkpoints_are_clear_errors() {
 fn checkpoints_hold_every_parameter_buffer_moment_and_stream() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt.safetensors");
-    let model = models::build("dcgan", &mut Rng::seed(1), &Device::Cpu).unwrap();
+    let model = models::book("dcgan", &mut Rng::seed(1), &Device::Cpu).unwrap();
     model
         .save_checkpoint(&path, &state(0, &Rng::seed(1)))
         .unwrap();

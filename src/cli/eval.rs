@@ -2,14 +2,11 @@
 
 use super::GpuFlags;
 use clap::Args;
-use ganlab::checkpoint::Checkpoint;
 use ganlab::data::idx::{read_idx_file, IdxKind};
 use ganlab::data::{self, LoadOptions};
 use ganlab::eval::classifier::Classifier;
-use ganlab::eval::report::{evaluate, table};
+use ganlab::eval::report::{evaluate, sample_images, table};
 use ganlab::models;
-use ganlab::train::trainer::seeded_noise;
-use ganlab::train::Trainable;
 use ganlab::{Error, Result, Rng};
 use std::path::{Path, PathBuf};
 
@@ -146,23 +143,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let data = load_dataset(&args.dataset, &args.data_dir)?;
     let images = match (&args.checkpoint, &args.images) {
         (Some(ckpt), None) => {
-            let kind = Checkpoint::load(ckpt)?
-                .metadata("model")
-                .unwrap_or_default()
-                .to_string();
-            let mut model = models::build(&kind, &mut Rng::seed(0), &device)?;
-            model.load_weights(ckpt)?;
-            let mut out = Vec::with_capacity(args.n * 784);
-            for start in (0..args.n).step_by(500) {
-                let z = seeded_noise(
-                    args.seed.wrapping_add(start as u64),
-                    (args.n - start).min(500),
-                    model.z_dim,
-                    &device,
-                )?;
-                out.extend(model.sample(&z, None)?.to_vec()?);
-            }
-            out
+            let mut model = models::load(ckpt, &device)?;
+            sample_images(&mut *model, args.n, args.seed, &device)?
         }
         (None, Some(path)) => idx_images(path)?,
         _ => {

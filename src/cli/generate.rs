@@ -2,8 +2,7 @@
 
 use super::GpuFlags;
 use clap::Args;
-use ganlab::checkpoint::Checkpoint;
-use ganlab::models::{self, BookGan};
+use ganlab::models;
 use ganlab::train::trainer::seeded_noise;
 use ganlab::train::Trainable;
 use ganlab::viz::{save_grid, GridLayout};
@@ -18,25 +17,82 @@ pub struct Common {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The class to draw, for a conditional model (cgan): e.g. 7 for sevens. Without it a
+    /// conditional model's sample grid has one class per row (others draw class 0).
+    #[arg(long)]
+    label: Option<usize>,
     #[command(flatten)]
     gpu: GpuFlags,
 }
 
+struct Loaded {
+    model: Box<dyn Trainable>,
+    device: Device,
+    label: Option<usize>,
+}
+
 impl Common {
-    fn load(&self) -> Result<(BookGan, Device)> {
+    fn load(&self) -> Result<Loaded> {
         let device = self.gpu.device(&self.device)?;
-        let kind = Checkpoint::load(&self.checkpoint)?
-            .metadata("model")
-            .unwrap_or_default()
-            .to_string();
-        let mut model = models::build(&kind, &mut Rng::seed(0), &device)?;
-        model.load_weights(&self.checkpoint)?;
-        Ok((model, device))
+        let model = models::load(&self.checkpoint, &device)?;
+        match self.label {
+            Some(_) if !model.is_conditional() => {
+                return Err(Error::Invalid(
+                    "--label needs a conditional model (cgan); this checkpoint's is not".into(),
+                ))
+            }
+            Some(l) if l >= models::book::CLASSES => {
+                return Err(Error::Invalid(format!(
+                    "--label {l}: classes are 0..{}",
+                    models::book::CLASSES
+                )))
+            }
+            _ => {}
+        }
+        Ok(Loaded {
+            model,
+            device,
+            label: self.label,
+        })
     }
 }
 
-fn write(model: &mut BookGan, z: &Tensor, rows: usize, cols: usize, out: &Path) -> Result<()> {
-    let images = model.sample(z, None)?;
+impl Loaded {
+    /// The labels for `n` images: the chosen class, else `by_row(i)`; none if unconditional.
+    fn labels(&self, n: usize, by_row: impl Fn(usize) -> usize) -> Option<Vec<usize>> {
+        self.model.is_conditional().then(|| {
+            (0..n)
+                .map(|i| self.label.unwrap_or_else(|| by_row(i)))
+                .collect()
+        })
+    }
+
+    /// Draws `z` (with `labels`) and writes the images as a rows x cols grid.
+    fn write(
+        &mut self,
+        z: &Tensor,
+        labels: Option<&[usize]>,
+        (rows, cols): (usize, usize),
+        out: &Path,
+    ) -> Result<()> {
+        write(&mut *self.model, z, labels, rows, cols, out)
+    }
+}
+
+fn write(
+    model: &mut dyn Trainable,
+    z: &Tensor,
+    labels: Option<&[usize]>,
+    rows: usize,
+    cols: usize,
+    out: &Path,
+) -> Result<()> {
+    let images = model.sample(z, labels)?;
+    if images.rank() != 4 {
+        return Err(Error::Invalid(
+            "this model draws points, not images: its samples are plotted during training (samples/toy_*.png)".into(),
+        ));
+    }
     let layout = GridLayout {
         rows,
         cols,
@@ -61,10 +117,11 @@ pub struct SampleArgs {
 }
 
 pub fn sample(args: &SampleArgs) -> Result<()> {
-    let (mut model, device) = args.common.load()?;
-    let z = seeded_noise(args.seed, args.n, model.z_dim, &device)?;
+    let mut loaded = args.common.load()?;
+    let z = seeded_noise(args.seed, args.n, loaded.model.z_dim(), &loaded.device)?;
     let layout = GridLayout::square(args.n);
-    write(&mut model, &z, layout.rows, layout.cols, &args.out)
+    let labels = loaded.labels(args.n, |i| (i / layout.cols) % models::book::CLASSES);
+    loaded.write(&z, labels.as_deref(), (layout.rows, layout.cols), &args.out)
 }
 
 #[derive(Args)]
@@ -118,16 +175,18 @@ pub fn path(a: &[f32], b: &[f32], steps: usize, spherical: bool) -> Vec<f32> {
 }
 
 pub fn interpolate(args: &InterpolateArgs) -> Result<()> {
-    let (mut model, device) = args.common.load()?;
-    let za = seeded_noise(args.from, 1, model.z_dim, &Device::Cpu)?.to_vec()?;
-    let zb = seeded_noise(args.to, 1, model.z_dim, &Device::Cpu)?.to_vec()?;
+    let mut loaded = args.common.load()?;
+    let d = loaded.model.z_dim();
+    let za = seeded_noise(args.from, 1, d, &Device::Cpu)?.to_vec()?;
+    let zb = seeded_noise(args.to, 1, d, &Device::Cpu)?.to_vec()?;
     let steps = args.steps.max(2);
     let z = Tensor::from_vec(
         path(&za, &zb, steps, args.spherical),
-        &[steps, model.z_dim],
-        &device,
+        &[steps, d],
+        &loaded.device,
     )?;
-    write(&mut model, &z, 1, steps, &args.out)
+    let labels = loaded.labels(steps, |_| 0);
+    loaded.write(&z, labels.as_deref(), (1, steps), &args.out)
 }
 
 #[derive(Args)]
@@ -172,8 +231,8 @@ fn indices(text: &str, n: usize) -> Result<Vec<usize>> {
 /// decoded mean(A) - mean(B) + mean(C), alone and with three small perturbations (as in the
 /// DCGAN paper's figure).
 pub fn arithmetic(args: &ArithmeticArgs) -> Result<()> {
-    let (mut model, device) = args.common.load()?;
-    let d = model.z_dim;
+    let mut loaded = args.common.load()?;
+    let d = loaded.model.z_dim();
     let grid = seeded_noise(args.grid_seed, 25, d, &Device::Cpu)?.to_vec()?;
     let concepts = [
         indices(&args.a, 25)?,
@@ -210,8 +269,9 @@ pub fn arithmetic(args: &ArithmeticArgs) -> Result<()> {
                 .map(|(r, e)| if k == 0 { *r } else { r + *e as f32 }),
         );
     }
-    let z = Tensor::from_vec(rows, &[4 * cols, d], &device)?;
-    write(&mut model, &z, 4, cols, &args.out)?;
+    let z = Tensor::from_vec(rows, &[4 * cols, d], &loaded.device)?;
+    let labels = loaded.labels(4 * cols, |_| 0);
+    loaded.write(&z, labels.as_deref(), (4, cols), &args.out)?;
     println!("rows: A, B, C (chosen images, then their mean decoded); bottom: mean(A) - mean(B) + mean(C), then with small noise");
     Ok(())
 }

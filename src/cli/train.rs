@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use ganlab::data::{self, LoadOptions, Sampling};
 use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
+use ganlab::eval::toy::ToyEval;
 use ganlab::models::{self, LoopStyle};
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::TrainConfig;
@@ -31,20 +32,23 @@ pub enum LoopArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// gan or dcgan.
+    /// gan, dcgan, cgan, wgan or wgan-gp.
     model: String,
-    /// mnist or fashion-mnist.
+    /// mnist or fashion-mnist; toy-bimodal or toy-ring (gan, wgan, wgan-gp with small MLPs).
     #[arg(long, default_value = "mnist")]
     dataset: String,
     /// A folder holding the dataset's four IDX files (else: GANLAB_DATA, cache, download).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Training iterations (default: the book's, 30000 for gan and 4000 for dcgan).
+    /// Training iterations, each one generator step (default: the book's, 30000 for gan,
+    /// 4000 for dcgan and wgan, 20000 for cgan, 30000 for wgan-gp; 3000 on toy data).
     #[arg(long)]
     steps: Option<u64>,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan, 50 for dcgan).
+    /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan and cgan, 50 for
+    /// dcgan and wgan, 100 for wgan-gp); on toy data, a samples-vs-data plot with the modes
+    /// covered every K steps (default 250).
     #[arg(long)]
     sample_every: Option<u64>,
     #[arg(long, default_value_t = 1000)]
@@ -91,8 +95,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         opts.data_dir = Some(dir.clone());
     }
     let dataset = data::load(&args.dataset, &opts)?;
+    let toy = dataset.train.item_shape.len() == 1;
     let (default_steps, default_sample_every) = match args.model.as_str() {
+        _ if toy => (3_000, 250),
         "gan" => (30_000, 200),
+        "cgan" => (20_000, 200),
+        "wgan-gp" => (30_000, 100),
         _ => (4_000, 50),
     };
     let out_dir = args
@@ -100,7 +108,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .or_else(|| args.out.clone())
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.model, args.dataset)));
-    let cfg = TrainConfig {
+    let mut cfg = TrainConfig {
         steps: args.steps.unwrap_or(default_steps),
         batch_size: args.batch_size,
         sample_every: args.sample_every.unwrap_or(default_sample_every),
@@ -116,11 +124,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         progress: !args.quiet,
         eval_every: args.eval_every,
     };
-    let mut model = models::build(&args.model, &mut Rng::seed(args.seed), &device)?;
-    model.style = match args.loop_style {
-        LoopArg::Keras => LoopStyle::Keras,
-        LoopArg::Torch => LoopStyle::Torch,
+    let opts = models::Options {
+        style: match args.loop_style {
+            LoopArg::Keras => LoopStyle::Keras,
+            LoopArg::Torch => LoopStyle::Torch,
+        },
     };
+    let mut model = models::build(
+        &args.model,
+        &args.dataset,
+        &opts,
+        &mut Rng::seed(args.seed),
+        &device,
+    )?;
     println!(
         "training {} on {} ({} images, {:?}) on {device:?} -> {}",
         args.model,
@@ -129,7 +145,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         dataset.source.dir,
         out_dir.display()
     );
-    let mut evaluator = if args.eval_every > 0 {
+    let mut toy_eval = None;
+    if let data::Entry::Toy(spec) = data::registry::lookup(&args.dataset)? {
+        // Toy runs are always scored and plotted, at the sample interval.
+        cfg.eval_every = cfg.sample_every;
+        toy_eval = Some(ToyEval {
+            spec,
+            data: dataset.test.images.clone(),
+            out_dir: out_dir.join("samples"),
+            device: device.clone(),
+        });
+    }
+    let mut evaluator = if toy_eval.is_some() {
+        None
+    } else if args.eval_every > 0 {
         let path = args
             .classifier
             .clone()
@@ -152,12 +181,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let summary = train_with_eval(
-        &mut model,
-        &dataset.train,
-        &cfg,
-        evaluator.as_mut().map(|e| e as &mut dyn Evaluator),
-    )?;
+    let evaluator: Option<&mut dyn Evaluator> = match (&mut toy_eval, &mut evaluator) {
+        (Some(t), _) => Some(t),
+        (None, Some(e)) => Some(e),
+        (None, None) => None,
+    };
+    let summary = train_with_eval(&mut *model, &dataset.train, &cfg, evaluator)?;
     let metrics: Vec<String> = summary
         .last_metrics
         .iter()
@@ -177,6 +206,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     println!("checkpoint: {}", summary.checkpoint.display());
     if let Some(grid) = summary.last_grid {
         println!("last sample grid: {}", grid.display());
+    }
+    if let Some(t) = &toy_eval {
+        let cov = t.spec.mode_coverage(&t.samples(&mut *model)?);
+        println!(
+            "modes covered: {}/{}, high-quality share {:.1}% ({} samples)",
+            cov.modes_covered,
+            t.spec.modes.len(),
+            100.0 * cov.high_quality_share,
+            cov.samples
+        );
+        println!(
+            "samples vs data: {}",
+            t.out_dir
+                .join(format!("toy_step_{:07}.png", summary.last_step))
+                .display()
+        );
     }
     println!(
         "metrics: {}, loss plot: {}",

@@ -4,3 +4,4 @@ pub mod classifier;
 pub mod linalg;
 pub mod metrics;
 pub mod report;
+pub mod toy;

@@ -91,22 +91,42 @@ pub struct TrainingEval {
     pub device: Device,
 }
 
+/// `n` generator samples from the noise of seeds `seed`, `seed + 500`, ... (500 per batch); a
+/// conditional generator draws every class equally often.
+pub fn sample_images(
+    model: &mut dyn crate::train::Trainable,
+    n: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let mut images = Vec::with_capacity(n * 784);
+    for start in (0..n).step_by(500) {
+        let count = (n - start).min(500);
+        let z = crate::train::trainer::seeded_noise(
+            seed.wrapping_add(start as u64),
+            count,
+            model.z_dim(),
+            device,
+        )?;
+        let labels: Option<Vec<usize>> = model
+            .is_conditional()
+            .then(|| (start..start + count).map(|i| i % 10).collect());
+        images.extend(model.sample(&z, labels.as_deref())?.to_vec()?);
+    }
+    Ok(images)
+}
+
 impl crate::train::trainer::Evaluator for TrainingEval {
     fn names(&self) -> Vec<&'static str> {
         vec!["fid", "inception_score"]
     }
 
-    fn evaluate(&mut self, model: &mut dyn crate::train::Trainable) -> Result<Vec<f64>> {
-        let mut images = Vec::with_capacity(self.n * 784);
-        for start in (0..self.n).step_by(500) {
-            let z = crate::train::trainer::seeded_noise(
-                start as u64,
-                (self.n - start).min(500),
-                model.z_dim(),
-                &self.device,
-            )?;
-            images.extend(model.sample(&z, None)?.to_vec()?);
-        }
+    fn evaluate(
+        &mut self,
+        model: &mut dyn crate::train::Trainable,
+        _step: u64,
+    ) -> Result<Vec<f64>> {
+        let images = sample_images(model, self.n, 0, &self.device)?;
         let row = Row::of(
             "generated",
             &self.classifier.outputs(&images, &self.device)?,

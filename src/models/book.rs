@@ -3,13 +3,17 @@
 //! (real, then fake), then one G step through the frozen D (D's batch norm in inference
 //! mode, its dropout active, its weights untouched), Adam(2e-4, 0.5) on both.
 
+use super::net::{predict, Net};
 use super::saved;
 use crate::autograd::no_grad;
-use crate::nn::{Ctx, Layer, Module, Sequential};
+use crate::nn::{Ctx, Module};
 use crate::optim::{Adam, Optimizer};
 use crate::train::{RunState, Trainable};
 use crate::{Device, Result, Rng, Tensor};
 use std::path::Path;
+
+/// Classes of the conditional model's labels (MNIST digits, Fashion-MNIST garments).
+pub const CLASSES: usize = 10;
 
 /// Which framework's semantics the training step follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,9 +46,9 @@ impl Hyper {
 }
 
 pub struct BookGan {
-    pub kind: &'static str,
-    pub generator: Sequential,
-    pub discriminator: Sequential,
+    pub kind: String,
+    pub generator: Net,
+    pub discriminator: Net,
     pub opt_g: Optimizer<Adam>,
     pub opt_d: Optimizer<Adam>,
     pub z_dim: usize,
@@ -61,15 +65,15 @@ fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 
 impl BookGan {
     pub fn new(
-        kind: &'static str,
-        generator: Sequential,
-        discriminator: Sequential,
+        kind: &str,
+        generator: Net,
+        discriminator: Net,
         z_dim: usize,
         hyper: Hyper,
         dropout_seed: u64,
     ) -> Result<Self> {
         Ok(BookGan {
-            kind,
+            kind: kind.to_string(),
             opt_g: Optimizer::new(hyper.adam, hyper.lr, generator.named_parameters(""))?,
             opt_d: Optimizer::new(hyper.adam, hyper.lr, discriminator.named_parameters(""))?,
             generator,
@@ -81,18 +85,31 @@ impl BookGan {
         })
     }
 
-    /// D's loss and accuracy on `x` against constant `label`, gradients accumulated into D.
-    fn d_backward(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
-        let logits = self.discriminator.forward(x, &mut self.ctx)?;
+    /// D's loss and accuracy on `x` (with its class labels, for a conditional D) against
+    /// constant `label`, gradients accumulated into D.
+    fn d_backward(
+        &mut self,
+        x: &Tensor,
+        classes: Option<&[usize]>,
+        label: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let logits = self
+            .discriminator
+            .forward_labeled(x, classes, &mut self.ctx)?;
         let loss = logits.bce_with_logits(label)?;
         loss.backward()?;
         Ok((loss.detach(), accuracy(&logits, label)?))
     }
 
     /// One `train_on_batch` of D (Keras): its own gradient, its own update.
-    fn d_step(&mut self, x: &Tensor, label: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn d_step(
+        &mut self,
+        x: &Tensor,
+        classes: Option<&[usize]>,
+        label: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
         self.opt_d.zero_grad();
-        let out = self.d_backward(x, label)?;
+        let out = self.d_backward(x, classes, label)?;
         self.opt_d.step()?;
         Ok(out)
     }
@@ -120,27 +137,36 @@ impl Trainable for BookGan {
     fn train_step(
         &mut self,
         real: &Tensor,
-        _labels: &[usize],
+        labels: &[usize],
         rng: &mut Rng,
     ) -> Result<Vec<Tensor>> {
         let b = real.shape()[0];
         let device = real.device();
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &device)?;
+        // A conditional model: D sees reals and fakes with the reals' labels; the G step then
+        // draws fresh random labels (the book's cgan).
+        let conditional = self.is_conditional();
+        let classes = conditional.then_some(labels);
+        let fresh: Option<Vec<usize>> =
+            conditional.then(|| (0..b).map(|_| rng.below(CLASSES)).collect());
         let (ones, zeros) = (
             Tensor::ones(&[b, 1], &device)?,
             Tensor::zeros(&[b, 1], &device)?,
         );
         let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
             LoopStyle::Keras => {
-                let fake = self.sample(&z, None)?;
-                (self.d_step(real, &ones)?, self.d_step(&fake, &zeros)?)
+                let fake = self.sample(&z, classes)?;
+                (
+                    self.d_step(real, classes, &ones)?,
+                    self.d_step(&fake, classes, &zeros)?,
+                )
             }
             LoopStyle::Torch => {
-                let fake = no_grad(|| self.generator.forward(&z, &mut self.ctx))?;
+                let fake = no_grad(|| self.generator.forward_labeled(&z, classes, &mut self.ctx))?;
                 self.opt_d.zero_grad();
                 let both = (
-                    self.d_backward(real, &ones)?,
-                    self.d_backward(&fake, &zeros)?,
+                    self.d_backward(real, classes, &ones)?,
+                    self.d_backward(&fake, classes, &zeros)?,
                 );
                 self.opt_d.step()?;
                 both
@@ -152,10 +178,11 @@ impl Trainable for BookGan {
         self.opt_g.zero_grad();
         let g_loss = {
             let _frozen = (self.style == LoopStyle::Keras).then(|| self.discriminator.freeze());
-            let images = self.generator.forward(&z, &mut self.ctx)?;
+            let fresh = fresh.as_deref();
+            let images = self.generator.forward_labeled(&z, fresh, &mut self.ctx)?;
             let loss = self
                 .discriminator
-                .forward(&images, &mut self.ctx)?
+                .forward_labeled(&images, fresh, &mut self.ctx)?
                 .bce_with_logits(&ones)?;
             loss.backward()?;
             loss
@@ -172,11 +199,12 @@ impl Trainable for BookGan {
     }
 
     /// `generator.predict`: inference mode, no graph.
-    fn sample(&mut self, z: &Tensor, _labels: Option<&[usize]>) -> Result<Tensor> {
-        self.generator.set_training(false);
-        let images = no_grad(|| self.generator.forward(z, &mut self.ctx));
-        self.generator.set_training(true);
-        images
+    fn sample(&mut self, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+        predict(&self.generator, z, labels, &mut self.ctx)
+    }
+
+    fn is_conditional(&self) -> bool {
+        self.generator.is_conditional()
     }
 
     fn z_dim(&self) -> usize {
@@ -193,7 +221,7 @@ impl Trainable for BookGan {
     fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
         saved::save(
             path,
-            self.kind,
+            &self.kind,
             &self.config(),
             &[
                 ("generator", &self.generator),
@@ -209,7 +237,7 @@ impl Trainable for BookGan {
     fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
         saved::load(
             path,
-            self.kind,
+            &self.kind,
             vec![
                 ("generator", &mut self.generator),
                 ("discriminator", &mut self.discriminator),

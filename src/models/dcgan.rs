@@ -1,6 +1,7 @@
 //! DCGAN as the book builds it (Radford et al. 2015 adapted to 28x28 MNIST).
 
 use super::book::{BookGan, Hyper};
+use super::net::Net;
 use crate::nn::{
     Activation, BatchNorm, Conv2d, Conv2dConfig, Dropout, Flatten, Linear, Reshape, Sequential,
     Upsample, ZeroPad2d,
@@ -12,20 +13,25 @@ pub const Z_DIM: usize = 100;
 /// G: Dense 128*7*7 ReLU, reshape 128x7x7; [UpSampling x2, Conv k3 same, BN(0.8), ReLU] with
 /// 128 then 64 channels; Conv 1 k3 same, tanh -> 1x28x28.
 pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
+    generator_with(3, rng, device)
+}
+
+/// The DCGAN generator with `kernel` x `kernel` convolutions (the book's WGAN uses 4).
+pub fn generator_with(kernel: usize, rng: &mut Rng, device: &Device) -> Result<Sequential> {
     let same = Conv2dConfig::default().same();
     Ok(Sequential::new()
         .named("dense", Linear::new(Z_DIM, 128 * 7 * 7, rng, device)?)
         .named("relu0", Activation::Relu)
         .named("reshape", Reshape::new(&[128, 7, 7]))
         .named("up1", Upsample(2))
-        .named("conv1", Conv2d::new(128, 128, 3, same, rng, device)?)
+        .named("conv1", Conv2d::new(128, 128, kernel, same, rng, device)?)
         .named("bn1", BatchNorm::new(128, device)?.momentum(0.8))
         .named("relu1", Activation::Relu)
         .named("up2", Upsample(2))
-        .named("conv2", Conv2d::new(128, 64, 3, same, rng, device)?)
+        .named("conv2", Conv2d::new(128, 64, kernel, same, rng, device)?)
         .named("bn2", BatchNorm::new(64, device)?.momentum(0.8))
         .named("relu2", Activation::Relu)
-        .named("conv3", Conv2d::new(64, 1, 3, same, rng, device)?)
+        .named("conv3", Conv2d::new(64, 1, kernel, same, rng, device)?)
         .named("tanh", Activation::Tanh))
 }
 
@@ -33,31 +39,49 @@ pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
 /// (7 -> 8), BN(0.8), LeakyReLU, Dropout; Conv 128 k3 s2, BN, LeakyReLU, Dropout; Conv 256 k3
 /// s1, BN, LeakyReLU, Dropout; Flatten; Dense 1 (logit: the sigmoid is folded into the loss).
 pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
+    discriminator_with([32, 64, 128, 256], true, rng, device)
+}
+
+/// The DCGAN discriminator with the given conv widths, with or without its batch norms (the
+/// WGAN critic keeps them, WGAN-GP's critic has none); its output is linear.
+pub fn discriminator_with(
+    widths: [usize; 4],
+    batch_norm: bool,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Sequential> {
+    let [w1, w2, w3, w4] = widths;
     let s2 = Conv2dConfig::default().same().stride(2);
     let s1 = Conv2dConfig::default().same();
-    Ok(Sequential::new()
-        .named("conv1", Conv2d::new(1, 32, 3, s2, rng, device)?)
+    let mut d = Sequential::new()
+        .named("conv1", Conv2d::new(1, w1, 3, s2, rng, device)?)
         .named("act1", Activation::LeakyRelu(0.2))
-        .named("drop1", Dropout::new(0.25)?)
-        .named("conv2", Conv2d::new(32, 64, 3, s2, rng, device)?)
-        .named("pad2", ZeroPad2d::new(0, 1, 0, 1))
-        .named("bn2", BatchNorm::new(64, device)?.momentum(0.8))
-        .named("act2", Activation::LeakyRelu(0.2))
-        .named("drop2", Dropout::new(0.25)?)
-        .named("conv3", Conv2d::new(64, 128, 3, s2, rng, device)?)
-        .named("bn3", BatchNorm::new(128, device)?.momentum(0.8))
-        .named("act3", Activation::LeakyRelu(0.2))
-        .named("drop3", Dropout::new(0.25)?)
-        .named("conv4", Conv2d::new(128, 256, 3, s1, rng, device)?)
-        .named("bn4", BatchNorm::new(256, device)?.momentum(0.8))
-        .named("act4", Activation::LeakyRelu(0.2))
-        .named("drop4", Dropout::new(0.25)?)
-        .named("flatten", Flatten)
-        .named("out", Linear::new(256 * 4 * 4, 1, rng, device)?))
+        .named("drop1", Dropout::new(0.25)?);
+    let blocks = [(2, w1, w2, s2), (3, w2, w3, s2), (4, w3, w4, s1)];
+    for (i, cin, cout, cfg) in blocks {
+        d = d.named(
+            &format!("conv{i}"),
+            Conv2d::new(cin, cout, 3, cfg, rng, device)?,
+        );
+        if i == 2 {
+            d = d.named("pad2", ZeroPad2d::new(0, 1, 0, 1));
+        }
+        if batch_norm {
+            d = d.named(
+                &format!("bn{i}"),
+                BatchNorm::new(cout, device)?.momentum(0.8),
+            );
+        }
+        d = d
+            .named(&format!("act{i}"), Activation::LeakyRelu(0.2))
+            .named(&format!("drop{i}"), Dropout::new(0.25)?);
+    }
+    Ok(d.named("flatten", Flatten)
+        .named("out", Linear::new(w4 * 4 * 4, 1, rng, device)?))
 }
 
 pub fn build(rng: &mut Rng, device: &Device) -> Result<BookGan> {
-    let g = generator(rng, device)?;
-    let d = discriminator(rng, device)?;
+    let g = Net::plain(generator(rng, device)?);
+    let d = Net::plain(discriminator(rng, device)?);
     BookGan::new("dcgan", g, d, Z_DIM, Hyper::book(), rng.next_u64())
 }

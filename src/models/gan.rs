@@ -1,6 +1,7 @@
 //! The vanilla GAN of the book: MLP generator and discriminator on flattened 28x28 images.
 
 use super::book::{BookGan, Hyper};
+use super::net::Net;
 use crate::nn::{Activation, BatchNorm, Flatten, Linear, Reshape, Sequential};
 use crate::{Device, Result, Rng};
 
@@ -8,19 +9,31 @@ pub const Z_DIM: usize = 100;
 
 /// G: Dense 256, LeakyReLU 0.2, BN(0.8); Dense 512, ...; Dense 1024, ...; Dense 784 tanh.
 pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
+    mlp_generator(&[(256, true), (512, true), (1024, true)], rng, device)
+}
+
+/// From z: per (width, batch norm) a Dense, LeakyReLU 0.2 and, where asked, BN(0.8); then
+/// Dense 784 tanh, reshaped to 1x28x28.
+pub fn mlp_generator(
+    widths: &[(usize, bool)],
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Sequential> {
     let mut g = Sequential::new();
     let mut width = Z_DIM;
-    for (i, w) in [256, 512, 1024].into_iter().enumerate() {
+    for (i, &(w, bn)) in widths.iter().enumerate() {
         g = g
             .named(
                 &format!("dense{}", i + 1),
                 Linear::new(width, w, rng, device)?,
             )
-            .named(&format!("act{}", i + 1), Activation::LeakyRelu(0.2))
-            .named(
+            .named(&format!("act{}", i + 1), Activation::LeakyRelu(0.2));
+        if bn {
+            g = g.named(
                 &format!("bn{}", i + 1),
                 BatchNorm::new(w, device)?.momentum(0.8),
             );
+        }
         width = w;
     }
     Ok(g.named("out", Linear::new(width, 784, rng, device)?)
@@ -41,7 +54,7 @@ pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
 }
 
 pub fn build(rng: &mut Rng, device: &Device) -> Result<BookGan> {
-    let g = generator(rng, device)?;
-    let d = discriminator(rng, device)?;
+    let g = Net::plain(generator(rng, device)?);
+    let d = Net::plain(discriminator(rng, device)?);
     BookGan::new("gan", g, d, Z_DIM, Hyper::book(), rng.next_u64())
 }

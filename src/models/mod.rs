@@ -1,22 +1,100 @@
 //! The GAN zoo, one file per model; see `../shared/spec/models.md`.
 
 pub mod book;
+pub mod cgan;
 pub mod dcgan;
 pub mod gan;
+pub mod net;
 pub mod saved;
+pub mod toy;
 pub mod wasserstein;
+pub mod wgan;
 
 pub use book::{BookGan, LoopStyle};
 
+use crate::data::{registry, Entry};
+use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng};
+use std::path::Path;
 
-/// Builds a model by its CLI name.
-pub fn build(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
+/// Every model `ganlab train` knows.
+pub const NAMES: [&str; 5] = ["gan", "dcgan", "cgan", "wgan", "wgan-gp"];
+
+/// What a model is built with besides its name and data.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The training-step semantics of the book's models (gan, dcgan, cgan).
+    pub style: LoopStyle,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            style: LoopStyle::Keras,
+        }
+    }
+}
+
+/// One of the book's BCE models (gan, dcgan, cgan) by name.
+pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
     match name {
         "gan" => gan::build(rng, device),
         "dcgan" => dcgan::build(rng, device),
-        other => Err(Error::Invalid(format!(
-            "unknown model \"{other}\" (available: gan, dcgan)"
-        ))),
+        "cgan" => cgan::build(rng, device),
+        other => Err(unknown(other)),
     }
+}
+
+/// `name` for training on `dataset`: the image architecture for MNIST-like sets, the toy
+/// MLPs (kind `<name>-<dataset>`) for the toy distributions.
+pub fn build(
+    name: &str,
+    dataset: &str,
+    opts: &Options,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Box<dyn Trainable>> {
+    if let Ok(Entry::Toy(spec)) = registry::lookup(dataset) {
+        return toy::build(name, &spec, rng, device);
+    }
+    Ok(match name {
+        "gan" | "dcgan" | "cgan" => {
+            let mut model = book(name, rng, device)?;
+            model.style = opts.style;
+            Box::new(model)
+        }
+        "wgan" => Box::new(wgan::build(rng, device)?),
+        "wgan-gp" => Box::new(wgan::build_gp(rng, device)?),
+        other => return Err(unknown(other)),
+    })
+}
+
+/// The model a checkpoint holds, built for its kind and restored (for sampling and scoring).
+pub fn load(path: &Path, device: &Device) -> Result<Box<dyn Trainable>> {
+    let kind = saved::kind(path)?;
+    // Toy models are named <model>-<dataset>.
+    let (name, dataset) = ["toy-bimodal", "toy-ring"]
+        .iter()
+        .find_map(|d| {
+            kind.strip_suffix(d)
+                .and_then(|n| n.strip_suffix('-'))
+                .map(|n| (n, *d))
+        })
+        .unwrap_or((kind.as_str(), "mnist"));
+    let mut model = build(
+        name,
+        dataset,
+        &Options::default(),
+        &mut Rng::seed(0),
+        device,
+    )?;
+    model.load_checkpoint(path)?;
+    Ok(model)
+}
+
+fn unknown(name: &str) -> Error {
+    Error::Invalid(format!(
+        "unknown model \"{name}\" (available: {})",
+        NAMES.join(", ")
+    ))
 }

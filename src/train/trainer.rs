@@ -32,6 +32,11 @@ pub trait Trainable {
     /// inference mode.
     fn sample(&mut self, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor>;
     fn z_dim(&self) -> usize;
+    /// Real batches one `train_step` consumes (WGAN's critic takes a fresh batch for each of
+    /// its n_critic steps): the loop hands them over stacked, `batches_per_step * batch_size`.
+    fn batches_per_step(&self) -> usize {
+        1
+    }
     fn is_conditional(&self) -> bool {
         false
     }
@@ -46,7 +51,8 @@ pub trait Trainable {
 /// classifier); its values become extra columns of the metrics log and panels of the plot.
 pub trait Evaluator {
     fn names(&self) -> Vec<&'static str>;
-    fn evaluate(&mut self, model: &mut dyn Trainable) -> Result<Vec<f64>>;
+    /// Scores the generator at `step`.
+    fn evaluate(&mut self, model: &mut dyn Trainable, step: u64) -> Result<Vec<f64>>;
 }
 
 #[derive(Clone, Debug)]
@@ -134,13 +140,15 @@ pub fn train_with_eval(
         }
     };
     let mut rng = Rng::from_state(state.rng);
-    let mut batcher = Batcher::new(data.n, cfg.batch_size, cfg.sampling, cfg.seed)?;
+    let per_step = cfg.batch_size * model.batches_per_step();
+    let mut batcher = Batcher::new(data.n, per_step, cfg.sampling, cfg.seed)?;
     batcher.skip(state.step);
     let names = model.metric_names();
     let eval_names = evaluator.as_ref().map(|e| e.names()).unwrap_or_default();
     let columns: Vec<&str> = names.iter().chain(&eval_names).copied().collect();
     let mut log = MetricsLog::open(&cfg.out_dir.join("metrics.csv"), &columns, state.step)?;
     let (fixed_z, fixed_labels) = fixed_inputs(model, cfg.seed, 25)?;
+    let images = data.item_shape.len() == 3;
     let device = model.device();
     interrupt::install();
 
@@ -200,12 +208,12 @@ pub fn train_with_eval(
                 )));
             }
             let scores = match evaluator.as_deref_mut() {
-                Some(e) if eval_now => e.evaluate(model)?,
+                Some(e) if eval_now => e.evaluate(model, step)?,
                 _ => vec![f64::NAN; eval_names.len()],
             };
             let wall = state.wall_s + start.elapsed().as_secs_f64();
             log.row(step, wall, &[values.as_slice(), &scores].concat())?;
-            let rate = (step - state.step) as f64 * cfg.batch_size as f64
+            let rate = (step - state.step) as f64 * per_step as f64
                 / start.elapsed().as_secs_f64().max(1e-9);
             let shown: Vec<String> = names
                 .iter()
@@ -216,7 +224,8 @@ pub fn train_with_eval(
             last_metrics = names.iter().copied().zip(values).collect();
         }
         bar.set_position(step);
-        if step % cfg.sample_every.max(1) == 0 || step == cfg.steps {
+        // Image grids for image data; toy data is plotted by its evaluator.
+        if images && (step % cfg.sample_every.max(1) == 0 || step == cfg.steps) {
             let path = samples_dir.join(format!("step_{step:07}.png"));
             write_samples(model, &fixed_z, fixed_labels.as_deref(), &path)?;
             last_grid = Some(path);
@@ -239,8 +248,7 @@ pub fn train_with_eval(
     Ok(Summary {
         last_step: step,
         interrupted,
-        images_per_s: trained as f64 * cfg.batch_size as f64
-            / start.elapsed().as_secs_f64().max(1e-9),
+        images_per_s: trained as f64 * per_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
         last_metrics,
         checkpoint: ckpt,
         last_grid,

@@ -1,0 +1,261 @@
+//! WGAN (Arjovsky et al. 2017) and WGAN-GP (Gulrajani et al. 2017): a critic with a linear
+//! output trained n_critic times per generator step on E[D(fake)] - E[D(real)], kept
+//! Lipschitz by weight clipping (WGAN) or by the gradient penalty (WGAN-GP).
+//!
+//! Each critic step takes its own real batch and fresh fakes from `generator.predict` (G in
+//! inference mode, as the book's Keras code), and makes one optimiser update on the whole
+//! loss (the papers' Algorithm 1); the generator step goes through the frozen critic.
+
+use super::dcgan::{discriminator_with, generator_with, Z_DIM};
+use super::net::{predict, Net};
+use super::saved;
+use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
+use crate::autograd::no_grad;
+use crate::nn::{Ctx, Layer, Module};
+use crate::optim::{clip_, Adam, Optimizer, RmsProp, UpdateRule};
+use crate::train::{RunState, Trainable};
+use crate::{Device, Result, Rng, Tensor};
+use std::path::Path;
+
+/// How the critic is kept (approximately) 1-Lipschitz.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lipschitz {
+    /// Every critic parameter clipped to [-c, c] after every critic update.
+    Clip(f32),
+    /// lambda * (||grad D(x_hat)|| - 1)^2 on random interpolates, added to the critic's loss.
+    Penalty(f64),
+}
+
+pub struct Wgan<R: UpdateRule> {
+    pub kind: String,
+    pub generator: Net,
+    pub critic: Net,
+    pub opt_g: Optimizer<R>,
+    pub opt_c: Optimizer<R>,
+    pub z_dim: usize,
+    pub n_critic: usize,
+    pub lipschitz: Lipschitz,
+    /// The dropout stream, checkpointed with the model.
+    pub ctx: Ctx,
+    /// The optimiser's settings, for the checkpoint's metadata.
+    rule: String,
+}
+
+/// The spec's n_critic for both variants.
+pub const N_CRITIC: usize = 5;
+
+impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: &str,
+        generator: Net,
+        critic: Net,
+        z_dim: usize,
+        lipschitz: Lipschitz,
+        (rule, lr): (R, f32),
+        dropout_seed: u64,
+    ) -> Result<Self> {
+        Ok(Wgan {
+            kind: kind.to_string(),
+            opt_g: Optimizer::new(rule, lr, generator.named_parameters(""))?,
+            opt_c: Optimizer::new(rule, lr, critic.named_parameters(""))?,
+            generator,
+            critic,
+            z_dim,
+            n_critic: N_CRITIC,
+            lipschitz,
+            ctx: Ctx::new(dropout_seed),
+            rule: format!("{rule:?} lr {lr}"),
+        })
+    }
+}
+
+impl<R: UpdateRule> Wgan<R> {
+    /// One critic update on `real` and fresh fakes; returns (loss without penalty, penalty).
+    fn critic_step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
+        let b = real.shape()[0];
+        let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
+        let fake = predict(&self.generator, &z, None, &mut self.ctx)?;
+        self.opt_c.zero_grad();
+        let real_scores = self.critic.forward(real, &mut self.ctx)?;
+        let fake_scores = self.critic.forward(&fake, &mut self.ctx)?;
+        let loss = critic_loss(&real_scores, &fake_scores)?;
+        let penalty = match self.lipschitz {
+            Lipschitz::Penalty(lambda) => {
+                let eps = interpolation_weights(real, rng)?;
+                let (critic, ctx) = (&self.critic, &mut self.ctx);
+                Some(gradient_penalty(
+                    &mut |x| critic.forward(x, ctx),
+                    real,
+                    &fake,
+                    &eps,
+                    lambda,
+                )?)
+            }
+            Lipschitz::Clip(_) => None,
+        };
+        match &penalty {
+            Some(p) => loss.add(p)?.backward()?,
+            None => loss.backward()?,
+        }
+        self.opt_c.step()?;
+        if let Lipschitz::Clip(c) = self.lipschitz {
+            clip_(&self.critic.parameters(), c)?;
+        }
+        Ok((loss.detach(), penalty.map(|p| p.detach())))
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "{{\"model\":\"{}\",\"z_dim\":{},\"n_critic\":{},\"lipschitz\":\"{:?}\",\"optimiser\":\"{}\"}}",
+            self.kind, self.z_dim, self.n_critic, self.lipschitz, self.rule
+        )
+    }
+}
+
+impl<R: UpdateRule> Trainable for Wgan<R> {
+    fn metric_names(&self) -> Vec<&'static str> {
+        match self.lipschitz {
+            Lipschitz::Clip(_) => vec!["critic_loss", "g_loss", "w_distance"],
+            Lipschitz::Penalty(_) => vec!["critic_loss", "gp", "g_loss", "w_distance"],
+        }
+    }
+
+    fn batches_per_step(&self) -> usize {
+        self.n_critic
+    }
+
+    /// `real` holds n_critic batches, one per critic step.
+    fn train_step(&mut self, real: &Tensor, _: &[usize], rng: &mut Rng) -> Result<Vec<Tensor>> {
+        let b = real.shape()[0] / self.n_critic;
+        let (mut loss_sum, mut penalty_sum) = (None::<Tensor>, None::<Tensor>);
+        for k in 0..self.n_critic {
+            let (loss, penalty) = self.critic_step(&real.narrow(0, k * b, b)?, rng)?;
+            let add = |sum: Option<Tensor>, x: Tensor| -> Result<Tensor> {
+                no_grad(|| match sum {
+                    Some(s) => s.add(&x),
+                    None => Ok(x),
+                })
+            };
+            loss_sum = Some(add(loss_sum, loss)?);
+            if let Some(p) = penalty {
+                penalty_sum = Some(add(penalty_sum, p)?);
+            }
+        }
+
+        // The generator step through the frozen critic: G maximises E[D(G(z))].
+        let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
+        self.opt_g.zero_grad();
+        let g_loss = {
+            let _frozen = self.critic.freeze();
+            let images = self.generator.forward(&z, &mut self.ctx)?;
+            let loss = self
+                .critic
+                .forward(&images, &mut self.ctx)?
+                .mean_all()?
+                .neg()?;
+            loss.backward()?;
+            loss.detach()
+        };
+        self.opt_g.step()?;
+
+        let n = 1.0 / self.n_critic as f64;
+        no_grad(|| {
+            let critic_loss = loss_sum.expect("n_critic >= 1").mul_scalar(n)?;
+            let mut out = vec![critic_loss.clone()];
+            if let Some(p) = penalty_sum {
+                out.push(p.mul_scalar(n)?);
+            }
+            out.push(g_loss);
+            // The critic's estimate of the Wasserstein distance, the curve to watch.
+            out.push(critic_loss.neg()?);
+            Ok(out)
+        })
+    }
+
+    fn sample(&mut self, z: &Tensor, _labels: Option<&[usize]>) -> Result<Tensor> {
+        predict(&self.generator, z, None, &mut self.ctx)
+    }
+
+    fn z_dim(&self) -> usize {
+        self.z_dim
+    }
+
+    fn device(&self) -> Device {
+        self.generator
+            .parameters()
+            .first()
+            .map_or(Device::Cpu, Tensor::device)
+    }
+
+    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
+        saved::save(
+            path,
+            &self.kind,
+            &self.config(),
+            &[
+                ("generator", &self.generator),
+                ("critic", &self.critic),
+                ("optim.generator", &self.opt_g),
+                ("optim.critic", &self.opt_c),
+                ("dropout", &self.ctx),
+            ],
+            state,
+        )
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
+        saved::load(
+            path,
+            &self.kind,
+            vec![
+                ("generator", &mut self.generator),
+                ("critic", &mut self.critic),
+                ("optim.generator", &mut self.opt_g),
+                ("optim.critic", &mut self.opt_c),
+                ("dropout", &mut self.ctx),
+            ],
+        )
+    }
+}
+
+/// The book's WGAN: the DCGAN generator with k4 convs, the DCGAN discriminator with widths
+/// 16/32/64/128 and a linear output as critic, clip 0.01, RMSprop(5e-5) for both.
+pub fn build(rng: &mut Rng, device: &Device) -> Result<Wgan<RmsProp>> {
+    let g = Net::plain(generator_with(4, rng, device)?);
+    let c = Net::plain(discriminator_with([16, 32, 64, 128], true, rng, device)?);
+    Wgan::new(
+        "wgan",
+        g,
+        c,
+        Z_DIM,
+        Lipschitz::Clip(0.01),
+        (RmsProp::default(), 5e-5),
+        rng.next_u64(),
+    )
+}
+
+/// WGAN-GP: the same networks without batch norm in the critic, penalty lambda 10,
+/// Adam(1e-4, beta1 0, beta2 0.9).
+pub fn build_gp(rng: &mut Rng, device: &Device) -> Result<Wgan<Adam>> {
+    let g = Net::plain(generator_with(4, rng, device)?);
+    let c = Net::plain(discriminator_with([16, 32, 64, 128], false, rng, device)?);
+    Wgan::new(
+        "wgan-gp",
+        g,
+        c,
+        Z_DIM,
+        Lipschitz::Penalty(10.0),
+        (gp_adam(), 1e-4),
+        rng.next_u64(),
+    )
+}
+
+/// WGAN-GP's Adam: beta1 0, beta2 0.9 (Keras' eps 1e-7).
+pub fn gp_adam() -> Adam {
+    Adam {
+        beta1: 0.0,
+        beta2: 0.9,
+        ..Adam::default()
+    }
+}
