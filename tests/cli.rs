@@ -227,3 +227,144 @@ fn bad_input_gives_clear_errors() {
     let (ok, text) = ganlab(&["demo", "--device", "tpu"]);
     assert!(!ok && text.contains("unknown device"), "{text}");
 }
+
+/// `ganlab train <model>` on the tiny fixture: (success, output, the run folder).
+fn train_tiny(dir: &Path, model: &str, extra: &[&str]) -> (bool, String, std::path::PathBuf) {
+    let out = dir.join(model);
+    let (ok, text) = ganlab(
+        &[
+            &[
+                "train",
+                model,
+                "--data-dir",
+                TINY,
+                "--batch-size",
+                "4",
+                "--log-every",
+                "1",
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            extra,
+        ]
+        .concat(),
+    );
+    (ok, text, out)
+}
+
+#[test]
+fn cgan_trains_and_samples_a_chosen_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text, out) = train_tiny(dir.path(), "cgan", &["--steps", "2", "--sample-every", "2"]);
+    assert!(ok, "{text}");
+    assert_eq!(png_size(&out.join("samples/step_0000002.png")), (292, 292));
+    let ckpt = out.join("checkpoint.safetensors");
+    let grid = dir.path().join("sevens.png");
+    let (ok, text) = ganlab(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--label",
+        "7",
+        "--n",
+        "10",
+        "--device",
+        "cpu",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(ok && grid.exists(), "{text}");
+    for (label, want) in [("10", "0..10"), ("x", "invalid")] {
+        let (ok, text) = ganlab(&[
+            "sample",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--label",
+            label,
+            "--device",
+            "cpu",
+        ]);
+        assert!(!ok && text.contains(want), "--label {label}: {text}");
+    }
+}
+
+#[test]
+fn wgan_and_wgan_gp_log_and_plot_the_critic() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, columns) in [
+        ("wgan", "step,wall_s,critic_loss,g_loss,w_distance"),
+        ("wgan-gp", "step,wall_s,critic_loss,gp,g_loss,w_distance"),
+    ] {
+        let (ok, text, out) = train_tiny(dir.path(), model, &["--steps", "2"]);
+        assert!(ok, "{model}: {text}");
+        let log = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        assert!(log.starts_with(columns), "{model}: {log}");
+        assert_eq!(log.lines().count(), 3, "{model}: {log}");
+        assert!(out.join("losses.png").exists() && out.join("samples/step_0000002.png").exists());
+        // The checkpoint loads as its own kind for sampling.
+        let grid = dir.path().join(format!("{model}.png"));
+        let (ok, text) = ganlab(&[
+            "sample",
+            "--checkpoint",
+            out.join("checkpoint.safetensors").to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--out",
+            grid.to_str().unwrap(),
+        ]);
+        assert!(ok && grid.exists(), "{model}: {text}");
+    }
+}
+
+#[test]
+fn toy_runs_plot_samples_against_the_data_and_count_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    for data in ["toy-bimodal", "toy-ring"] {
+        let out = dir.path().join(data);
+        let (ok, text) = ganlab(&[
+            "train",
+            "gan",
+            "--dataset",
+            data,
+            "--steps",
+            "4",
+            "--sample-every",
+            "2",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{data}: {text}");
+        assert!(text.contains("modes covered:"), "{text}");
+        for f in [
+            "samples/toy_step_0000002.png",
+            "samples/toy_step_0000004.png",
+        ] {
+            assert!(out.join(f).exists(), "{data}: {f} missing");
+        }
+        assert!(
+            !out.join("samples/step_0000004.png").exists(),
+            "no image grid for points"
+        );
+        let log = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        let header = log.lines().next().unwrap();
+        assert!(header.ends_with("modes_covered,high_quality"), "{header}");
+        // Sampling a toy checkpoint as an image grid is refused with a pointer to the plots.
+        let (ok, text) = ganlab(&[
+            "sample",
+            "--checkpoint",
+            out.join("checkpoint.safetensors").to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        assert!(!ok && text.contains("toy_"), "{text}");
+    }
+    // Models without a toy version say which have one.
+    let (ok, text) = ganlab(&["train", "dcgan", "--dataset", "toy-ring", "--steps", "1"]);
+    assert!(!ok && text.contains("gan, wgan or wgan-gp"), "{text}");
+}

@@ -415,3 +415,36 @@ fn wgan_gp_covers_the_toy_ring() {
 /// Steps of batch 256 (about 50 s on 2 cores): the seeded run covers all 8 modes from step
 /// 3,500 on, so the bound of 6 leaves room for another machine's rounding.
 const STEPS: u64 = 4000;
+
+#[test]
+fn gpu_and_cpu_agree_on_the_first_steps() {
+    let Some(gpu) = common::gpu() else { return };
+    for kind in ["cgan", "wgan", "wgan-gp"] {
+        // Same seed: same weights (drawn on the host), batches, noise, labels and dropout.
+        let run = |device: &Device| -> Vec<f32> {
+            let mut model = models::build(
+                kind,
+                "mnist",
+                &Options::default(),
+                &mut Rng::seed(5),
+                device,
+            )
+            .unwrap();
+            let mut rng = Rng::seed(6);
+            let b = 4 * model.batches_per_step();
+            let mut out = Vec::new();
+            for _ in 0..2 {
+                let real =
+                    Tensor::rand_uniform(&[b, 1, 28, 28], -1.0, 1.0, &mut rng, device).unwrap();
+                let labels: Vec<usize> = (0..b).map(|i| i % 10).collect();
+                for m in model.train_step(&real, &labels, &mut rng).unwrap() {
+                    out.push(m.item().unwrap());
+                }
+            }
+            out
+        };
+        let (c, g) = (run(&Device::Cpu), run(&gpu));
+        let err = common::rel_l2(&g, &c);
+        assert!(err < 1e-3, "{kind}: GPU {g:?} vs CPU {c:?} (rel {err:e})");
+    }
+}
