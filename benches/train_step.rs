@@ -1,7 +1,9 @@
-//! `cargo bench --bench train_step [-- --model gan|dcgan --batch 32,64,128 --device cpu|gpu --reps N --all]`
+//! `cargo bench --bench train_step [-- --model gan,dcgan,cgan,wgan,wgan-gp --batch 32,64,128
+//! --device cpu|gpu --reps N --all]`
 //!
-//! Images per second of one full training iteration of each model (D on real, D on fake,
-//! G through the frozen D, both Adam updates), per batch size and device: median wall time
+//! Real images per second of one full training iteration of each model (for the book's
+//! models D on real, D on fake, G through the frozen D; for the WGANs n_critic critic steps,
+//! each on its own batch, then the G step), per batch size and device: median wall time
 //! of `reps` iterations after two warm-up iterations, synchronised at the end of each (a loss
 //! read-back, as the trainer does when it logs). Writes `target/bench/train_step.json`.
 
@@ -10,7 +12,6 @@ mod common;
 use common::median;
 
 use ganlab::models;
-use ganlab::train::Trainable;
 use ganlab::{Device, Rng, Tensor};
 use std::time::Instant;
 
@@ -99,7 +100,10 @@ fn main() {
                 {
                     continue;
                 }
-                let mut model = match models::book(model_name, &mut Rng::seed(1), device) {
+                let model_opts = models::Options::default();
+                let built =
+                    models::build(model_name, "mnist", &model_opts, &mut Rng::seed(1), device);
+                let mut model = match built {
                     Ok(m) => m,
                     Err(e) => {
                         println!("{model_name}: {e}");
@@ -107,9 +111,11 @@ fn main() {
                     }
                 };
                 let mut rng = Rng::seed(2);
-                let real = Tensor::rand_uniform(&[batch, 1, 28, 28], -1.0, 1.0, &mut rng, device)
+                // WGAN's critic takes one batch per critic step: an iteration sees them all.
+                let images = batch * model.batches_per_step();
+                let real = Tensor::rand_uniform(&[images, 1, 28, 28], -1.0, 1.0, &mut rng, device)
                     .expect("batch");
-                let labels = vec![0; batch];
+                let labels: Vec<usize> = (0..images).map(|i| i % 10).collect();
                 let mut step = || -> ganlab::Result<f64> {
                     let t = Instant::now();
                     let metrics = model.train_step(&real, &labels, &mut rng)?;
@@ -131,12 +137,12 @@ fn main() {
                         println!(
                             "{model_name:<7} {batch:>6} {name:<34} {:>10.1} {:>10.0}",
                             secs * 1e3,
-                            batch as f64 / secs
+                            images as f64 / secs
                         );
                         json.push(format!(
                             "{{\"model\":\"{model_name}\",\"batch\":{batch},\"device\":\"{}\",\"median_s\":{secs:.6e},\"images_per_s\":{:.2}}}",
                             name.replace('"', "'"),
-                            batch as f64 / secs
+                            images as f64 / secs
                         ));
                     }
                     Err(e) => println!("{model_name:<7} {batch:>6} {name:<34} failed: {e}"),
