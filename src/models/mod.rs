@@ -3,6 +3,7 @@
 pub mod book;
 pub mod dcgan;
 pub mod gan;
+pub mod progan;
 pub mod saved;
 pub mod wasserstein;
 
