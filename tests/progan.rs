@@ -123,6 +123,10 @@ fn training_grows_the_output_and_moves_the_parameters() {
         for (n, m) in names.iter().zip(&metrics) {
             assert!(m.item().unwrap().is_finite(), "{n} at step {step}");
         }
+        assert!(
+            metrics[1].item().unwrap() > 0.0,
+            "no gradient penalty at step {step}"
+        );
         assert_eq!(metrics[4].item().unwrap(), res as f32, "resolution metric");
         assert_eq!(metrics[5].item().unwrap(), alpha, "alpha metric");
         // Samples are always 32x32, nearest-upscaled from the phase's resolution.
@@ -335,4 +339,71 @@ fn bench_default_width_batch_32() {
     for (res, alpha, s) in times {
         eprintln!("{res}x{res} alpha {alpha}: {s:.3} s/step");
     }
+}
+
+#[test]
+fn fades_blend_the_new_block_with_the_previous_resolution() {
+    use progan::Phase;
+    let model = progan::build(&tiny(), &mut Rng::seed(10), &Device::Cpu).unwrap();
+    let mut rng = Rng::seed(11);
+    let z = Tensor::randn(&[4, 16], 0.0, 1.0, &mut rng, &Device::Cpu).unwrap();
+    let phase = |index, resolution, alpha| Phase {
+        index,
+        resolution,
+        alpha,
+    };
+    let g = |p: Phase| model.generator.forward(&z, &p).unwrap().to_vec().unwrap();
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    };
+    // G at 16x16: old = the 8x8 output upsampled by 2 (nearest), new = the full 16x16 path.
+    let old8 = g(phase(2, 8, 1.0));
+    let new16 = g(phase(4, 16, 1.0));
+    let up = |v: &[f32]| -> Vec<f32> {
+        (0..4 * 256)
+            .map(|i| {
+                let (n, y, x) = (i / 256, i / 16 % 16, i % 16);
+                v[n * 64 + y / 2 * 8 + x / 2]
+            })
+            .collect()
+    };
+    let old_up = up(&old8);
+    close(&g(phase(3, 16, 0.0)), &old_up, "G at alpha 0");
+    let mixed: Vec<f32> = old_up
+        .iter()
+        .zip(&new16)
+        .map(|(o, n)| 0.7 * o + 0.3 * n)
+        .collect();
+    close(&g(phase(3, 16, 0.3)), &mixed, "G at alpha 0.3");
+    assert!(rel(&new16, &old_up) > 1e-3, "the new block changes nothing");
+
+    // D at 8x8 fading in: at alpha 0 it is the 4x4 critic on the 2x-pooled input.
+    let x = Tensor::randn(&[4, 1, 8, 8], 0.0, 1.0, &mut rng, &Device::Cpu).unwrap();
+    let d = |x: &Tensor, p: Phase| {
+        model
+            .discriminator
+            .forward(x, &p)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    };
+    let d4 = d(&x.avg_pool2d(2).unwrap(), phase(0, 4, 1.0));
+    close(&d(&x, phase(1, 8, 0.0)), &d4, "D at alpha 0");
+    close(
+        &d(&x, phase(1, 8, 1.0)),
+        &d(&x, phase(2, 8, 1.0)),
+        "D at alpha 1",
+    );
+    assert!(rel(&d(&x, phase(2, 8, 1.0)), &d4) > 1e-3);
+    assert!(rel(&d(&x, phase(1, 8, 0.5)), &d4) > 1e-4);
+}
+
+fn rel(a: &[f32], b: &[f32]) -> f64 {
+    common::rel_l2(a, b)
 }
