@@ -6,7 +6,9 @@ use ganlab::data::{self, LoadOptions, Sampling};
 use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
+use ganlab::models::progan::{self, ProGanConfig};
 use ganlab::models::{self, LoopStyle};
+use ganlab::train::trainer::CHECKPOINT;
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::TrainConfig;
 use ganlab::{Result, Rng};
@@ -32,7 +34,7 @@ pub enum LoopArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// gan, dcgan, cgan, wgan or wgan-gp.
+    /// gan, dcgan, cgan, wgan, wgan-gp or progan.
     model: String,
     /// mnist or fashion-mnist; toy-bimodal or toy-ring (gan, wgan, wgan-gp with small MLPs).
     #[arg(long, default_value = "mnist")]
@@ -41,14 +43,15 @@ pub struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Training iterations, each one generator step (default: the book's, 30000 for gan,
-    /// 4000 for dcgan and wgan, 20000 for cgan, 30000 for wgan-gp; 3000 on toy data).
+    /// 4000 for dcgan and wgan, 20000 for cgan, 30000 for wgan-gp; progan: its 7 phases;
+    /// 3000 on toy data).
     #[arg(long)]
     steps: Option<u64>,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan and cgan, 50 for
-    /// dcgan and wgan, 100 for wgan-gp); on toy data, a samples-vs-data plot with the modes
-    /// covered every K steps (default 250).
+    /// dcgan and wgan, 100 for wgan-gp, 4 per phase for progan); on toy data, a samples-vs-data
+    /// plot with the modes covered every K steps (default 250).
     #[arg(long)]
     sample_every: Option<u64>,
     #[arg(long, default_value_t = 1000)]
@@ -81,6 +84,13 @@ pub struct TrainArgs {
     /// The evaluation classifier (default classifiers/<dataset>.safetensors).
     #[arg(long)]
     classifier: Option<PathBuf>,
+    /// ProGAN: images shown in each fade-in and each stabilise phase (7 phases: 4x4, then
+    /// fade + stabilise for 8x8, 16x16, 32x32); the default run is 7 times this.
+    #[arg(long, default_value_t = ProGanConfig::default().phase_images)]
+    phase_images: u64,
+    /// ProGAN: channels at every resolution.
+    #[arg(long, default_value_t = ProGanConfig::default().width)]
+    width: usize,
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
@@ -95,19 +105,34 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         opts.data_dir = Some(dir.clone());
     }
     let dataset = data::load(&args.dataset, &opts)?;
-    let toy = dataset.train.item_shape.len() == 1;
-    let (default_steps, default_sample_every) = match args.model.as_str() {
-        _ if toy => (3_000, 250),
-        "gan" => (30_000, 200),
-        "cgan" => (20_000, 200),
-        "wgan-gp" => (30_000, 100),
-        _ => (4_000, 50),
-    };
     let out_dir = args
         .resume
         .clone()
         .or_else(|| args.out.clone())
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.model, args.dataset)));
+    let mut progan = ProGanConfig {
+        phase_images: args.phase_images,
+        width: args.width,
+        ..ProGanConfig::default()
+    };
+    if args.model == progan::KIND && args.resume.is_some() {
+        // The schedule and widths a run started with are the run's, whatever the flags say.
+        progan = ProGanConfig::from_checkpoint(&out_dir.join(CHECKPOINT))?;
+    }
+    let batch = args.batch_size as u64;
+    let phase_steps = progan.phase_images.div_ceil(batch).max(1);
+    let toy = dataset.train.item_shape.len() == 1;
+    let (default_steps, default_sample_every) = match args.model.as_str() {
+        _ if toy => (3_000, 250),
+        "progan" => (
+            progan.total_steps(args.batch_size),
+            (phase_steps / 4).max(1),
+        ),
+        "gan" => (30_000, 200),
+        "cgan" => (20_000, 200),
+        "wgan-gp" => (30_000, 100),
+        _ => (4_000, 50),
+    };
     let mut cfg = TrainConfig {
         steps: args.steps.unwrap_or(default_steps),
         batch_size: args.batch_size,
@@ -129,6 +154,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             LoopArg::Keras => LoopStyle::Keras,
             LoopArg::Torch => LoopStyle::Torch,
         },
+        progan,
     };
     let mut model = models::build(
         &args.model,

@@ -5,6 +5,7 @@ pub mod cgan;
 pub mod dcgan;
 pub mod gan;
 pub mod net;
+pub mod progan;
 pub mod saved;
 pub mod toy;
 pub mod wasserstein;
@@ -18,19 +19,22 @@ use crate::{Device, Error, Result, Rng};
 use std::path::Path;
 
 /// Every model `ganlab train` knows.
-pub const NAMES: [&str; 5] = ["gan", "dcgan", "cgan", "wgan", "wgan-gp"];
+pub const NAMES: [&str; 6] = ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"];
 
 /// What a model is built with besides its name and data.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The training-step semantics of the book's models (gan, dcgan, cgan).
     pub style: LoopStyle,
+    /// ProGAN's schedule, widths and optimiser.
+    pub progan: progan::ProGanConfig,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             style: LoopStyle::Keras,
+            progan: progan::ProGanConfig::default(),
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn build(
         }
         "wgan" => Box::new(wgan::build(rng, device)?),
         "wgan-gp" => Box::new(wgan::build_gp(rng, device)?),
+        "progan" => Box::new(progan::build(&opts.progan, rng, device)?),
         other => return Err(unknown(other)),
     })
 }
@@ -81,13 +86,11 @@ pub fn load(path: &Path, device: &Device) -> Result<Box<dyn Trainable>> {
                 .map(|n| (n, *d))
         })
         .unwrap_or((kind.as_str(), "mnist"));
-    let mut model = build(
-        name,
-        dataset,
-        &Options::default(),
-        &mut Rng::seed(0),
-        device,
-    )?;
+    let mut opts = Options::default();
+    if name == progan::KIND {
+        opts.progan = progan::ProGanConfig::from_checkpoint(path)?;
+    }
+    let mut model = build(name, dataset, &opts, &mut Rng::seed(0), device)?;
     model.load_checkpoint(path)?;
     Ok(model)
 }

@@ -34,6 +34,17 @@ pub fn kind(path: &Path) -> Result<String> {
     })
 }
 
+/// The config string a checkpoint was saved with.
+pub fn config(path: &Path) -> Result<String> {
+    let ck = Checkpoint::load(path)?;
+    ck.metadata("config").map(str::to_string).ok_or_else(|| {
+        Error::Checkpoint(format!(
+            "{}: no model config in its metadata",
+            path.display()
+        ))
+    })
+}
+
 /// Restores what `save` wrote into `parts` (every entry must match), after checking that the
 /// checkpoint holds a `kind` model.
 pub fn load(path: &Path, kind: &str, parts: Vec<(&str, &mut dyn Stateful)>) -> Result<RunState> {

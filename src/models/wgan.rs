@@ -71,7 +71,7 @@ impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
 }
 
 impl<R: UpdateRule> Wgan<R> {
-    /// One critic update on `real` and fresh fakes; returns (loss without penalty, penalty).
+    /// One critic update on `real` and fresh fakes; returns (Wasserstein loss, penalty).
     fn critic_step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
         let b = real.shape()[0];
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
@@ -161,15 +161,16 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
 
         let n = 1.0 / self.n_critic as f64;
         no_grad(|| {
-            let critic_loss = loss_sum.expect("n_critic >= 1").mul_scalar(n)?;
-            let mut out = vec![critic_loss.clone()];
-            if let Some(p) = penalty_sum {
-                out.push(p.mul_scalar(n)?);
-            }
-            out.push(g_loss);
-            // The critic's estimate of the Wasserstein distance, the curve to watch.
-            out.push(critic_loss.neg()?);
-            Ok(out)
+            let w_loss = loss_sum.expect("n_critic >= 1").mul_scalar(n)?;
+            // The critic's estimate of the Wasserstein distance: the curve to watch.
+            let w_distance = w_loss.neg()?;
+            Ok(match penalty_sum {
+                Some(p) => {
+                    let p = p.mul_scalar(n)?;
+                    vec![w_loss.add(&p)?, p, g_loss, w_distance]
+                }
+                None => vec![w_loss, g_loss, w_distance],
+            })
         })
     }
 

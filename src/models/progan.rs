@@ -1,0 +1,625 @@
+//! Progressive GAN (Karras et al. 2018) for MNIST: both networks grow 4x4 -> 8x8 -> 16x16 ->
+//! 32x32, each new resolution faded in and then stabilised; pixel norm, minibatch stddev,
+//! equalised learning rate, WGAN-GP plus drift, Adam reset at each new resolution and an EMA
+//! generator for samples. See `../shared/spec/models.md`, section 7.
+//!
+//! Every resolution block is built up front; the schedule (images shown so far) decides which
+//! blocks run and how the newest one is blended in, so a checkpoint always has the same entries.
+
+use super::saved;
+use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
+use crate::autograd::no_grad;
+use crate::nn::{
+    Activation, AvgPool2d, Conv2d, Conv2dConfig, Ctx, Flatten, Layer, Linear, MinibatchStdDev,
+    Module, PixelNorm, Reshape, Sequential, Upsample, WeightConfig, WeightInit,
+};
+use crate::optim::{Adam, Optimizer};
+use crate::train::{RunState, Trainable};
+use crate::{Device, Error, Result, Rng, Tensor};
+use std::path::Path;
+
+/// The model kind in checkpoints.
+pub const KIND: &str = "progan";
+/// Resolutions in growing order; the last is the full size (MNIST padded to 32x32).
+pub const RESOLUTIONS: [usize; 4] = [4, 8, 16, 32];
+/// The full output size: 28x28 digits padded with the background to 32x32.
+pub const FULL: usize = 32;
+/// Phases: 4x4 stabilise, then fade + stabilise for each of 8, 16, 32.
+pub const PHASES: u64 = 7;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProGanConfig {
+    /// Images shown in each fade and each stabilise phase.
+    pub phase_images: u64,
+    /// Channels at every resolution (the paper's 512 -> scaled down for MNIST).
+    pub width: usize,
+    pub z_dim: usize,
+    pub lr: f32,
+    pub adam: Adam,
+    /// Gradient-penalty weight (WGAN-GP's lambda).
+    pub gp_lambda: f64,
+    /// Weight of the drift term E[D(real)^2].
+    pub drift: f64,
+    /// Decay of the generator's exponential moving average.
+    pub ema_decay: f32,
+    /// Minibatch-stddev group size.
+    pub mbstd_group: usize,
+}
+
+impl Default for ProGanConfig {
+    /// 20k images per phase (a third of MNIST): 140k images, 4375 steps at batch 32;
+    /// 64 channels; z of 128; the paper's Adam(1e-3, 0, 0.99, 1e-8), lambda 10, drift 1e-3,
+    /// EMA 0.999, group 4.
+    fn default() -> Self {
+        ProGanConfig {
+            phase_images: 20_000,
+            width: 64,
+            z_dim: 128,
+            lr: 1e-3,
+            adam: Adam {
+                beta1: 0.0,
+                beta2: 0.99,
+                eps: 1e-8,
+            },
+            gp_lambda: 10.0,
+            drift: 1e-3,
+            ema_decay: 0.999,
+            mbstd_group: 4,
+        }
+    }
+}
+
+impl ProGanConfig {
+    /// Images shown over the whole schedule (7 phases).
+    pub fn total_images(&self) -> u64 {
+        PHASES * self.phase_images
+    }
+
+    /// Training steps for the whole schedule at `batch` (rounded up).
+    pub fn total_steps(&self, batch: usize) -> u64 {
+        self.total_images().div_ceil(batch.max(1) as u64)
+    }
+
+    /// The config a checkpoint was trained with (its `config` metadata), so a resumed or
+    /// sampled run rebuilds the same networks and schedule whatever the command line says.
+    pub fn from_checkpoint(path: &Path) -> Result<Self> {
+        let text = saved::config(path)?;
+        let bad = |what: &str| {
+            Error::Checkpoint(format!("{}: ProGAN config {what}: {text}", path.display()))
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("is not JSON"))?;
+        let num = |key: &str| v[key].as_f64().ok_or_else(|| bad(&format!("lacks {key}")));
+        let adam = |key: &str| {
+            v["adam"][key]
+                .as_f64()
+                .ok_or_else(|| bad(&format!("lacks adam.{key}")))
+        };
+        Ok(ProGanConfig {
+            phase_images: num("phase_images")? as u64,
+            width: num("width")? as usize,
+            z_dim: num("z_dim")? as usize,
+            lr: adam("lr")? as f32,
+            adam: Adam {
+                beta1: adam("beta1")? as f32,
+                beta2: adam("beta2")? as f32,
+                eps: adam("eps")? as f32,
+            },
+            gp_lambda: num("gp_lambda")?,
+            drift: num("drift")?,
+            ema_decay: num("ema_decay")? as f32,
+            mbstd_group: num("mbstd_group")? as usize,
+        })
+    }
+
+    fn json(&self) -> String {
+        let a = self.adam;
+        format!(
+            "{{\"model\":\"{KIND}\",\"phase_images\":{},\"width\":{},\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}},\"gp_lambda\":{},\"drift\":{},\"ema_decay\":{},\"mbstd_group\":{}}}",
+            self.phase_images, self.width, self.z_dim, self.lr, a.beta1, a.beta2, a.eps,
+            self.gp_lambda, self.drift, self.ema_decay, self.mbstd_group
+        )
+    }
+}
+
+/// Where the schedule stands after some number of images shown.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Phase {
+    /// 0: 4x4 stabilise; 1, 3, 5: fade in 8, 16, 32; 2, 4, 6: stabilise 8, 16, 32.
+    pub index: u64,
+    /// The output resolution (4, 8, 16 or 32).
+    pub resolution: usize,
+    /// Weight of the newest block: rises linearly 0 -> 1 over a fade phase, 1 otherwise.
+    pub alpha: f32,
+}
+
+impl Phase {
+    pub fn is_fade(&self) -> bool {
+        self.index % 2 == 1
+    }
+
+    /// Index of the newest block (0 for 4x4 .. 3 for 32x32).
+    pub fn level(&self) -> usize {
+        self.index.div_ceil(2) as usize
+    }
+}
+
+/// The schedule: the phase a step trains in when `images_shown` images have been shown
+/// before it. Past the last phase it stays at 32x32, alpha 1.
+pub fn schedule(images_shown: u64, phase_images: u64) -> Phase {
+    let p = phase_images.max(1);
+    let index = (images_shown / p).min(PHASES - 1);
+    let level = index.div_ceil(2) as usize;
+    let alpha = if index % 2 == 1 {
+        ((images_shown - index * p) as f64 / p as f64) as f32
+    } else {
+        1.0
+    };
+    Phase {
+        index,
+        resolution: RESOLUTIONS[level],
+        alpha,
+    }
+}
+
+/// (1 - alpha) * old + alpha * new.
+fn lerp(old: &Tensor, new: &Tensor, alpha: f32) -> Result<Tensor> {
+    old.mul_scalar(1.0 - f64::from(alpha))?
+        .add(&new.mul_scalar(f64::from(alpha))?)
+}
+
+fn conv(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    gain: f32,
+    rng: &mut Rng,
+    dev: &Device,
+) -> Result<Conv2d> {
+    let cfg = Conv2dConfig::default().init(WeightInit::Equalized { gain });
+    let cfg = if k == 1 || k == 3 { cfg.same() } else { cfg };
+    Conv2d::new(cin, cout, k, cfg, rng, dev)
+}
+
+const LRELU: Activation = Activation::LeakyRelu(0.2);
+const SQRT2: f32 = std::f32::consts::SQRT_2;
+
+/// The generator: `block0` from z to 4x4 features, `block1..3` each doubling the resolution,
+/// and one toRGB 1x1 conv per resolution.
+pub struct Generator {
+    pub blocks: Vec<Sequential>,
+    pub to_rgb: Vec<Conv2d>,
+}
+
+impl Generator {
+    pub fn new(cfg: &ProGanConfig, rng: &mut Rng, dev: &Device) -> Result<Generator> {
+        let c = cfg.width;
+        let dense = Linear::with_config(
+            cfg.z_dim,
+            c * 16,
+            WeightConfig::default().init(WeightInit::Equalized { gain: SQRT2 / 4.0 }),
+            rng,
+            dev,
+        )?;
+        let mut blocks = vec![Sequential::new()
+            .named("dense", dense)
+            .named("reshape", Reshape::new(&[c, 4, 4]))
+            .named("act0", LRELU)
+            .named("norm0", PixelNorm)
+            .named("conv", conv(c, c, 3, SQRT2, rng, dev)?)
+            .named("act1", LRELU)
+            .named("norm1", PixelNorm)];
+        for _ in 1..RESOLUTIONS.len() {
+            blocks.push(
+                Sequential::new()
+                    .named("up", Upsample(2))
+                    .named("conv0", conv(c, c, 3, SQRT2, rng, dev)?)
+                    .named("act0", LRELU)
+                    .named("norm0", PixelNorm)
+                    .named("conv1", conv(c, c, 3, SQRT2, rng, dev)?)
+                    .named("act1", LRELU)
+                    .named("norm1", PixelNorm),
+            );
+        }
+        let to_rgb = (0..RESOLUTIONS.len())
+            .map(|_| conv(c, 1, 1, 1.0, rng, dev))
+            .collect::<Result<_>>()?;
+        Ok(Generator { blocks, to_rgb })
+    }
+
+    /// Images at `phase`'s resolution for noise `z` [b, z_dim]: during a fade the newest
+    /// block's output blended with the upsampled output of the previous resolution.
+    pub fn forward(&self, z: &Tensor, phase: &Phase) -> Result<Tensor> {
+        let ctx = &mut Ctx::new(0);
+        let level = phase.level();
+        let mut h = self.blocks[0].forward(&z.pixel_norm()?, ctx)?;
+        for block in &self.blocks[1..level.max(1)] {
+            h = block.forward(&h, ctx)?;
+        }
+        if level == 0 {
+            return self.to_rgb[0].forward(&h, ctx);
+        }
+        let new = self.to_rgb[level].forward(&self.blocks[level].forward(&h, ctx)?, ctx)?;
+        if phase.alpha >= 1.0 {
+            return Ok(new);
+        }
+        let old = self.to_rgb[level - 1]
+            .forward(&h, ctx)?
+            .upsample_nearest2d(2)?;
+        lerp(&old, &new, phase.alpha)
+    }
+}
+
+impl Module for Generator {
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let blocks = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("block{i}"), b as &dyn Module));
+        let rgb = self
+            .to_rgb
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("to_rgb{i}"), b as &dyn Module));
+        blocks.chain(rgb).collect()
+    }
+}
+
+/// The critic: one fromRGB 1x1 conv (+ LeakyReLU) per resolution, `block1..3` each halving
+/// the resolution, and `block0` (minibatch stddev, conv3x3, conv4x4 valid, dense 1) at 4x4.
+pub struct Discriminator {
+    pub blocks: Vec<Sequential>,
+    pub from_rgb: Vec<Sequential>,
+}
+
+impl Discriminator {
+    pub fn new(cfg: &ProGanConfig, rng: &mut Rng, dev: &Device) -> Result<Discriminator> {
+        let c = cfg.width;
+        let out = Linear::with_config(
+            c,
+            1,
+            WeightConfig::default().init(WeightInit::Equalized { gain: 1.0 }),
+            rng,
+            dev,
+        )?;
+        let mut blocks = vec![Sequential::new()
+            .named(
+                "mbstd",
+                MinibatchStdDev {
+                    group: cfg.mbstd_group,
+                },
+            )
+            .named("conv0", conv(c + 1, c, 3, SQRT2, rng, dev)?)
+            .named("act0", LRELU)
+            .named("conv1", conv(c, c, 4, SQRT2, rng, dev)?)
+            .named("act1", LRELU)
+            .named("flatten", Flatten)
+            .named("dense", out)];
+        for _ in 1..RESOLUTIONS.len() {
+            blocks.push(
+                Sequential::new()
+                    .named("conv0", conv(c, c, 3, SQRT2, rng, dev)?)
+                    .named("act0", LRELU)
+                    .named("conv1", conv(c, c, 3, SQRT2, rng, dev)?)
+                    .named("act1", LRELU)
+                    .named("down", AvgPool2d(2)),
+            );
+        }
+        let from_rgb = (0..RESOLUTIONS.len())
+            .map(|_| {
+                Ok(Sequential::new()
+                    .named("conv", conv(1, c, 1, SQRT2, rng, dev)?)
+                    .named("act", LRELU))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Discriminator { blocks, from_rgb })
+    }
+
+    /// Scores [b, 1] for images at `phase`'s resolution: during a fade the newest block's
+    /// features blended with fromRGB of the 2x average-pooled input.
+    pub fn forward(&self, x: &Tensor, phase: &Phase) -> Result<Tensor> {
+        let ctx = &mut Ctx::new(0);
+        let level = phase.level();
+        if x.rank() != 4 || x.shape()[2] != phase.resolution || x.shape()[3] != phase.resolution {
+            return Err(Error::shape(
+                "progan discriminator",
+                format!(
+                    "needs [b, 1, {r}, {r}] at this phase, got {:?}",
+                    x.shape(),
+                    r = phase.resolution
+                ),
+            ));
+        }
+        let mut h = self.from_rgb[level].forward(x, ctx)?;
+        if level > 0 {
+            h = self.blocks[level].forward(&h, ctx)?;
+            if phase.alpha < 1.0 {
+                let old = self.from_rgb[level - 1].forward(&x.avg_pool2d(2)?, ctx)?;
+                h = lerp(&old, &h, phase.alpha)?;
+            }
+            for block in self.blocks[1..level].iter().rev() {
+                h = block.forward(&h, ctx)?;
+            }
+        }
+        self.blocks[0].forward(&h, ctx)
+    }
+}
+
+impl Module for Discriminator {
+    fn children(&self) -> Vec<(String, &dyn Module)> {
+        let blocks = self
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("block{i}"), b as &dyn Module));
+        let rgb = self
+            .from_rgb
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("from_rgb{i}"), b as &dyn Module));
+        blocks.chain(rgb).collect()
+    }
+}
+
+/// Real MNIST batches [b, 1, 28, 28] in [-1, 1] as D sees them at `phase`: padded to 32x32
+/// with the background -1, average-pooled to the phase's resolution, and during a fade
+/// cross-faded with their 2x-downsampled-then-upsampled version by alpha.
+pub fn prepare_reals(real: &Tensor, phase: &Phase) -> Result<Tensor> {
+    let &[_, _, h, w] = real.shape() else {
+        return Err(Error::shape(
+            "progan reals",
+            format!("needs [b, 1, h, w], got {:?}", real.shape()),
+        ));
+    };
+    if h > FULL || w > FULL {
+        return Err(Error::shape(
+            "progan reals",
+            format!("images larger than {FULL}x{FULL}: {:?}", real.shape()),
+        ));
+    }
+    let (top, left) = ((FULL - h) / 2, (FULL - w) / 2);
+    let x = real
+        .add_scalar(1.0)?
+        .pad(&[
+            (0, 0),
+            (0, 0),
+            (top, FULL - h - top),
+            (left, FULL - w - left),
+        ])?
+        .add_scalar(-1.0)?;
+    let x = match FULL / phase.resolution {
+        1 => x,
+        k => x.avg_pool2d(k)?,
+    };
+    if phase.alpha >= 1.0 || phase.level() == 0 {
+        return Ok(x);
+    }
+    let low = x.avg_pool2d(2)?.upsample_nearest2d(2)?;
+    lerp(&low, &x, phase.alpha)
+}
+
+pub struct ProGan {
+    pub cfg: ProGanConfig,
+    pub generator: Generator,
+    pub discriminator: Discriminator,
+    /// The exponential moving average of G's weights; `sample` draws from it.
+    pub generator_ema: Generator,
+    pub opt_g: Optimizer<Adam>,
+    pub opt_d: Optimizer<Adam>,
+    images_shown: u64,
+    /// The resolution the optimisers' state belongs to (their state is reset when it changes).
+    optim_resolution: u64,
+}
+
+/// Builds G, D and the EMA copy of G (all resolutions) and both optimisers.
+pub fn build(cfg: &ProGanConfig, rng: &mut Rng, device: &Device) -> Result<ProGan> {
+    if cfg.width == 0 || cfg.z_dim == 0 || cfg.phase_images == 0 {
+        return Err(Error::Invalid(
+            "progan: width, z_dim and phase_images must be positive".into(),
+        ));
+    }
+    let generator = Generator::new(cfg, rng, device)?;
+    let discriminator = Discriminator::new(cfg, rng, device)?;
+    let generator_ema = Generator::new(cfg, rng, device)?;
+    for (e, p) in generator_ema
+        .parameters()
+        .iter()
+        .zip(generator.parameters())
+    {
+        e.assign(&p)?;
+    }
+    Ok(ProGan {
+        opt_g: Optimizer::new(cfg.adam, cfg.lr, generator.named_parameters(""))?,
+        opt_d: Optimizer::new(cfg.adam, cfg.lr, discriminator.named_parameters(""))?,
+        cfg: *cfg,
+        generator,
+        discriminator,
+        generator_ema,
+        images_shown: 0,
+        optim_resolution: RESOLUTIONS[0] as u64,
+    })
+}
+
+impl ProGan {
+    /// Where the schedule stands: the phase the next step trains in.
+    pub fn phase(&self) -> Phase {
+        schedule(self.images_shown, self.cfg.phase_images)
+    }
+
+    pub fn resolution(&self) -> usize {
+        self.phase().resolution
+    }
+
+    pub fn alpha(&self) -> f32 {
+        self.phase().alpha
+    }
+
+    pub fn images_shown(&self) -> u64 {
+        self.images_shown
+    }
+
+    /// Generator output at the current phase's own resolution (no upscaling), without a graph;
+    /// from the EMA generator when `ema`.
+    pub fn generate(&self, z: &Tensor, ema: bool) -> Result<Tensor> {
+        let g = if ema {
+            &self.generator_ema
+        } else {
+            &self.generator
+        };
+        no_grad(|| g.forward(z, &self.phase()))
+    }
+
+    /// ema = decay * ema + (1 - decay) * g, in place.
+    fn update_ema(&self) -> Result<()> {
+        let d = f64::from(self.cfg.ema_decay);
+        no_grad(|| {
+            for (e, p) in self
+                .generator_ema
+                .parameters()
+                .iter()
+                .zip(self.generator.parameters())
+            {
+                e.assign(&e.mul_scalar(d)?.add(&p.mul_scalar(1.0 - d)?)?)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Trainable for ProGan {
+    fn metric_names(&self) -> Vec<&'static str> {
+        vec![
+            "critic_loss",
+            "gp",
+            "g_loss",
+            "w_distance",
+            "resolution",
+            "alpha",
+        ]
+    }
+
+    fn train_step(
+        &mut self,
+        real: &Tensor,
+        _labels: &[usize],
+        rng: &mut Rng,
+    ) -> Result<Vec<Tensor>> {
+        let phase = self.phase();
+        let b = real.shape().first().copied().unwrap_or(0);
+        let device = real.device();
+        if phase.resolution as u64 != self.optim_resolution {
+            // A new resolution was added: fresh Adam moments and bias correction for both.
+            self.opt_g.reset_state()?;
+            self.opt_d.reset_state()?;
+            self.optim_resolution = phase.resolution as u64;
+        }
+        let real = no_grad(|| prepare_reals(real, &phase))?;
+
+        // Critic step: WGAN loss + gradient penalty + drift.
+        let z = Tensor::randn(&[b, self.cfg.z_dim], 0.0, 1.0, rng, &device)?;
+        let fake = no_grad(|| self.generator.forward(&z, &phase))?;
+        let eps = interpolation_weights(&real, rng)?;
+        self.opt_d.zero_grad();
+        let d = &self.discriminator;
+        let real_scores = d.forward(&real, &phase)?;
+        let fake_scores = d.forward(&fake, &phase)?;
+        let wgan = critic_loss(&real_scores, &fake_scores)?;
+        let gp = gradient_penalty(
+            &mut |x| d.forward(x, &phase),
+            &real,
+            &fake,
+            &eps,
+            self.cfg.gp_lambda,
+        )?;
+        let drift = real_scores
+            .square()?
+            .mean_all()?
+            .mul_scalar(self.cfg.drift)?;
+        let loss = wgan.add(&gp)?.add(&drift)?;
+        loss.backward()?;
+        self.opt_d.step()?;
+
+        // Generator step through the frozen critic, on fresh noise.
+        let z = Tensor::randn(&[b, self.cfg.z_dim], 0.0, 1.0, rng, &device)?;
+        self.opt_g.zero_grad();
+        let g_loss = {
+            let _frozen = self.discriminator.freeze();
+            let images = self.generator.forward(&z, &phase)?;
+            let loss = self
+                .discriminator
+                .forward(&images, &phase)?
+                .mean_all()?
+                .mul_scalar(-1.0)?;
+            loss.backward()?;
+            loss
+        };
+        self.opt_g.step()?;
+        self.update_ema()?;
+        self.images_shown += b as u64;
+
+        no_grad(|| {
+            Ok(vec![
+                loss.detach(),
+                gp.detach(),
+                g_loss.detach(),
+                wgan.detach().mul_scalar(-1.0)?,
+                Tensor::scalar(phase.resolution as f32, &device)?,
+                Tensor::scalar(phase.alpha, &device)?,
+            ])
+        })
+    }
+
+    /// The EMA generator in the current phase's configuration, upscaled (nearest) to 32x32.
+    fn sample(&mut self, z: &Tensor, _labels: Option<&[usize]>) -> Result<Tensor> {
+        let images = self.generate(z, true)?;
+        match FULL / self.resolution() {
+            1 => Ok(images),
+            k => no_grad(|| images.upsample_nearest2d(k)),
+        }
+    }
+
+    fn z_dim(&self) -> usize {
+        self.cfg.z_dim
+    }
+
+    fn device(&self) -> Device {
+        self.generator
+            .parameters()
+            .first()
+            .map_or(Device::Cpu, Tensor::device)
+    }
+
+    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
+        saved::save(
+            path,
+            KIND,
+            &self.cfg.json(),
+            &[
+                ("generator", &self.generator),
+                ("discriminator", &self.discriminator),
+                ("generator_ema", &self.generator_ema),
+                ("optim.generator", &self.opt_g),
+                ("optim.discriminator", &self.opt_d),
+                ("progan.images_shown", &self.images_shown),
+                ("progan.optim_resolution", &self.optim_resolution),
+            ],
+            state,
+        )
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
+        saved::load(
+            path,
+            KIND,
+            vec![
+                ("generator", &mut self.generator),
+                ("discriminator", &mut self.discriminator),
+                ("generator_ema", &mut self.generator_ema),
+                ("optim.generator", &mut self.opt_g),
+                ("optim.discriminator", &mut self.opt_d),
+                ("progan.images_shown", &mut self.images_shown),
+                ("progan.optim_resolution", &mut self.optim_resolution),
+            ],
+        )
+    }
+}
