@@ -383,49 +383,15 @@ fn progan_grows_resumes_mid_fade_and_samples() {
     ];
     let (ok, text, straight) = train_tiny(dir.path(), "progan", &tiny);
     assert!(ok, "{text}");
-    let split = dir.path().join("split");
-    let (ok, text) = ganlab(
-        &[
-            &[
-                "train",
-                "progan",
-                "--data-dir",
-                TINY,
-                "--batch-size",
-                "4",
-                "--log-every",
-                "1",
-                "--quiet",
-                "--device",
-                "cpu",
-                "--steps",
-                "6",
-                "--out",
-                split.to_str().unwrap(),
-            ][..],
-            &tiny,
-        ]
-        .concat(),
+    let (ok, text, split) = train_tiny(
+        &dir.path().join("split"),
+        "progan",
+        &[&tiny[..], &["--steps", "6"]].concat(),
     );
     assert!(ok, "{text}");
     // The resumed run takes its schedule and widths from the checkpoint, not the flags.
-    let (ok, text) = ganlab(&[
-        "train",
-        "progan",
-        "--data-dir",
-        TINY,
-        "--batch-size",
-        "4",
-        "--log-every",
-        "1",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--sample-every",
-        "2",
-        "--resume",
-        split.to_str().unwrap(),
-    ]);
+    let resume = ["--resume", split.to_str().unwrap(), "--sample-every", "2"];
+    let (ok, text, _) = train_tiny(&dir.path().join("split"), "progan", &resume);
     assert!(ok, "{text}");
     // Every logged value but the wall time agrees with the straight run, mid-fade included.
     let rows = |dir: &Path| -> Vec<String> {

@@ -4,11 +4,11 @@
 //! mode, its dropout active, its weights untouched), Adam(2e-4, 0.5) on both.
 
 use super::net::{predict, Net};
-use super::saved;
+use super::saved::checkpoint_methods;
 use crate::autograd::no_grad;
 use crate::nn::{Ctx, Module};
 use crate::optim::{Adam, Optimizer};
-use crate::train::{RunState, Trainable};
+use crate::train::Trainable;
 use crate::{Device, Result, Rng, Tensor};
 use std::path::Path;
 
@@ -212,39 +212,19 @@ impl Trainable for BookGan {
     }
 
     fn device(&self) -> Device {
-        self.generator
-            .parameters()
-            .first()
-            .map_or(Device::Cpu, Tensor::device)
+        self.generator.device()
     }
 
-    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
-        saved::save(
-            path,
-            &self.kind,
-            &self.config(),
-            &[
-                ("generator", &self.generator),
-                ("discriminator", &self.discriminator),
-                ("optim.generator", &self.opt_g),
-                ("optim.discriminator", &self.opt_d),
-                ("dropout", &self.ctx),
-            ],
-            state,
-        )
-    }
-
-    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
-        saved::load(
-            path,
-            &self.kind,
-            vec![
-                ("generator", &mut self.generator),
-                ("discriminator", &mut self.discriminator),
-                ("optim.generator", &mut self.opt_g),
-                ("optim.discriminator", &mut self.opt_d),
-                ("dropout", &mut self.ctx),
-            ],
-        )
-    }
+    checkpoint_methods!(
+        self,
+        kind: &self.kind,
+        config: self.config(),
+        parts: [
+            "generator" => generator,
+            "discriminator" => discriminator,
+            "optim.generator" => opt_g,
+            "optim.discriminator" => opt_d,
+            "dropout" => ctx,
+        ]
+    );
 }

@@ -6,7 +6,7 @@
 //! Every resolution block is built up front; the schedule (images shown so far) decides which
 //! blocks run and how the newest one is blended in, so a checkpoint always has the same entries.
 
-use super::saved;
+use super::saved::{self, checkpoint_methods};
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
 use crate::autograd::no_grad;
 use crate::nn::{
@@ -14,7 +14,7 @@ use crate::nn::{
     Module, PixelNorm, Reshape, Sequential, Upsample, WeightConfig, WeightInit,
 };
 use crate::optim::{Adam, Optimizer};
-use crate::train::{RunState, Trainable};
+use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 use std::path::Path;
 
@@ -249,19 +249,22 @@ impl Generator {
     }
 }
 
+/// `items` named `<name>0`, `<name>1`, ...
+fn numbered<'a, M: Module>(
+    name: &'a str,
+    items: &'a [M],
+) -> impl Iterator<Item = (String, &'a dyn Module)> + 'a {
+    items
+        .iter()
+        .enumerate()
+        .map(move |(i, m)| (format!("{name}{i}"), m as &dyn Module))
+}
+
 impl Module for Generator {
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        let blocks = self
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("block{i}"), b as &dyn Module));
-        let rgb = self
-            .to_rgb
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("to_rgb{i}"), b as &dyn Module));
-        blocks.chain(rgb).collect()
+        numbered("block", &self.blocks)
+            .chain(numbered("to_rgb", &self.to_rgb))
+            .collect()
     }
 }
 
@@ -347,17 +350,9 @@ impl Discriminator {
 
 impl Module for Discriminator {
     fn children(&self) -> Vec<(String, &dyn Module)> {
-        let blocks = self
-            .blocks
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("block{i}"), b as &dyn Module));
-        let rgb = self
-            .from_rgb
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("from_rgb{i}"), b as &dyn Module));
-        blocks.chain(rgb).collect()
+        numbered("block", &self.blocks)
+            .chain(numbered("from_rgb", &self.from_rgb))
+            .collect()
     }
 }
 
@@ -583,43 +578,21 @@ impl Trainable for ProGan {
     }
 
     fn device(&self) -> Device {
-        self.generator
-            .parameters()
-            .first()
-            .map_or(Device::Cpu, Tensor::device)
+        self.generator.device()
     }
 
-    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
-        saved::save(
-            path,
-            KIND,
-            &self.cfg.json(),
-            &[
-                ("generator", &self.generator),
-                ("discriminator", &self.discriminator),
-                ("generator_ema", &self.generator_ema),
-                ("optim.generator", &self.opt_g),
-                ("optim.discriminator", &self.opt_d),
-                ("progan.images_shown", &self.images_shown),
-                ("progan.optim_resolution", &self.optim_resolution),
-            ],
-            state,
-        )
-    }
-
-    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
-        saved::load(
-            path,
-            KIND,
-            vec![
-                ("generator", &mut self.generator),
-                ("discriminator", &mut self.discriminator),
-                ("generator_ema", &mut self.generator_ema),
-                ("optim.generator", &mut self.opt_g),
-                ("optim.discriminator", &mut self.opt_d),
-                ("progan.images_shown", &mut self.images_shown),
-                ("progan.optim_resolution", &mut self.optim_resolution),
-            ],
-        )
-    }
+    checkpoint_methods!(
+        self,
+        kind: KIND,
+        config: self.cfg.json(),
+        parts: [
+            "generator" => generator,
+            "discriminator" => discriminator,
+            "generator_ema" => generator_ema,
+            "optim.generator" => opt_g,
+            "optim.discriminator" => opt_d,
+            "progan.images_shown" => images_shown,
+            "progan.optim_resolution" => optim_resolution,
+        ]
+    );
 }

@@ -73,3 +73,34 @@ pub fn load(path: &Path, kind: &str, parts: Vec<(&str, &mut dyn Stateful)>) -> R
         .unwrap_or(0.0);
     Ok(RunState { step, rng, wall_s })
 }
+
+/// `save_checkpoint` and `load_checkpoint` of a `Trainable` whose checkpoint is the listed
+/// fields under the listed prefixes, from one list so the two cannot drift apart:
+/// `checkpoint_methods!(self, kind: &self.kind, config: self.config(), parts: ["generator" =>
+/// generator])` (`self` is passed in so the expressions may use it).
+macro_rules! checkpoint_methods {
+    ($self:ident, kind: $kind:expr, config: $config:expr, parts: [$($name:literal => $field:ident),+ $(,)?]) => {
+        fn save_checkpoint(
+            &$self,
+            path: &std::path::Path,
+            state: &$crate::train::RunState,
+        ) -> $crate::Result<()> {
+            $crate::models::saved::save(
+                path,
+                $kind,
+                &$config,
+                &[$(($name, &$self.$field)),+],
+                state,
+            )
+        }
+
+        fn load_checkpoint(
+            &mut $self,
+            path: &std::path::Path,
+        ) -> $crate::Result<$crate::train::RunState> {
+            let kind = $kind.to_string();
+            $crate::models::saved::load(path, &kind, vec![$(($name, &mut $self.$field)),+])
+        }
+    };
+}
+pub(crate) use checkpoint_methods;

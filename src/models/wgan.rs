@@ -8,14 +8,13 @@
 
 use super::dcgan::{discriminator_with, generator_with, Z_DIM};
 use super::net::{predict, Net};
-use super::saved;
+use super::saved::checkpoint_methods;
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
 use crate::autograd::no_grad;
 use crate::nn::{Ctx, Layer, Module};
 use crate::optim::{clip_, Adam, Optimizer, RmsProp, UpdateRule};
-use crate::train::{RunState, Trainable};
+use crate::train::Trainable;
 use crate::{Device, Result, Rng, Tensor};
-use std::path::Path;
 
 /// How the critic is kept (approximately) 1-Lipschitz.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -183,41 +182,21 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
     }
 
     fn device(&self) -> Device {
-        self.generator
-            .parameters()
-            .first()
-            .map_or(Device::Cpu, Tensor::device)
+        self.generator.device()
     }
 
-    fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()> {
-        saved::save(
-            path,
-            &self.kind,
-            &self.config(),
-            &[
-                ("generator", &self.generator),
-                ("critic", &self.critic),
-                ("optim.generator", &self.opt_g),
-                ("optim.critic", &self.opt_c),
-                ("dropout", &self.ctx),
-            ],
-            state,
-        )
-    }
-
-    fn load_checkpoint(&mut self, path: &Path) -> Result<RunState> {
-        saved::load(
-            path,
-            &self.kind,
-            vec![
-                ("generator", &mut self.generator),
-                ("critic", &mut self.critic),
-                ("optim.generator", &mut self.opt_g),
-                ("optim.critic", &mut self.opt_c),
-                ("dropout", &mut self.ctx),
-            ],
-        )
-    }
+    checkpoint_methods!(
+        self,
+        kind: &self.kind,
+        config: self.config(),
+        parts: [
+            "generator" => generator,
+            "critic" => critic,
+            "optim.generator" => opt_g,
+            "optim.critic" => opt_c,
+            "dropout" => ctx,
+        ]
+    );
 }
 
 /// The book's WGAN: the DCGAN generator with k4 convs, the DCGAN discriminator with widths

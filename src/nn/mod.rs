@@ -27,7 +27,7 @@ pub use progan::{MinibatchStdDev, PixelNorm};
 pub use sequential::Sequential;
 pub use shape::{AvgPool2d, Flatten, Reshape, Upsample, ZeroPad2d};
 
-use crate::{Result, Tensor};
+use crate::{Device, Result, Tensor};
 use std::cell::Cell;
 
 /// What a piece of module state is: learned by the optimiser, or a buffer such as batch
@@ -109,6 +109,13 @@ pub trait Module {
             .into_iter()
             .map(|(_, t)| t)
             .collect()
+    }
+
+    /// The device the parameters live on (the CPU for a module without any).
+    fn device(&self) -> Device {
+        self.parameters()
+            .first()
+            .map_or(Device::Cpu, Tensor::device)
     }
 
     /// The mode flags of every module in the tree (what `set_training` and `freeze` flip).
