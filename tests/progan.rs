@@ -381,3 +381,26 @@ fn fades_blend_the_new_block_with_the_previous_resolution() {
 fn rel(a: &[f32], b: &[f32]) -> f64 {
     common::rel_l2(a, b)
 }
+
+#[test]
+fn gpu_and_cpu_agree_through_a_fade() {
+    let Some(gpu) = common::gpu() else { return };
+    // phase_images 8 at batch 4: steps 1-2 at 4x4, steps 3-4 fade in 8x8 (alpha 0, 0.5).
+    let run = |device: &Device| -> Vec<f32> {
+        let mut model = progan::build(&tiny(), &mut Rng::seed(12), device).unwrap();
+        let mut rng = Rng::seed(13);
+        let mut out = Vec::new();
+        for _ in 0..4 {
+            let real = real_batch(BATCH, &mut rng).to_device(device).unwrap();
+            for m in model.train_step(&real, &[0; BATCH], &mut rng).unwrap() {
+                out.push(m.item().unwrap());
+            }
+        }
+        let z = Tensor::randn(&[2, 16], 0.0, 1.0, &mut rng, device).unwrap();
+        out.extend(model.sample(&z, None).unwrap().to_vec().unwrap());
+        out
+    };
+    let (c, g) = (run(&Device::Cpu), run(&gpu));
+    let err = common::rel_l2(&g, &c);
+    assert!(err < 1e-3, "GPU vs CPU rel {err:e}:\n{g:?}\n{c:?}");
+}
