@@ -260,8 +260,23 @@ fn cgan_trains_and_samples_a_chosen_digit() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, text, out) = train_tiny(dir.path(), "cgan", &["--steps", "2", "--sample-every", "2"]);
     assert!(ok, "{text}");
-    assert_eq!(png_size(&out.join("samples/step_0000002.png")), (292, 292));
+    // One row per class: 10 rows of 5 28x28 images at scale 2 with 2-pixel gaps.
+    assert_eq!(png_size(&out.join("samples/step_0000002.png")), (292, 582));
     let ckpt = out.join("checkpoint.safetensors");
+    let all = dir.path().join("all.png");
+    let (ok, text) = ganlab(&[
+        "sample",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--n",
+        "20",
+        "--device",
+        "cpu",
+        "--out",
+        all.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(png_size(&all), (2 * 56 + 3 * 2, 582));
     let grid = dir.path().join("sevens.png");
     let (ok, text) = ganlab(&[
         "sample",

@@ -123,10 +123,11 @@ fn cgan_trains_and_its_labels_steer_the_generator() {
     assert_eq!(a[..784], b[..784]);
     assert_ne!(a[784..], b[784..]);
 
-    // The training grids put one class per row (5 columns).
-    let (_, labels) = fixed_inputs(&model, 0, 25).unwrap();
-    let want: Vec<usize> = (0..25).map(|i| i / 5).collect();
+    // The training grids put one class per row: 10 rows of 5.
+    let (z, labels) = fixed_inputs(&model, 0).unwrap();
+    let want: Vec<usize> = (0..50).map(|i| i / 5).collect();
     assert_eq!(labels.unwrap(), want);
+    assert_eq!(z.shape(), [50, 100]);
 }
 
 fn max_abs(params: &[Tensor]) -> f32 {

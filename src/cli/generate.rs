@@ -3,7 +3,7 @@
 use super::GpuFlags;
 use clap::Args;
 use ganlab::models;
-use ganlab::train::trainer::seeded_noise;
+use ganlab::train::trainer::{seeded_noise, CLASSES};
 use ganlab::train::Trainable;
 use ganlab::viz::{save_grid, GridLayout};
 use ganlab::{Device, Error, Result, Rng, Tensor};
@@ -18,7 +18,8 @@ pub struct Common {
     #[arg(long, default_value = "auto")]
     device: String,
     /// The class to draw, for a conditional model (cgan): e.g. 7 for sevens. Without it a
-    /// conditional model's sample grid has one class per row (others draw class 0).
+    /// conditional model's sample grid has one row per class (interpolate and arithmetic
+    /// draw class 0).
     #[arg(long)]
     label: Option<usize>,
     #[command(flatten)]
@@ -41,10 +42,10 @@ impl Common {
                     "--label needs a conditional model (cgan); this checkpoint's is not".into(),
                 ))
             }
-            Some(l) if l >= models::book::CLASSES => {
+            Some(l) if l >= CLASSES => {
                 return Err(Error::Invalid(format!(
                     "--label {l}: classes are 0..{}",
-                    models::book::CLASSES
+                    CLASSES
                 )))
             }
             _ => {}
@@ -118,9 +119,18 @@ pub struct SampleArgs {
 
 pub fn sample(args: &SampleArgs) -> Result<()> {
     let mut loaded = args.common.load()?;
-    let z = seeded_noise(args.seed, args.n, loaded.model.z_dim(), &loaded.device)?;
-    let layout = GridLayout::square(args.n);
-    let labels = loaded.labels(args.n, |i| (i / layout.cols) % models::book::CLASSES);
+    // A conditional model without --label: one row per class.
+    let layout = match loaded.model.is_conditional() && loaded.label.is_none() {
+        true => GridLayout {
+            rows: CLASSES,
+            cols: args.n.div_ceil(CLASSES),
+            ..GridLayout::square(args.n)
+        },
+        false => GridLayout::square(args.n),
+    };
+    let n = layout.rows * layout.cols;
+    let z = seeded_noise(args.seed, n, loaded.model.z_dim(), &loaded.device)?;
+    let labels = loaded.labels(n, |i| (i / layout.cols) % CLASSES);
     loaded.write(&z, labels.as_deref(), (layout.rows, layout.cols), &args.out)
 }
 

@@ -8,12 +8,10 @@ use super::saved::checkpoint_methods;
 use crate::autograd::no_grad;
 use crate::nn::{Ctx, Module};
 use crate::optim::{Adam, Optimizer};
+use crate::train::trainer::CLASSES;
 use crate::train::Trainable;
 use crate::{Device, Result, Rng, Tensor};
 use std::path::Path;
-
-/// Classes of the conditional model's labels (MNIST digits, Fashion-MNIST garments).
-pub const CLASSES: usize = 10;
 
 /// Which framework's semantics the training step follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,10 +2,11 @@
 //! multiplies z in G and the flattened image in D; losses, optimiser and loop as the vanilla
 //! GAN, with D trained on (real, its label) and (fake, the label it was made for).
 
-use super::book::{BookGan, Hyper, CLASSES};
+use super::book::{BookGan, Hyper};
 use super::gan::{mlp_generator, Z_DIM};
 use super::net::Net;
 use crate::nn::{Activation, Dropout, Embedding, Linear, Sequential};
+use crate::train::trainer::CLASSES;
 use crate::{Device, Result, Rng};
 
 /// G: z * Embedding(10, 100)(label); Dense 256, LeakyReLU 0.2, BN(0.8); Dense 512, LeakyReLU;

@@ -89,17 +89,37 @@ pub fn seeded_noise(seed: u64, n: usize, z_dim: usize, device: &Device) -> Resul
     Tensor::randn(&[n, z_dim], 0.0, 1.0, &mut Rng::seed(seed), device)
 }
 
-/// The fixed noise (and labels: one class per row) every sample grid of a run is drawn from.
-pub fn fixed_inputs(
-    model: &dyn Trainable,
-    seed: u64,
-    n: usize,
-) -> Result<(Tensor, Option<Vec<usize>>)> {
+/// Classes a conditional model draws (the digits, the garments).
+pub const CLASSES: usize = 10;
+
+/// The training grids' layout: 5x5, or for a conditional model one row per class of 5.
+pub fn grid_layout(model: &dyn Trainable) -> GridLayout {
+    if model.is_conditional() {
+        GridLayout {
+            rows: CLASSES,
+            ..GridLayout::square(25)
+        }
+    } else {
+        GridLayout::square(25)
+    }
+}
+
+/// Class labels for a grid of `rows` x `cols` with one class per row.
+pub fn row_labels(rows: usize, cols: usize) -> Vec<usize> {
+    (0..rows * cols)
+        .map(|i| (i / cols.max(1)) % CLASSES)
+        .collect()
+}
+
+/// The fixed noise (and labels: one class per row) every sample grid of a run is drawn from,
+/// laid out as `grid_layout(model)`.
+pub fn fixed_inputs(model: &dyn Trainable, seed: u64) -> Result<(Tensor, Option<Vec<usize>>)> {
+    let layout = grid_layout(model);
+    let n = layout.rows * layout.cols;
     let z = seeded_noise(seed ^ 0x5A4D_504C_4553, n, model.z_dim(), &model.device())?;
-    let cols = (n as f64).sqrt().ceil() as usize;
     let labels = model
         .is_conditional()
-        .then(|| (0..n).map(|i| (i / cols.max(1)) % 10).collect());
+        .then(|| row_labels(layout.rows, layout.cols));
     Ok((z, labels))
 }
 
@@ -147,7 +167,7 @@ pub fn train_with_eval(
     let eval_names = evaluator.as_ref().map(|e| e.names()).unwrap_or_default();
     let columns: Vec<&str> = names.iter().chain(&eval_names).copied().collect();
     let mut log = MetricsLog::open(&cfg.out_dir.join("metrics.csv"), &columns, state.step)?;
-    let (fixed_z, fixed_labels) = fixed_inputs(model, cfg.seed, 25)?;
+    let (fixed_z, fixed_labels) = fixed_inputs(model, cfg.seed)?;
     let images = data.item_shape.len() == 3;
     let device = model.device();
     interrupt::install();
@@ -255,21 +275,16 @@ pub fn train_with_eval(
     })
 }
 
-/// A grid of the generator's output for `z` (and labels), one image per noise row.
+/// A grid (`grid_layout(model)`) of the generator's output for `z` (and labels).
 pub fn write_samples(
     model: &mut dyn Trainable,
     z: &Tensor,
     labels: Option<&[usize]>,
     path: &Path,
 ) -> Result<()> {
+    let layout = grid_layout(model);
     let images = model.sample(z, labels)?;
-    let n = images.shape()[0];
-    save_grid(
-        path,
-        &images.to_vec()?,
-        images.shape(),
-        GridLayout::square(n),
-    )
+    save_grid(path, &images.to_vec()?, images.shape(), layout)
 }
 
 /// The metrics log as a chart: losses in one panel, accuracies in another, anything else
