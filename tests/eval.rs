@@ -108,6 +108,51 @@ fn train_classifier_and_eval_from_the_cli() {
         written.contains("\"inception_score\"") && written.contains("\"fid\""),
         "{written}"
     );
+
+    // Checkpoints of a conditional model and of ProGAN (32x32 samples, cropped to the
+    // classifier's 28x28) are scored too.
+    for (model, extra) in [
+        ("cgan", &[][..]),
+        ("progan", &["--phase-images", "8", "--width", "4"][..]),
+    ] {
+        let run = dir.path().join(model);
+        let (ok, text) = ganlab(
+            &[
+                &[
+                    "train",
+                    model,
+                    "--data-dir",
+                    TINY,
+                    "--steps",
+                    "2",
+                    "--batch-size",
+                    "4",
+                    "--quiet",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    run.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(ok, "{model}: {text}");
+        let (ok, text) = ganlab(&[
+            "eval",
+            "--checkpoint",
+            run.join("checkpoint.safetensors").to_str().unwrap(),
+            "--n",
+            "20",
+            "--data-dir",
+            TINY,
+            "--classifier",
+            clf_s,
+            "--device",
+            "cpu",
+        ]);
+        assert!(ok && text.contains("generated"), "{model}: {text}");
+    }
     let (ok, text) = ganlab(&[
         "eval",
         "--images",

@@ -111,9 +111,23 @@ pub fn sample_images(
         let labels: Option<Vec<usize>> = model
             .is_conditional()
             .then(|| (start..start + count).map(|i| i % 10).collect());
-        images.extend(model.sample(&z, labels.as_deref())?.to_vec()?);
+        let batch = model.sample(&z, labels.as_deref())?;
+        images.extend(crop_to_mnist(&batch)?.to_vec()?);
     }
     Ok(images)
+}
+
+/// The central 28x28 of larger images (ProGAN draws MNIST padded to 32x32), which is what the
+/// classifier was trained on.
+fn crop_to_mnist(images: &crate::Tensor) -> Result<crate::Tensor> {
+    match *images.shape() {
+        [_, _, h, w] if h > 28 && w > 28 => {
+            images
+                .narrow(2, (h - 28) / 2, 28)?
+                .narrow(3, (w - 28) / 2, 28)
+        }
+        _ => Ok(images.clone()),
+    }
 }
 
 impl crate::train::trainer::Evaluator for TrainingEval {
