@@ -255,6 +255,19 @@ fn train_tiny(dir: &Path, model: &str, extra: &[&str]) -> (bool, String, std::pa
     (ok, text, out)
 }
 
+/// A run's metrics.csv without its wall-time column: what a resumed run reproduces exactly.
+fn logged_values(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(1);
+            f.join(",")
+        })
+        .collect()
+}
+
 #[test]
 fn cgan_trains_and_samples_a_chosen_digit() {
     let dir = tempfile::tempdir().unwrap();
@@ -313,12 +326,21 @@ fn wgan_and_wgan_gp_log_and_plot_the_critic() {
         ("wgan", "step,wall_s,critic_loss,g_loss,w_distance"),
         ("wgan-gp", "step,wall_s,critic_loss,gp,g_loss,w_distance"),
     ] {
-        let (ok, text, out) = train_tiny(dir.path(), model, &["--steps", "2"]);
+        let (ok, text, out) = train_tiny(dir.path(), model, &["--steps", "3"]);
         assert!(ok, "{model}: {text}");
         let log = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert!(log.starts_with(columns), "{model}: {log}");
-        assert_eq!(log.lines().count(), 3, "{model}: {log}");
-        assert!(out.join("losses.png").exists() && out.join("samples/step_0000002.png").exists());
+        assert_eq!(log.lines().count(), 4, "{model}: {log}");
+        assert!(out.join("losses.png").exists() && out.join("samples/step_0000003.png").exists());
+        // One step, then resumed to three: the same values as straight through (the five
+        // critic batches of each step come from the resumed batch sequence).
+        let split = dir.path().join("split");
+        let (ok, text, part) = train_tiny(&split, model, &["--steps", "1"]);
+        assert!(ok, "{model}: {text}");
+        let resume = ["--resume", part.to_str().unwrap(), "--steps", "3"];
+        let (ok, text, _) = train_tiny(&split, model, &resume);
+        assert!(ok, "{model}: {text}");
+        assert_eq!(logged_values(&out), logged_values(&part), "{model}");
         // The checkpoint loads as its own kind for sampling.
         let grid = dir.path().join(format!("{model}.png"));
         let (ok, text) = ganlab(&[
@@ -409,18 +431,7 @@ fn progan_grows_resumes_mid_fade_and_samples() {
     let (ok, text, _) = train_tiny(&dir.path().join("split"), "progan", &resume);
     assert!(ok, "{text}");
     // Every logged value but the wall time agrees with the straight run, mid-fade included.
-    let rows = |dir: &Path| -> Vec<String> {
-        std::fs::read_to_string(dir.join("metrics.csv"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut f: Vec<&str> = l.split(',').collect();
-                f.remove(1);
-                f.join(",")
-            })
-            .collect()
-    };
-    let (a, b) = (rows(&straight), rows(&split));
+    let (a, b) = (logged_values(&straight), logged_values(&split));
     assert_eq!(a.len(), 29, "{a:?}");
     assert_eq!(a, b);
     assert!(a[0].ends_with("resolution,alpha"), "{}", a[0]);

@@ -181,6 +181,16 @@ fn reals_are_padded_with_the_background_pooled_and_cross_faded() {
     assert_eq!(at8.shape(), &[1, 1, 8, 8]);
     let v = at8.to_vec().unwrap();
     assert!((v[0] - 0.5 * (-0.5 + 0.125)).abs() < 1e-6, "faded {}", v[0]);
+    // A quarter into the fade the new resolution weighs 0.25 (a swapped blend gives 0.75).
+    let v = progan::prepare_reals(&ones, &schedule(25, 20))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert!(
+        (v[0] - (0.25 * -0.5 + 0.75 * 0.125)).abs() < 1e-6,
+        "faded {}",
+        v[0]
+    );
     let full = progan::prepare_reals(&ones, &schedule(70, 10)).unwrap();
     let v = full.to_vec().unwrap();
     assert_eq!(

@@ -115,9 +115,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         width: args.width,
         ..ProGanConfig::default()
     };
-    if args.model == progan::KIND && args.resume.is_some() {
+    let checkpoint = out_dir.join(CHECKPOINT);
+    if args.model == progan::KIND && args.resume.is_some() && checkpoint.exists() {
         // The schedule and widths a run started with are the run's, whatever the flags say.
-        progan = ProGanConfig::from_checkpoint(&out_dir.join(CHECKPOINT))?;
+        let saved = ProGanConfig::from_checkpoint(&checkpoint)?;
+        if (saved.phase_images, saved.width) != (progan.phase_images, progan.width) {
+            println!(
+                "resuming with the run's own --phase-images {} --width {} (the flags are ignored)",
+                saved.phase_images, saved.width
+            );
+        }
+        progan = saved;
     }
     let batch = args.batch_size as u64;
     let phase_steps = progan.phase_images.div_ceil(batch).max(1);

@@ -112,6 +112,11 @@ pub fn sample_images(
             .is_conditional()
             .then(|| (start..start + count).map(|i| i % 10).collect());
         let batch = model.sample(&z, labels.as_deref())?;
+        if batch.rank() != 4 {
+            return Err(crate::Error::Invalid(
+                "this model draws points (toy data), not images: there is nothing for the image classifier to score; its training run logs modes_covered and high_quality".into(),
+            ));
+        }
         images.extend(crop_to_mnist(&batch)?.to_vec()?);
     }
     Ok(images)

@@ -48,13 +48,13 @@ pub struct ProGanConfig {
 
 impl Default for ProGanConfig {
     /// 20k images per phase (a third of MNIST): 140k images, 4375 steps at batch 32;
-    /// 64 channels; z of 128; the paper's Adam(1e-3, 0, 0.99, 1e-8), lambda 10, drift 1e-3,
+    /// 64 channels; z of 100 (the zoo's convention); the paper's Adam(1e-3, 0, 0.99, 1e-8), lambda 10, drift 1e-3,
     /// EMA 0.999, group 4.
     fn default() -> Self {
         ProGanConfig {
             phase_images: 20_000,
             width: 64,
-            z_dim: 128,
+            z_dim: 100,
             lr: 1e-3,
             adam: Adam {
                 beta1: 0.0,
@@ -501,6 +501,13 @@ impl Trainable for ProGan {
     ) -> Result<Vec<Tensor>> {
         let phase = self.phase();
         let b = real.shape().first().copied().unwrap_or(0);
+        let group = self.cfg.mbstd_group.min(b).max(1);
+        if b == 0 || b % group != 0 {
+            return Err(Error::Invalid(format!(
+                "progan: a batch of {b} does not split into minibatch-stddev groups of {group}; use a multiple of {}",
+                self.cfg.mbstd_group
+            )));
+        }
         let device = real.device();
         if phase.resolution as u64 != self.optim_resolution {
             // A new resolution was added: fresh Adam moments and bias correction for both.

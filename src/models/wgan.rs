@@ -3,8 +3,10 @@
 //! Lipschitz by weight clipping (WGAN) or by the gradient penalty (WGAN-GP).
 //!
 //! Each critic step takes its own real batch and fresh fakes from `generator.predict` (G in
-//! inference mode, as the book's Keras code), and makes one optimiser update on the whole
-//! loss (the papers' Algorithm 1); the generator step goes through the frozen critic.
+//! inference mode, as the book's Keras code). WGAN updates the critic as the book does, on the
+//! real batch and then on the fake one (two updates, each clipped); WGAN-GP makes one update
+//! on the whole loss, penalty included (the paper's Algorithm 1). The generator step goes
+//! through the frozen critic.
 
 use super::dcgan::{discriminator_with, generator_with, Z_DIM};
 use super::net::{predict, Net};
@@ -14,7 +16,7 @@ use crate::autograd::no_grad;
 use crate::nn::{Ctx, Layer, Module};
 use crate::optim::{clip_, Adam, Optimizer, RmsProp, UpdateRule};
 use crate::train::Trainable;
-use crate::{Device, Result, Rng, Tensor};
+use crate::{Device, Error, Result, Rng, Tensor};
 
 /// How the critic is kept (approximately) 1-Lipschitz.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,38 +72,50 @@ impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
 }
 
 impl<R: UpdateRule> Wgan<R> {
-    /// One critic update on `real` and fresh fakes; returns (Wasserstein loss, penalty).
+    /// One critic step on `real` and fresh fakes; returns (Wasserstein loss, penalty).
     fn critic_step(&mut self, real: &Tensor, rng: &mut Rng) -> Result<(Tensor, Option<Tensor>)> {
         let b = real.shape()[0];
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
         let fake = predict(&self.generator, &z, None, &mut self.ctx)?;
-        self.opt_c.zero_grad();
-        let real_scores = self.critic.forward(real, &mut self.ctx)?;
-        let fake_scores = self.critic.forward(&fake, &mut self.ctx)?;
-        let loss = critic_loss(&real_scores, &fake_scores)?;
-        let penalty = match self.lipschitz {
+        match self.lipschitz {
+            Lipschitz::Clip(c) => {
+                // The book's two `train_on_batch` calls: real (y = -1), then fake (y = +1),
+                // each its own update, each followed by the clip.
+                let real_loss = self.clipped_update(real, -1.0, c)?;
+                let fake_loss = self.clipped_update(&fake, 1.0, c)?;
+                Ok((no_grad(|| real_loss.add(&fake_loss))?, None))
+            }
             Lipschitz::Penalty(lambda) => {
+                // One update on the whole loss (the paper's Algorithm 1): the penalty needs
+                // reals and fakes together.
+                self.opt_c.zero_grad();
+                let real_scores = self.critic.forward(real, &mut self.ctx)?;
+                let fake_scores = self.critic.forward(&fake, &mut self.ctx)?;
+                let loss = critic_loss(&real_scores, &fake_scores)?;
                 let eps = interpolation_weights(real, rng)?;
                 let (critic, ctx) = (&self.critic, &mut self.ctx);
-                Some(gradient_penalty(
-                    &mut |x| critic.forward(x, ctx),
-                    real,
-                    &fake,
-                    &eps,
-                    lambda,
-                )?)
+                let penalty =
+                    gradient_penalty(&mut |x| critic.forward(x, ctx), real, &fake, &eps, lambda)?;
+                loss.add(&penalty)?.backward()?;
+                self.opt_c.step()?;
+                Ok((loss.detach(), Some(penalty.detach())))
             }
-            Lipschitz::Clip(_) => None,
-        };
-        match &penalty {
-            Some(p) => loss.add(p)?.backward()?,
-            None => loss.backward()?,
         }
+    }
+
+    /// One critic update on the Wasserstein loss mean(y * D(x)) for a constant label y, then
+    /// every critic parameter clipped to [-c, c].
+    fn clipped_update(&mut self, x: &Tensor, y: f64, c: f32) -> Result<Tensor> {
+        self.opt_c.zero_grad();
+        let loss = self
+            .critic
+            .forward(x, &mut self.ctx)?
+            .mean_all()?
+            .mul_scalar(y)?;
+        loss.backward()?;
         self.opt_c.step()?;
-        if let Lipschitz::Clip(c) = self.lipschitz {
-            clip_(&self.critic.parameters(), c)?;
-        }
-        Ok((loss.detach(), penalty.map(|p| p.detach())))
+        clip_(&self.critic.parameters(), c)?;
+        Ok(loss.detach())
     }
 
     fn config(&self) -> String {
@@ -126,6 +140,13 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
 
     /// `real` holds n_critic batches, one per critic step.
     fn train_step(&mut self, real: &Tensor, _: &[usize], rng: &mut Rng) -> Result<Vec<Tensor>> {
+        if self.n_critic == 0 || real.shape()[0] % self.n_critic != 0 {
+            return Err(Error::Invalid(format!(
+                "{} real images do not split into n_critic = {} batches",
+                real.shape()[0],
+                self.n_critic
+            )));
+        }
         let b = real.shape()[0] / self.n_critic;
         let (mut loss_sum, mut penalty_sum) = (None::<Tensor>, None::<Tensor>);
         for k in 0..self.n_critic {
