@@ -502,7 +502,7 @@ impl Trainable for ProGan {
         let phase = self.phase();
         let b = real.shape().first().copied().unwrap_or(0);
         let group = self.cfg.mbstd_group.min(b).max(1);
-        if b == 0 || b % group != 0 {
+        if b == 0 || !b.is_multiple_of(group) {
             return Err(Error::Invalid(format!(
                 "progan: a batch of {b} does not split into minibatch-stddev groups of {group}; use a multiple of {}",
                 self.cfg.mbstd_group

@@ -140,7 +140,7 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
 
     /// `real` holds n_critic batches, one per critic step.
     fn train_step(&mut self, real: &Tensor, _: &[usize], rng: &mut Rng) -> Result<Vec<Tensor>> {
-        if self.n_critic == 0 || real.shape()[0] % self.n_critic != 0 {
+        if self.n_critic == 0 || !real.shape()[0].is_multiple_of(self.n_critic) {
             return Err(Error::Invalid(format!(
                 "{} real images do not split into n_critic = {} batches",
                 real.shape()[0],
