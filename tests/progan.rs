@@ -297,7 +297,12 @@ fn adam_state_is_reset_when_a_resolution_is_added() {
 #[test]
 fn the_ema_generator_averages_the_generator_weights() {
     let mut rng = fresh_rng("progan_ema");
-    let mut model = progan::build(&tiny(), &mut Rng::seed(4), &Device::Cpu).unwrap();
+    // The spec's fixed decay (no warm-up), so the rule below is 0.999 * old + 0.001 * new.
+    let cfg = ProGanConfig {
+        ema_rampup: 0.0,
+        ..tiny()
+    };
+    let mut model = progan::build(&cfg, &mut Rng::seed(4), &Device::Cpu).unwrap();
     // Built as a copy of G.
     assert_eq!(named(&model.generator, ""), named(&model.generator_ema, ""));
     for _ in 0..3 {
@@ -413,4 +418,22 @@ fn gpu_and_cpu_agree_through_a_fade() {
     let (c, g) = (run(&Device::Cpu), run(&gpu));
     let err = common::rel_l2(&g, &c);
     assert!(err < 1e-3, "GPU vs CPU rel {err:e}:\n{g:?}\n{c:?}");
+}
+
+#[test]
+fn the_ema_warms_up_then_keeps_the_specified_decay() {
+    let cfg = ProGanConfig::default();
+    assert_eq!(cfg.ema_decay, 0.999);
+    // After 640 images at batch 32 (rampup 0.05): a half-life of 32 images, one step.
+    assert!((progan::ema_decay(&cfg, 32, 608) - 0.5).abs() < 1e-12);
+    // After 64,000: a half-life of 3,200 images (100 steps), 0.5^(1/100).
+    let d = progan::ema_decay(&cfg, 32, 64_000 - 32);
+    assert!((d - 0.5f64.powf(0.01)).abs() < 1e-12, "{d}");
+    // Long runs reach the cap: 0.999 once 5% of the images shown exceed 693 steps' worth.
+    assert_eq!(progan::ema_decay(&cfg, 32, 1_000_000), f64::from(0.999f32));
+    let fixed = ProGanConfig {
+        ema_rampup: 0.0,
+        ..cfg
+    };
+    assert_eq!(progan::ema_decay(&fixed, 32, 0), f64::from(0.999f32));
 }

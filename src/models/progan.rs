@@ -42,6 +42,10 @@ pub struct ProGanConfig {
     pub drift: f64,
     /// Decay of the generator's exponential moving average.
     pub ema_decay: f32,
+    /// EMA warm-up (StyleGAN2-ADA's ramp-up): the average's half-life is at most this share
+    /// of the images shown so far, so a short run's average is not mostly initial weights;
+    /// 0 keeps the decay fixed.
+    pub ema_rampup: f64,
     /// Minibatch-stddev group size.
     pub mbstd_group: usize,
 }
@@ -64,6 +68,7 @@ impl Default for ProGanConfig {
             gp_lambda: 10.0,
             drift: 1e-3,
             ema_decay: 0.999,
+            ema_rampup: 0.05,
             mbstd_group: 4,
         }
     }
@@ -107,6 +112,7 @@ impl ProGanConfig {
             gp_lambda: num("gp_lambda")?,
             drift: num("drift")?,
             ema_decay: num("ema_decay")? as f32,
+            ema_rampup: num("ema_rampup")?,
             mbstd_group: num("mbstd_group")? as usize,
         })
     }
@@ -114,9 +120,9 @@ impl ProGanConfig {
     fn json(&self) -> String {
         let a = self.adam;
         format!(
-            "{{\"model\":\"{KIND}\",\"phase_images\":{},\"width\":{},\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}},\"gp_lambda\":{},\"drift\":{},\"ema_decay\":{},\"mbstd_group\":{}}}",
+            "{{\"model\":\"{KIND}\",\"phase_images\":{},\"width\":{},\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}},\"gp_lambda\":{},\"drift\":{},\"ema_decay\":{},\"ema_rampup\":{},\"mbstd_group\":{}}}",
             self.phase_images, self.width, self.z_dim, self.lr, a.beta1, a.beta2, a.eps,
-            self.gp_lambda, self.drift, self.ema_decay, self.mbstd_group
+            self.gp_lambda, self.drift, self.ema_decay, self.ema_rampup, self.mbstd_group
         )
     }
 }
@@ -159,6 +165,18 @@ pub fn schedule(images_shown: u64, phase_images: u64) -> Phase {
         resolution: RESOLUTIONS[level],
         alpha,
     }
+}
+
+/// The EMA decay after a step of `batch` images with `images_shown` images shown before it:
+/// `cfg.ema_decay`, lowered while training is young so that the average's half-life
+/// (ln 2 / -ln decay steps) spans at most `ema_rampup` of the images shown so far.
+pub fn ema_decay(cfg: &ProGanConfig, batch: usize, images_shown: u64) -> f64 {
+    let cap = f64::from(cfg.ema_decay);
+    if cfg.ema_rampup <= 0.0 {
+        return cap;
+    }
+    let half_life_images = cfg.ema_rampup * (images_shown + batch as u64) as f64;
+    cap.min(0.5f64.powf(batch as f64 / half_life_images.max(1e-9)))
 }
 
 /// (1 - alpha) * old + alpha * new.
@@ -464,9 +482,9 @@ impl ProGan {
         no_grad(|| g.forward(z, &self.phase()))
     }
 
-    /// ema = decay * ema + (1 - decay) * g, in place.
-    fn update_ema(&self) -> Result<()> {
-        let d = f64::from(self.cfg.ema_decay);
+    /// ema = decay * ema + (1 - decay) * g, in place, after a step of `batch` images.
+    fn update_ema(&self, batch: usize) -> Result<()> {
+        let d = ema_decay(&self.cfg, batch, self.images_shown);
         no_grad(|| {
             for (e, p) in self
                 .generator_ema
@@ -556,7 +574,7 @@ impl Trainable for ProGan {
             loss
         };
         self.opt_g.step()?;
-        self.update_ema()?;
+        self.update_ema(b)?;
         self.images_shown += b as u64;
 
         no_grad(|| {
