@@ -105,6 +105,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         opts.data_dir = Some(dir.clone());
     }
     let dataset = data::load(&args.dataset, &opts)?;
+    let toy_spec = match data::registry::lookup(&args.dataset)? {
+        data::Entry::Toy(spec) => Some(spec),
+        data::Entry::Images(_) => None,
+    };
     let out_dir = args
         .resume
         .clone()
@@ -129,9 +133,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let batch = args.batch_size as u64;
     let phase_steps = progan.phase_images.div_ceil(batch).max(1);
-    let toy = dataset.train.item_shape.len() == 1;
     let (default_steps, default_sample_every) = match args.model.as_str() {
-        _ if toy => (3_000, 250),
+        _ if toy_spec.is_some() => (3_000, 250),
         "progan" => (
             progan.total_steps(args.batch_size),
             (phase_steps / 4).max(1),
@@ -179,16 +182,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         dataset.source.dir,
         out_dir.display()
     );
-    let mut toy_eval = None;
-    if let data::Entry::Toy(spec) = data::registry::lookup(&args.dataset)? {
-        // Toy runs are always scored and plotted, at the sample interval.
+    // Toy runs are always scored and plotted, at the sample interval.
+    let mut toy_eval = toy_spec.map(|spec| ToyEval {
+        spec,
+        data: dataset.test.images.clone(),
+        out_dir: out_dir.join("samples"),
+        device: device.clone(),
+    });
+    if toy_eval.is_some() {
         cfg.eval_every = cfg.sample_every;
-        toy_eval = Some(ToyEval {
-            spec,
-            data: dataset.test.images.clone(),
-            out_dir: out_dir.join("samples"),
-            device: device.clone(),
-        });
     }
     let mut evaluator = if toy_eval.is_some() {
         None
