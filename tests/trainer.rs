@@ -36,6 +36,9 @@ impl Trainable for Scripted {
     fn z_dim(&self) -> usize {
         4
     }
+    fn set_learning_rate(&mut self, _: f32) -> Result<()> {
+        Ok(())
+    }
     fn device(&self) -> Device {
         Device::Cpu
     }

@@ -519,3 +519,44 @@ fn resuming_cgan_wgan_and_wgan_gp_is_bit_exact() {
         assert_eq!(probe(&mut resumed), probe(&mut straight), "{name}: samples");
     }
 }
+
+/// One iteration at learning rate 0 leaves every parameter of `model` unchanged.
+fn assert_frozen_at_lr_0(name: &str, model: &mut dyn Trainable, params: Vec<Tensor>) {
+    let values =
+        |ps: &[Tensor]| -> Vec<Vec<f32>> { ps.iter().map(|p| p.to_vec().unwrap()).collect() };
+    let before = values(&params);
+    model.set_learning_rate(0.0).unwrap();
+    let b = 4 * model.batches_per_step();
+    let real = images(b, &mut Rng::seed(3));
+    let metrics = model
+        .train_step(&real, &vec![0; b], &mut Rng::seed(4))
+        .unwrap();
+    assert_finite(name, &metrics);
+    assert!(
+        before == values(&params),
+        "{name}: a parameter moved at lr 0"
+    );
+    assert!(model.set_learning_rate(f32::NAN).is_err());
+}
+
+#[test]
+fn a_zero_learning_rate_freezes_every_model() {
+    let dev = Device::Cpu;
+    let mut cgan = models::book("cgan", &mut Rng::seed(1), &dev).unwrap();
+    let params = [cgan.generator.parameters(), cgan.discriminator.parameters()].concat();
+    assert_frozen_at_lr_0("cgan", &mut cgan, params);
+    // WGAN's critic is clipped even at lr 0 (its Glorot weights start outside the bound).
+    let mut w = wgan::build(&mut Rng::seed(1), &dev).unwrap();
+    let params = w.generator.parameters();
+    assert_frozen_at_lr_0("wgan", &mut w, params);
+    let mut gp = wgan::build_gp(&mut Rng::seed(1), &dev).unwrap();
+    let params = [gp.generator.parameters(), gp.critic.parameters()].concat();
+    assert_frozen_at_lr_0("wgan-gp", &mut gp, params);
+    let cfg = ganlab::models::progan::ProGanConfig {
+        width: 8,
+        ..Default::default()
+    };
+    let mut pg = ganlab::models::progan::build(&cfg, &mut Rng::seed(1), &dev).unwrap();
+    let params = [pg.generator.parameters(), pg.discriminator.parameters()].concat();
+    assert_frozen_at_lr_0("progan", &mut pg, params);
+}

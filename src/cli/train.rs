@@ -84,6 +84,10 @@ pub struct TrainArgs {
     /// The evaluation classifier (default classifiers/<dataset>.safetensors).
     #[arg(long)]
     classifier: Option<PathBuf>,
+    /// Learning rate of both networks (default: the model's own: 2e-4 for gan, dcgan and
+    /// cgan, 5e-5 wgan, 1e-4 wgan-gp, 1e-3 progan). Give it again with --resume.
+    #[arg(long)]
+    lr: Option<f32>,
     /// ProGAN: images shown in each fade-in and each stabilise phase (7 phases: 4x4, then
     /// fade + stabilise for 8x8, 16x16, 32x32); the default run is 7 times this.
     #[arg(long, default_value_t = ProGanConfig::default().phase_images)]
@@ -174,6 +178,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         &mut Rng::seed(args.seed),
         &device,
     )?;
+    if let Some(lr) = args.lr {
+        model.set_learning_rate(lr)?;
+    }
     println!(
         "training {} on {} ({} images, {:?}) on {device:?} -> {}",
         args.model,

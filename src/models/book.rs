@@ -205,6 +205,13 @@ impl Trainable for BookGan {
         self.generator.is_conditional()
     }
 
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        self.opt_g.set_lr(0, lr)?;
+        self.opt_d.set_lr(0, lr)?;
+        self.hyper.lr = lr;
+        Ok(())
+    }
+
     fn z_dim(&self) -> usize {
         self.z_dim
     }

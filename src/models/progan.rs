@@ -602,6 +602,13 @@ impl Trainable for ProGan {
         self.cfg.z_dim
     }
 
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        self.opt_g.set_lr(0, lr)?;
+        self.opt_d.set_lr(0, lr)?;
+        self.cfg.lr = lr;
+        Ok(())
+    }
+
     fn device(&self) -> Device {
         self.generator.device()
     }

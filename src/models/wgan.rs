@@ -38,8 +38,9 @@ pub struct Wgan<R: UpdateRule> {
     pub lipschitz: Lipschitz,
     /// The dropout stream, checkpointed with the model.
     pub ctx: Ctx,
-    /// The optimiser's settings, for the checkpoint's metadata.
+    /// The optimiser's settings and learning rate, for the checkpoint's metadata.
     rule: String,
+    lr: f32,
 }
 
 /// The spec's n_critic for both variants.
@@ -66,7 +67,8 @@ impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
             n_critic: N_CRITIC,
             lipschitz,
             ctx: Ctx::new(dropout_seed),
-            rule: format!("{rule:?} lr {lr}"),
+            rule: format!("{rule:?}"),
+            lr,
         })
     }
 }
@@ -120,8 +122,8 @@ impl<R: UpdateRule> Wgan<R> {
 
     fn config(&self) -> String {
         format!(
-            "{{\"model\":\"{}\",\"z_dim\":{},\"n_critic\":{},\"lipschitz\":\"{:?}\",\"optimiser\":\"{}\"}}",
-            self.kind, self.z_dim, self.n_critic, self.lipschitz, self.rule
+            "{{\"model\":\"{}\",\"z_dim\":{},\"n_critic\":{},\"lipschitz\":\"{:?}\",\"optimiser\":\"{}\",\"lr\":{}}}",
+            self.kind, self.z_dim, self.n_critic, self.lipschitz, self.rule, self.lr
         )
     }
 }
@@ -200,6 +202,13 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
 
     fn z_dim(&self) -> usize {
         self.z_dim
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        self.opt_g.set_lr(0, lr)?;
+        self.opt_c.set_lr(0, lr)?;
+        self.lr = lr;
+        Ok(())
     }
 
     fn device(&self) -> Device {

@@ -40,6 +40,8 @@ pub trait Trainable {
     fn is_conditional(&self) -> bool {
         false
     }
+    /// Sets both networks' learning rate (the CLI's `--lr`), recorded in checkpoints' config.
+    fn set_learning_rate(&mut self, lr: f32) -> Result<()>;
     fn device(&self) -> Device;
     /// Writes every parameter, buffer and optimiser state with `state` (atomically).
     fn save_checkpoint(&self, path: &Path, state: &RunState) -> Result<()>;
