@@ -255,6 +255,19 @@ fn train_tiny(dir: &Path, model: &str, extra: &[&str]) -> (bool, String, std::pa
     (ok, text, out)
 }
 
+/// `ganlab sample --checkpoint C --device cpu --out OUT`.
+fn sample_to(checkpoint: &str, out: &str) -> (bool, String) {
+    ganlab(&[
+        "sample",
+        "--checkpoint",
+        checkpoint,
+        "--device",
+        "cpu",
+        "--out",
+        out,
+    ])
+}
+
 /// A run's metrics.csv without its wall-time column: what a resumed run reproduces exactly.
 fn logged_values(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("metrics.csv"))
@@ -343,15 +356,10 @@ fn wgan_and_wgan_gp_log_and_plot_the_critic() {
         assert_eq!(logged_values(&out), logged_values(&part), "{model}");
         // The checkpoint loads as its own kind for sampling.
         let grid = dir.path().join(format!("{model}.png"));
-        let (ok, text) = ganlab(&[
-            "sample",
-            "--checkpoint",
+        let (ok, text) = sample_to(
             out.join("checkpoint.safetensors").to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--out",
             grid.to_str().unwrap(),
-        ]);
+        );
         assert!(ok && grid.exists(), "{model}: {text}");
     }
 }
@@ -444,14 +452,9 @@ fn progan_grows_resumes_mid_fade_and_samples() {
         png_size(&split.join("samples/step_0000028.png"))
     );
     let grid = dir.path().join("pg.png");
-    let (ok, text) = ganlab(&[
-        "sample",
-        "--checkpoint",
+    let (ok, text) = sample_to(
         split.join("checkpoint.safetensors").to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--out",
         grid.to_str().unwrap(),
-    ]);
+    );
     assert!(ok && grid.exists(), "{text}");
 }
