@@ -18,21 +18,28 @@ use crate::{Device, Error, Result, Rng, Tensor};
 pub const Z_DIM: usize = 8;
 pub const HIDDEN: usize = 128;
 
-/// x * scale + shift per feature: constants, not parameters.
+/// x * scale + shift per feature: constants on the model's device (uploaded once), not
+/// parameters.
 struct Affine {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
+    scale: Tensor,
+    shift: Tensor,
+}
+
+impl Affine {
+    fn new(scale: Vec<f32>, shift: Vec<f32>, device: &Device) -> Result<Affine> {
+        let dim = scale.len();
+        Ok(Affine {
+            scale: Tensor::from_vec(scale, &[1, dim], device)?,
+            shift: Tensor::from_vec(shift, &[1, dim], device)?,
+        })
+    }
 }
 
 impl Module for Affine {}
 
 impl Layer for Affine {
     fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
-        let dim = self.scale.len();
-        let device = x.device();
-        let scale = Tensor::from_vec(self.scale.clone(), &[1, dim], &device)?;
-        let shift = Tensor::from_vec(self.shift.clone(), &[1, dim], &device)?;
-        x.mul(&scale)?.add(&shift)
+        x.mul(&self.scale)?.add(&self.shift)
     }
 }
 
@@ -61,27 +68,17 @@ pub fn generator(spec: &ToySpec, rng: &mut Rng, device: &Device) -> Result<Seque
         .named("dense2", Linear::new(HIDDEN, HIDDEN, rng, device)?)
         .named("act2", Activation::Relu)
         .named("out", Linear::new(HIDDEN, spec.dim, rng, device)?)
-        .named(
-            "to_data",
-            Affine {
-                scale: half,
-                shift: centre,
-            },
-        ))
+        .named("to_data", Affine::new(half, centre, device)?))
 }
 
 /// D (or critic): the data's range mapped to unit scale -> Dense 128 LeakyReLU 0.2 -> Dense
 /// 128 LeakyReLU -> Dense 1 (a logit for `gan`, a score for the critics).
 pub fn discriminator(spec: &ToySpec, rng: &mut Rng, device: &Device) -> Result<Sequential> {
     let (centre, half) = range(spec);
+    let scale = half.iter().map(|h| 1.0 / h).collect();
+    let shift = centre.iter().zip(&half).map(|(c, h)| -c / h).collect();
     Ok(Sequential::new()
-        .named(
-            "from_data",
-            Affine {
-                scale: half.iter().map(|h| 1.0 / h).collect(),
-                shift: centre.iter().zip(&half).map(|(c, h)| -c / h).collect(),
-            },
-        )
+        .named("from_data", Affine::new(scale, shift, device)?)
         .named("dense1", Linear::new(spec.dim, HIDDEN, rng, device)?)
         .named("act1", Activation::LeakyRelu(0.2))
         .named("dense2", Linear::new(HIDDEN, HIDDEN, rng, device)?)
