@@ -150,19 +150,11 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
             )));
         }
         let b = real.shape()[0] / self.n_critic;
-        let (mut loss_sum, mut penalty_sum) = (None::<Tensor>, None::<Tensor>);
+        let (mut losses, mut penalties) = (Vec::new(), Vec::new());
         for k in 0..self.n_critic {
             let (loss, penalty) = self.critic_step(&real.narrow(0, k * b, b)?, rng)?;
-            let add = |sum: Option<Tensor>, x: Tensor| -> Result<Tensor> {
-                no_grad(|| match sum {
-                    Some(s) => s.add(&x),
-                    None => Ok(x),
-                })
-            };
-            loss_sum = Some(add(loss_sum, loss)?);
-            if let Some(p) = penalty {
-                penalty_sum = Some(add(penalty_sum, p)?);
-            }
+            losses.push(loss);
+            penalties.extend(penalty);
         }
 
         // The generator step through the frozen critic: G maximises E[D(G(z))].
@@ -181,17 +173,15 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
         };
         self.opt_g.step()?;
 
-        let n = 1.0 / self.n_critic as f64;
         no_grad(|| {
-            let w_loss = loss_sum.expect("n_critic >= 1").mul_scalar(n)?;
+            let w_loss = mean_of(&losses)?;
             // The critic's estimate of the Wasserstein distance: the curve to watch.
             let w_distance = w_loss.neg()?;
-            Ok(match penalty_sum {
-                Some(p) => {
-                    let p = p.mul_scalar(n)?;
-                    vec![w_loss.add(&p)?, p, g_loss, w_distance]
-                }
-                None => vec![w_loss, g_loss, w_distance],
+            Ok(if penalties.is_empty() {
+                vec![w_loss, g_loss, w_distance]
+            } else {
+                let p = mean_of(&penalties)?;
+                vec![w_loss.add(&p)?, p, g_loss, w_distance]
             })
         })
     }
@@ -227,6 +217,15 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
             "dropout" => ctx,
         ]
     );
+}
+
+/// The mean of scalar (0-dim) tensors, on their device, without a read-back.
+fn mean_of(scalars: &[Tensor]) -> Result<Tensor> {
+    let flat = scalars
+        .iter()
+        .map(|t| t.reshape(&[1]))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::concat(&flat.iter().collect::<Vec<_>>(), 0)?.mean_all()
 }
 
 /// The book's WGAN: the DCGAN generator with k4 convs, the DCGAN discriminator with widths
