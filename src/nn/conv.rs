@@ -1,7 +1,7 @@
 //! 2-D convolution and transposed convolution layers (NCHW, PyTorch weight layouts).
 
-use super::init::{Fans, WeightConfig, WeightInit, Weights};
-use super::{Ctx, Layer, Module, Role};
+use super::init::{weight_layer, Fans, WeightConfig, WeightInit, Weights};
+use super::{Ctx, Layer};
 use crate::ops::Padding;
 use crate::{Device, Result, Rng, Tensor};
 
@@ -76,24 +76,6 @@ impl Conv2d {
             w: Weights::new(&shape, fans, cout, cfg.weights, rng, device)?,
             cfg,
         })
-    }
-
-    pub fn weight(&self) -> &Tensor {
-        &self.w.weight
-    }
-
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.w.bias.as_ref()
-    }
-
-    pub fn weight_scale(&self) -> f32 {
-        self.w.scale
-    }
-}
-
-impl Module for Conv2d {
-    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
-        self.w.state()
     }
 }
 
@@ -179,24 +161,6 @@ impl ConvTranspose2d {
             cfg,
         })
     }
-
-    pub fn weight(&self) -> &Tensor {
-        &self.w.weight
-    }
-
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.w.bias.as_ref()
-    }
-
-    pub fn weight_scale(&self) -> f32 {
-        self.w.scale
-    }
-}
-
-impl Module for ConvTranspose2d {
-    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
-        self.w.state()
-    }
 }
 
 impl Layer for ConvTranspose2d {
@@ -210,3 +174,5 @@ impl Layer for ConvTranspose2d {
         )
     }
 }
+
+weight_layer!(Conv2d, ConvTranspose2d);

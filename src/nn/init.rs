@@ -113,6 +113,34 @@ impl Weights {
     }
 }
 
+/// The accessors and the `Module` impl of a layer whose state is one [`Weights`] in field `w`
+/// (`Linear`, `Conv2d`, `ConvTranspose2d`).
+macro_rules! weight_layer {
+    ($($layer:ty),+ $(,)?) => {$(
+        impl $layer {
+            pub fn weight(&self) -> &crate::Tensor {
+                &self.w.weight
+            }
+
+            pub fn bias(&self) -> Option<&crate::Tensor> {
+                self.w.bias.as_ref()
+            }
+
+            /// The factor the weight is multiplied by at run time (1 unless equalised).
+            pub fn weight_scale(&self) -> f32 {
+                self.w.scale
+            }
+        }
+
+        impl crate::nn::Module for $layer {
+            fn own_state(&self) -> Vec<(&'static str, crate::nn::Role, &crate::Tensor)> {
+                self.w.state()
+            }
+        }
+    )+};
+}
+pub(crate) use weight_layer;
+
 /// Keras `GlorotUniform`: U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
 pub fn glorot_uniform(
     shape: &[usize],

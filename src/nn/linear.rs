@@ -1,7 +1,7 @@
 //! Fully connected layer (Keras `Dense`).
 
-use super::init::{Fans, WeightConfig, Weights};
-use super::{Ctx, Layer, Module, Role};
+use super::init::{weight_layer, Fans, WeightConfig, Weights};
+use super::{Ctx, Layer};
 use crate::ops::matmul_t;
 use crate::{Device, Error, Result, Rng, Tensor};
 
@@ -36,25 +36,6 @@ impl Linear {
             outputs,
         })
     }
-
-    pub fn weight(&self) -> &Tensor {
-        &self.w.weight
-    }
-
-    pub fn bias(&self) -> Option<&Tensor> {
-        self.w.bias.as_ref()
-    }
-
-    /// The factor the weight is multiplied by at run time (1 unless equalised).
-    pub fn weight_scale(&self) -> f32 {
-        self.w.scale
-    }
-}
-
-impl Module for Linear {
-    fn own_state(&self) -> Vec<(&'static str, Role, &Tensor)> {
-        self.w.state()
-    }
 }
 
 impl Layer for Linear {
@@ -78,3 +59,5 @@ impl Layer for Linear {
         }
     }
 }
+
+weight_layer!(Linear);
