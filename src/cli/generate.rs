@@ -76,33 +76,22 @@ impl Loaded {
         (rows, cols): (usize, usize),
         out: &Path,
     ) -> Result<()> {
-        write(&mut *self.model, z, labels, rows, cols, out)
+        let images = self.model.sample(z, labels)?;
+        if images.rank() != 4 {
+            return Err(Error::Invalid(
+                "this model draws points, not images: its samples are plotted during training (samples/toy_*.png)".into(),
+            ));
+        }
+        let layout = GridLayout {
+            rows,
+            cols,
+            gap: 2,
+            scale: 2,
+        };
+        save_grid(out, &images.to_vec()?, images.shape(), layout)?;
+        println!("wrote {}", out.display());
+        Ok(())
     }
-}
-
-fn write(
-    model: &mut dyn Trainable,
-    z: &Tensor,
-    labels: Option<&[usize]>,
-    rows: usize,
-    cols: usize,
-    out: &Path,
-) -> Result<()> {
-    let images = model.sample(z, labels)?;
-    if images.rank() != 4 {
-        return Err(Error::Invalid(
-            "this model draws points, not images: its samples are plotted during training (samples/toy_*.png)".into(),
-        ));
-    }
-    let layout = GridLayout {
-        rows,
-        cols,
-        gap: 2,
-        scale: 2,
-    };
-    save_grid(out, &images.to_vec()?, images.shape(), layout)?;
-    println!("wrote {}", out.display());
-    Ok(())
 }
 
 #[derive(Args)]
