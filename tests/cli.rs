@@ -282,6 +282,54 @@ fn logged_values(run: &Path) -> Vec<String> {
 }
 
 #[test]
+fn a_resumed_run_keeps_the_settings_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    // Away from every default: a resume that fell back to the defaults would log other values.
+    let settings = [
+        "--loop",
+        "torch",
+        "--lr",
+        "0.0005",
+        "--seed",
+        "3",
+        "--sampling",
+        "epoch",
+    ];
+    let steps = |n| [&settings[..], &["--steps", n]].concat();
+    let (ok, text, straight) = train_tiny(dir.path(), "dcgan", &steps("4"));
+    assert!(ok, "{text}");
+    let split_dir = dir.path().join("split");
+    let (ok, text, split) = train_tiny(&split_dir, "dcgan", &steps("2"));
+    assert!(ok, "{text}");
+    let resume = ["--resume", split.to_str().unwrap()];
+    let checkpoint = split.join("checkpoint.safetensors");
+    let before = std::fs::read(&checkpoint).unwrap();
+    // A defining flag with another value is refused, naming both values, and changes nothing.
+    for (flag, value, started) in [
+        ("--lr", "0.001", "0.0005"),
+        ("--loop", "keras", "torch"),
+        ("--dataset", "fashion-mnist", "mnist"),
+    ] {
+        let (ok, text, _) =
+            train_tiny(&split_dir, "dcgan", &[&resume[..], &[flag, value]].concat());
+        let (given, saved) = (format!("{flag} {value}"), format!("{flag} {started}"));
+        assert!(
+            !ok && text.contains(&given) && text.contains(&saved),
+            "{text}"
+        );
+    }
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), before);
+    // Without them the run goes on as it started; --steps may change.
+    let (ok, text, _) = train_tiny(
+        &split_dir,
+        "dcgan",
+        &[&resume[..], &["--steps", "4"]].concat(),
+    );
+    assert!(ok, "{text}");
+    assert_eq!(logged_values(&straight), logged_values(&split));
+}
+
+#[test]
 fn cgan_trains_and_samples_a_chosen_digit() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, text, out) = train_tiny(dir.path(), "cgan", &["--steps", "2", "--sample-every", "2"]);
@@ -434,8 +482,9 @@ fn progan_grows_resumes_mid_fade_and_samples() {
         &[&tiny[..], &["--steps", "6"]].concat(),
     );
     assert!(ok, "{text}");
-    // The resumed run takes its schedule and widths from the checkpoint, not the flags.
-    let resume = ["--resume", split.to_str().unwrap(), "--sample-every", "2"];
+    // The resumed run takes its schedule and widths from the checkpoint (the flags are left
+    // out); its length was 6 steps, so it is given the whole schedule's 28.
+    let resume = ["--resume", split.to_str().unwrap(), "--steps", "28"];
     let (ok, text, _) = train_tiny(&dir.path().join("split"), "progan", &resume);
     assert!(ok, "{text}");
     // Every logged value but the wall time agrees with the straight run, mid-fade included.

@@ -31,6 +31,7 @@ fn state(step: u64, rng: &Rng) -> RunState {
         step,
         rng: rng.state(),
         wall_s: 1.5,
+        settings: "{\"seed\":1}".into(),
     }
 }
 
@@ -167,20 +168,16 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
     let mut first = models::book("dcgan", &mut Rng::seed(7), &Device::Cpu).unwrap();
     let mut rng1 = Rng::seed(8);
     steps(&mut first, &mut rng1, 0, 2);
-    first
-        .save_checkpoint(
-            &path,
-            &RunState {
-                step: 2,
-                rng: rng1.state(),
-                wall_s: 1.5,
-            },
-        )
-        .unwrap();
+    let saved = RunState {
+        step: 2,
+        rng: rng1.state(),
+        wall_s: 1.5,
+        settings: "{\"seed\":1}".into(),
+    };
+    first.save_checkpoint(&path, &saved).unwrap();
     let mut resumed = models::book("dcgan", &mut Rng::seed(999), &Device::Cpu).unwrap();
     let state = resumed.load_checkpoint(&path).unwrap();
-    assert_eq!(state.step, 2);
-    assert_eq!(state.wall_s, 1.5);
+    assert_eq!(state, saved);
     let mut rng2 = Rng::from_state(state.rng);
     steps(&mut resumed, &mut rng2, 2, 4);
     let (a, b) = (snapshot(&straight), snapshot(&resumed));
@@ -211,7 +208,7 @@ fn damaged_or_foreign_checkpoints_are_clear_errors() {
             &RunState {
                 step: 1,
                 rng: Rng::seed(1).state(),
-                wall_s: 0.0,
+                ..RunState::default()
             },
         )
         .unwrap();

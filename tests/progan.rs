@@ -224,7 +224,7 @@ fn resume_mid_fade_is_exact() {
     let state = RunState {
         step: 3,
         rng: rng.state(),
-        wall_s: 0.0,
+        ..RunState::default()
     };
     first.save_checkpoint(&path, &state).unwrap();
     drop(first);

@@ -52,7 +52,7 @@ impl Trainable for Scripted {
         Ok(RunState {
             step,
             rng: Rng::seed(0).state(),
-            wall_s: 0.0,
+            ..RunState::default()
         })
     }
 }
@@ -70,6 +70,7 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
         sampling: Sampling::WithReplacement,
         progress: false,
         eval_every: 0,
+        settings: String::new(),
     }
 }
 

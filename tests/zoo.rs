@@ -344,7 +344,7 @@ fn toy_models_save_and_load_by_kind() {
         let state = RunState {
             step: 1,
             rng: Rng::seed(8).state(),
-            wall_s: 0.0,
+            ..RunState::default()
         };
         model.save_checkpoint(&path, &state).unwrap();
         let mut loaded = models::load(&path, &dev).unwrap();
@@ -363,7 +363,7 @@ fn toy_models_save_and_load_by_kind() {
     let state = RunState {
         step: 0,
         rng: Rng::seed(8).state(),
-        wall_s: 0.0,
+        ..RunState::default()
     };
     model.save_checkpoint(&path, &state).unwrap();
     assert!(models::load(&path, &dev).unwrap().is_conditional());
@@ -397,6 +397,7 @@ fn wgan_gp_covers_the_toy_ring() {
         sampling: ganlab::data::Sampling::WithReplacement,
         progress: false,
         eval_every: steps,
+        settings: String::new(),
     };
     let mut eval = ToyEval {
         spec: spec.clone(),
@@ -508,7 +509,7 @@ fn resuming_cgan_wgan_and_wgan_gp_is_bit_exact() {
         let state = RunState {
             step: 2,
             rng: rng1.state(),
-            wall_s: 0.0,
+            ..RunState::default()
         };
         first.save_checkpoint(&path, &state).unwrap();
         let mut resumed = build(99);

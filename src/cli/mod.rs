@@ -3,6 +3,7 @@
 mod demo;
 mod eval;
 mod generate;
+mod settings;
 mod train;
 
 use clap::{Args, Parser, Subcommand};

@@ -1,5 +1,6 @@
 //! The checkpoint layout every model shares: its parts under their prefixes, the run state
-//! (`run.step`, `run.rng`), and metadata naming the model kind, its config and the wall time.
+//! (`run.step`, `run.rng`), and metadata naming the model kind, its config, the wall time and
+//! the run's settings (what the command line started it with).
 
 use crate::checkpoint::{Checkpoint, Stateful, Targets};
 use crate::train::RunState;
@@ -23,26 +24,34 @@ pub fn save(
     ck.set_metadata("model", kind)?;
     ck.set_metadata("config", config)?;
     ck.set_metadata("wall_s", &state.wall_s.to_string())?;
+    ck.set_metadata(SETTINGS, &state.settings)?;
     ck.save(path)
 }
 
+const SETTINGS: &str = "run";
+
 /// The model kind a checkpoint holds, read without restoring anything.
 pub fn kind(path: &Path) -> Result<String> {
-    let ck = Checkpoint::load(path)?;
-    ck.metadata("model").map(str::to_string).ok_or_else(|| {
-        Error::Checkpoint(format!("{}: no model kind in its metadata", path.display()))
-    })
+    required(path, "model", "model kind")
 }
 
 /// The config string a checkpoint was saved with.
 pub fn config(path: &Path) -> Result<String> {
+    required(path, "config", "model config")
+}
+
+/// The run settings a checkpoint was saved with (`None` from versions that saved none).
+pub fn settings(path: &Path) -> Result<Option<String>> {
+    Ok(Checkpoint::load(path)?
+        .metadata(SETTINGS)
+        .map(str::to_string))
+}
+
+fn required(path: &Path, key: &str, what: &str) -> Result<String> {
     let ck = Checkpoint::load(path)?;
-    ck.metadata("config").map(str::to_string).ok_or_else(|| {
-        Error::Checkpoint(format!(
-            "{}: no model config in its metadata",
-            path.display()
-        ))
-    })
+    ck.metadata(key)
+        .map(str::to_string)
+        .ok_or_else(|| Error::Checkpoint(format!("{}: no {what} in its metadata", path.display())))
 }
 
 /// Restores what `save` wrote into `parts` (every entry must match), after checking that the
@@ -71,7 +80,13 @@ pub fn load(path: &Path, kind: &str, parts: Vec<(&str, &mut dyn Stateful)>) -> R
         .metadata("wall_s")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    Ok(RunState { step, rng, wall_s })
+    let settings = ck.metadata(SETTINGS).unwrap_or_default().to_string();
+    Ok(RunState {
+        step,
+        rng,
+        wall_s,
+        settings,
+    })
 }
 
 /// `save_checkpoint` and `load_checkpoint` of a `Trainable` whose checkpoint is the listed

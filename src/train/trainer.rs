@@ -11,13 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Where a run stands; saved in every checkpoint.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunState {
     pub step: u64,
     /// The run's generator state (`Rng::state`).
     pub rng: [u64; 7],
     /// Seconds of training before this process (so wall time continues across resumes).
     pub wall_s: f64,
+    /// What the run was started with (`TrainConfig::settings`), kept for its resumes.
+    pub settings: String,
 }
 
 /// What the loop needs from a model.
@@ -72,6 +74,8 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Run the evaluator every this many steps (and at the end); 0: never.
     pub eval_every: u64,
+    /// Saved in every checkpoint as it is (the command line's flags, for `--resume`).
+    pub settings: String,
 }
 
 pub struct Summary {
@@ -84,6 +88,19 @@ pub struct Summary {
 }
 
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// The checkpoint `--resume out_dir` continues from, or why there is none.
+pub fn checkpoint_to_resume(out_dir: &Path) -> Result<PathBuf> {
+    let path = out_dir.join(CHECKPOINT);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(Error::Invalid(format!(
+            "--resume: no checkpoint at {} (train without --resume first)",
+            path.display()
+        )))
+    }
+}
 
 /// `n` noise vectors drawn from `seed` alone: `ganlab sample --seed S` and `arithmetic
 /// --grid-seed S` agree on which z is which grid index.
@@ -147,18 +164,11 @@ pub fn train_with_eval(
     std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
     let ckpt = cfg.out_dir.join(CHECKPOINT);
     let state = if cfg.resume {
-        if !ckpt.exists() {
-            return Err(Error::Invalid(format!(
-                "--resume: no checkpoint at {} (train without --resume first)",
-                ckpt.display()
-            )));
-        }
-        model.load_checkpoint(&ckpt)?
+        model.load_checkpoint(&checkpoint_to_resume(&cfg.out_dir)?)?
     } else {
         RunState {
-            step: 0,
             rng: Rng::seed(cfg.seed).state(),
-            wall_s: 0.0,
+            ..RunState::default()
         }
     };
     let mut rng = Rng::from_state(state.rng);
@@ -200,6 +210,7 @@ pub fn train_with_eval(
                 step,
                 rng: rng.state(),
                 wall_s: state.wall_s + start.elapsed().as_secs_f64(),
+                settings: cfg.settings.clone(),
             },
         )
     };

@@ -1,0 +1,207 @@
+//! A run's settings: the flags `ganlab train` started it with, saved in every checkpoint so
+//! that `--resume DIR` continues the same run whatever the command line leaves out.
+//!
+//! Two kinds: the flags that define the run (data, batch size, seed, sampling, loop, learning
+//! rate, ProGAN schedule) are kept, and giving one with a different value is an error, since
+//! it would silently make a different run; the flags that only say how long and how often
+//! (steps, sample, checkpoint and log intervals) default to the run's and may be changed.
+
+use clap::{Args, ValueEnum};
+use ganlab::data::{registry, Entry, Sampling, ToySpec};
+use ganlab::models::progan::ProGanConfig;
+use ganlab::models::{saved, LoopStyle};
+use ganlab::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Flags a resumed run may change; every other one is fixed for the run's life.
+const CHANGEABLE: [&str; 4] = ["steps", "sample-every", "checkpoint-every", "log-every"];
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplingArg {
+    /// Random batches drawn with replacement, as the book does.
+    Replacement,
+    /// Each epoch visits every image once, in a fresh random order.
+    Epoch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoopArg {
+    /// The book's Keras semantics under TF2 (fakes from G in inference mode, two D updates,
+    /// D frozen with batch norm on running statistics in the G step).
+    Keras,
+    /// The PyTorch DCGAN example's loop (one D update on summed gradients, batch statistics
+    /// everywhere).
+    Torch,
+}
+
+/// The flags saved with a run. `None`: not given (on the command line) or not saved (by an
+/// older version); the caller fills the defaults in.
+#[derive(Args, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RunFlags {
+    /// mnist (default) or fashion-mnist; toy-bimodal or toy-ring (gan, wgan, wgan-gp with
+    /// small MLPs).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Images per batch [default: 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seeds the weights, the batch order and the fixed sample noise [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How batches are drawn [default: replacement].
+    #[arg(long, value_enum)]
+    pub sampling: Option<SamplingArg>,
+    /// Training-step semantics of gan, dcgan and cgan [default: keras].
+    #[arg(long = "loop", value_enum)]
+    #[serde(rename = "loop")]
+    pub loop_style: Option<LoopArg>,
+    /// Learning rate of both networks (default: the model's own: 2e-4 for gan, dcgan and
+    /// cgan, 5e-5 wgan, 1e-4 wgan-gp, 1e-3 progan).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// ProGAN: images shown in each fade-in and each stabilise phase (7 phases: 4x4, then
+    /// fade + stabilise for 8x8, 16x16, 32x32); the default run is 7 times this [default:
+    /// 20000].
+    #[arg(long)]
+    pub phase_images: Option<u64>,
+    /// ProGAN: channels at every resolution [default: 64].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Training iterations, each one generator step (default: the book's, 30000 for gan,
+    /// 4000 for dcgan and wgan, 20000 for cgan, 30000 for wgan-gp; progan: its 7 phases;
+    /// 3000 on toy data; a resumed run: its own).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan and cgan, 50 for
+    /// dcgan and wgan, 100 for wgan-gp, 4 per phase for progan); on toy data, a samples-vs-data
+    /// plot with the modes covered every K steps (default 250).
+    #[arg(long)]
+    pub sample_every: Option<u64>,
+    /// Save a checkpoint every K steps (and at the end, and on Ctrl-C) [default: 1000].
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Read losses back from the device and log them every K steps [default: 10].
+    #[arg(long)]
+    pub log_every: Option<u64>,
+}
+
+/// A run's settings with every default filled in.
+pub struct Settings {
+    pub dataset: String,
+    /// The toy distribution, when `dataset` is one.
+    pub toy: Option<ToySpec>,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub sampling: Sampling,
+    pub style: LoopStyle,
+    /// `None`: the model's own.
+    pub lr: Option<f32>,
+    pub progan: ProGanConfig,
+    pub steps: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+}
+
+impl RunFlags {
+    /// The settings to continue the run whose checkpoint is `path` with: its saved ones, with
+    /// the changeable flags given here in place of its own. A defining flag given with another
+    /// value than the run's is an error. Checkpoints from before settings were saved resume
+    /// with the flags as given.
+    pub fn resumed(&self, path: &Path) -> Result<RunFlags> {
+        let Some(text) = saved::settings(path)? else {
+            println!(
+                "{}: no saved run settings (an older checkpoint): resuming with the flags as given",
+                path.display()
+            );
+            return Ok(self.clone());
+        };
+        let bad =
+            |why: String| Error::Checkpoint(format!("{}: run settings {why}", path.display()));
+        let mut merged: Map<String, Value> =
+            serde_json::from_str(&text).map_err(|e| bad(format!("unreadable ({e}): {text}")))?;
+        let mut given: Map<String, Value> =
+            serde_json::from_str(&self.to_json()).expect("flags are plain data");
+        given.retain(|_, v| !v.is_null());
+        for (flag, value) in given {
+            match merged.get(&flag) {
+                Some(run) if *run != value && !CHANGEABLE.contains(&flag.as_str()) => {
+                    return Err(Error::Invalid(format!(
+                        "--{flag} {}: this run was started with --{flag} {} (saved in {}); \
+                         a resumed run keeps it: drop the flag, or start a new run with another --out",
+                        shown(&value),
+                        shown(run),
+                        path.display()
+                    )));
+                }
+                _ => merged.insert(flag, value),
+            };
+        }
+        serde_json::from_value(Value::Object(merged)).map_err(|e| bad(e.to_string()))
+    }
+
+    /// Fills every unset flag with its default for `model`, so the saved settings are
+    /// complete, and returns them typed.
+    pub fn settle(&mut self, model: &str) -> Result<Settings> {
+        let dataset = self.dataset.get_or_insert_with(|| "mnist".into()).clone();
+        let toy = match registry::lookup(&dataset)? {
+            Entry::Toy(spec) => Some(spec),
+            Entry::Images(_) => None,
+        };
+        let batch_size = *self.batch_size.get_or_insert(32);
+        let default = ProGanConfig::default();
+        let progan = ProGanConfig {
+            phase_images: *self.phase_images.get_or_insert(default.phase_images),
+            width: *self.width.get_or_insert(default.width),
+            ..default
+        };
+        let phase_steps = progan.phase_images.div_ceil(batch_size as u64).max(1);
+        let (steps, sample_every) = match model {
+            _ if toy.is_some() => (3_000, 250),
+            "progan" => (progan.total_steps(batch_size), (phase_steps / 4).max(1)),
+            "gan" => (30_000, 200),
+            "cgan" => (20_000, 200),
+            "wgan-gp" => (30_000, 100),
+            _ => (4_000, 50),
+        };
+        Ok(Settings {
+            dataset,
+            toy,
+            batch_size,
+            seed: *self.seed.get_or_insert(0),
+            sampling: match self.sampling.get_or_insert(SamplingArg::Replacement) {
+                SamplingArg::Replacement => Sampling::WithReplacement,
+                SamplingArg::Epoch => Sampling::EpochShuffle,
+            },
+            style: match self.loop_style.get_or_insert(LoopArg::Keras) {
+                LoopArg::Keras => LoopStyle::Keras,
+                LoopArg::Torch => LoopStyle::Torch,
+            },
+            lr: self.lr,
+            progan,
+            steps: *self.steps.get_or_insert(steps),
+            sample_every: *self.sample_every.get_or_insert(sample_every),
+            checkpoint_every: *self.checkpoint_every.get_or_insert(1000),
+            log_every: *self.log_every.get_or_insert(10),
+        })
+    }
+
+    /// What the trainer saves in every checkpoint (`TrainConfig::settings`) for `resumed`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("flags are plain data")
+    }
+}
+
+/// A flag's value as typed on the command line (strings without JSON's quotes).
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "left out (the model's default)".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
