@@ -370,6 +370,34 @@ fn toy_models_save_and_load_by_kind() {
 }
 
 #[test]
+fn the_torch_loop_reaches_the_toy_gan_and_is_refused_where_it_means_nothing() {
+    let dev = Device::Cpu;
+    let torch = Options {
+        style: models::LoopStyle::Torch,
+        ..Options::default()
+    };
+    // The same toy GAN and batch: the Keras loop (two D updates) and the Torch loop (one on
+    // the summed loss) leave different discriminators, so the G step's loss differs.
+    let g_loss = |opts: &Options| {
+        let mut model = models::build("gan", "toy-ring", opts, &mut Rng::seed(3), &dev).unwrap();
+        let real = Tensor::randn(&[8, 2], 0.0, 1.0, &mut Rng::seed(4), &dev).unwrap();
+        let metrics = model.train_step(&real, &[0; 8], &mut Rng::seed(5)).unwrap();
+        metrics.last().unwrap().item().unwrap()
+    };
+    assert_ne!(g_loss(&Options::default()), g_loss(&torch));
+    for (name, data) in [
+        ("wgan", "mnist"),
+        ("wgan-gp", "toy-ring"),
+        ("progan", "mnist"),
+    ] {
+        let err = models::build(name, data, &torch, &mut Rng::seed(3), &dev)
+            .err()
+            .unwrap_or_else(|| panic!("{name} on {data} accepted the torch loop"));
+        assert!(err.to_string().contains("own training loop"), "{err}");
+    }
+}
+
+#[test]
 fn wgan_gp_covers_the_toy_ring() {
     let data = data::load("toy-ring", &LoadOptions::default()).unwrap();
     let data::Entry::Toy(spec) = data::registry::lookup("toy-ring").unwrap() else {

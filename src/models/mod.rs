@@ -58,8 +58,14 @@ pub fn build(
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Box<dyn Trainable>> {
+    if opts.style != LoopStyle::Keras && !matches!(name, "gan" | "dcgan" | "cgan") {
+        return Err(Error::Invalid(format!(
+            "{name} has its own training loop: the {:?} loop style applies to gan, dcgan and cgan",
+            opts.style
+        )));
+    }
     if let Ok(Entry::Toy(spec)) = registry::lookup(dataset) {
-        return toy::build(name, &spec, rng, device);
+        return toy::build(name, &spec, opts.style, rng, device);
     }
     Ok(match name {
         "gan" | "dcgan" | "cgan" => {

@@ -6,7 +6,7 @@
 //! in a fixed affine map onto the data's range and D starts with its inverse: the networks
 //! work in unit scale whatever the distribution.
 
-use super::book::{BookGan, Hyper};
+use super::book::{BookGan, Hyper, LoopStyle};
 use super::net::Net;
 use super::wgan::{gp_adam, Lipschitz, Wgan};
 use crate::data::ToySpec;
@@ -87,12 +87,13 @@ pub fn discriminator(spec: &ToySpec, rng: &mut Rng, device: &Device) -> Result<S
 }
 
 /// `model` (gan, wgan or wgan-gp) with the toy networks for `spec`, named `<model>-<data>`.
-/// Each keeps its loss, loop and optimiser. WGAN keeps the spec's RMSprop 5e-5 (at 1e-3 each
+/// Each keeps its loss, loop (`style` for the GAN) and optimiser. WGAN keeps the spec's RMSprop 5e-5 (at 1e-3 each
 /// update moves a weight a tenth of the clip range and the clipped critic degenerates); the
 /// GAN and WGAN-GP use 1e-3 so that they settle within a few thousand steps.
 pub fn build(
     model: &str,
     spec: &ToySpec,
+    style: LoopStyle,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Box<dyn Trainable>> {
@@ -109,7 +110,9 @@ pub fn build(
                     ..Adam::default()
                 },
             };
-            Box::new(BookGan::new(&kind, g, d, Z_DIM, hyper, seed)?)
+            let mut gan = BookGan::new(&kind, g, d, Z_DIM, hyper, seed)?;
+            gan.style = style;
+            Box::new(gan)
         }
         "wgan" => Box::new(Wgan::new(
             &kind,
