@@ -7,8 +7,8 @@ mod common;
 use common::{fresh_rng, gpu, rel_l2};
 use ganlab::nn::{
     Activation, AvgPool2d, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
-    Ctx, Dropout, Embedding, Flatten, Layer, Linear, MinibatchStdDev, Module, PixelNorm, Reshape,
-    Sequential, Upsample, WeightConfig, ZeroPad2d,
+    Ctx, Dropout, Embedding, Flatten, FrozenNorm, Layer, Linear, MinibatchStdDev, Module,
+    PixelNorm, Reshape, Sequential, Upsample, WeightConfig, ZeroPad2d,
 };
 use ganlab::optim::{Adam, Optimizer};
 use ganlab::{grad, Device, Rng, Tensor};
@@ -288,18 +288,71 @@ fn every_layer_on_the_gpu_matches_the_cpu_forward_and_backward() {
     }
 }
 
+/// A small discriminator with batch norm and dropout.
+fn bn_discriminator(rng: &mut Rng) -> Sequential {
+    let cpu = Device::Cpu;
+    Sequential::new()
+        .layer(Linear::new(4, 8, rng, &cpu).unwrap())
+        .layer(BatchNorm::new(8, &cpu).unwrap().momentum(0.8))
+        .layer(Activation::LeakyRelu(0.2))
+        .layer(Dropout::new(0.5).unwrap())
+        .layer(Linear::new(8, 1, rng, &cpu).unwrap())
+        .layer(Activation::Sigmoid)
+}
+
+/// Every parameter and buffer of `m`, in order.
+fn state_of(m: &Sequential) -> Vec<Vec<f32>> {
+    m.named_parameters("")
+        .iter()
+        .chain(&m.named_buffers(""))
+        .map(|(_, t)| t.to_vec().unwrap())
+        .collect()
+}
+
+/// The combined model's G step as Keras 2.3 on TF1 ran it: D frozen, but its batch norm
+/// normalises with the batch (the learning phase of `train_on_batch`); nothing of D changes.
+#[test]
+fn a_tf1_frozen_discriminator_normalises_with_the_batch_and_keeps_its_state() {
+    let cpu = Device::Cpu;
+    let mut rng = Rng::seed(22);
+    let d = bn_discriminator(&mut rng);
+    let mut ctx = Ctx::new(5);
+    d.forward(
+        &Tensor::randn(&[6, 4], 1.0, 2.0, &mut rng, &cpu).unwrap(),
+        &mut ctx,
+    )
+    .unwrap();
+    let before = state_of(&d);
+    let x = Tensor::randn(&[6, 4], 0.0, 1.0, &mut rng, &cpu)
+        .unwrap()
+        .with_grad();
+    let (x1, x2) = (
+        Tensor::randn(&[1, 4], 0.0, 1.0, &mut rng, &cpu).unwrap(),
+        Tensor::randn(&[1, 4], 5.0, 1.0, &mut rng, &cpu).unwrap(),
+    );
+    {
+        let _frozen = d.freeze_with(FrozenNorm::Batch);
+        let out = d.forward(&x, &mut ctx).unwrap().sum_all().unwrap();
+        let gx = grad(&[out], None, std::slice::from_ref(&x), false).unwrap()[0].clone();
+        assert!(gx.is_some(), "no gradient reached the input");
+        assert!(d.parameters().iter().all(|p| p.grad().is_none()));
+        // A sample's output depends on the rest of its batch (same dropout stream for both).
+        let first = |other: &Tensor, ctx: &mut Ctx| {
+            let batch = Tensor::concat(&[&x.detach().narrow(0, 0, 1).unwrap(), other], 0).unwrap();
+            d.forward(&batch, ctx).unwrap().to_vec().unwrap()[0]
+        };
+        assert_ne!(first(&x1, &mut ctx.clone()), first(&x2, &mut ctx.clone()));
+    }
+    assert_eq!(state_of(&d), before, "the frozen forward changed D");
+    assert!(d.parameters().iter().all(Tensor::requires_grad));
+}
+
 /// The combined model's G step: D frozen as Keras' `trainable = False` leaves it.
 #[test]
 fn a_frozen_discriminator_passes_gradients_to_g_and_keeps_its_state() {
     let cpu = Device::Cpu;
     let mut rng = Rng::seed(21);
-    let d = Sequential::new()
-        .layer(Linear::new(4, 8, &mut rng, &cpu).unwrap())
-        .layer(BatchNorm::new(8, &cpu).unwrap().momentum(0.8))
-        .layer(Activation::LeakyRelu(0.2))
-        .layer(Dropout::new(0.5).unwrap())
-        .layer(Linear::new(8, 1, &mut rng, &cpu).unwrap())
-        .layer(Activation::Sigmoid);
+    let d = bn_discriminator(&mut rng);
     let g = Sequential::new()
         .layer(Linear::new(3, 4, &mut rng, &cpu).unwrap())
         .layer(Activation::Tanh);
@@ -307,15 +360,8 @@ fn a_frozen_discriminator_passes_gradients_to_g_and_keeps_its_state() {
     // A D step first, so the running statistics are not their defaults.
     let real = Tensor::randn(&[6, 4], 1.0, 2.0, &mut rng, &cpu).unwrap();
     d.forward(&real, &mut ctx).unwrap();
-    let snapshot = |m: &Sequential| -> Vec<Vec<f32>> {
-        m.named_parameters("")
-            .iter()
-            .chain(&m.named_buffers(""))
-            .map(|(_, t)| t.to_vec().unwrap())
-            .collect()
-    };
-    let d_before = snapshot(&d);
-    let g_before = snapshot(&g);
+    let d_before = state_of(&d);
+    let g_before = state_of(&g);
     let mut opt_g = Optimizer::new(Adam::default(), 0.01, g.named_parameters("g")).unwrap();
 
     let z = Tensor::randn(&[6, 3], 0.0, 1.0, &mut rng, &cpu).unwrap();
@@ -357,11 +403,11 @@ fn a_frozen_discriminator_passes_gradients_to_g_and_keeps_its_state() {
         assert_ne!(twice[0], twice[1], "dropout was off in the frozen D");
     }
     assert_eq!(
-        snapshot(&d),
+        state_of(&d),
         d_before,
         "the G step changed D's weights or statistics"
     );
-    assert_ne!(snapshot(&g), g_before, "the G step did not change G");
+    assert_ne!(state_of(&g), g_before, "the G step did not change G");
 
     // Unfrozen again: parameters want gradients and batch norm uses batch statistics.
     assert!(d.parameters().iter().all(Tensor::requires_grad));
@@ -379,7 +425,7 @@ fn a_frozen_discriminator_passes_gradients_to_g_and_keeps_its_state() {
         row0(&y.narrow(0, 1, 1).unwrap())
     );
     assert_ne!(
-        snapshot(&d),
+        state_of(&d),
         d_before,
         "training mode stopped updating running stats"
     );

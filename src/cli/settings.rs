@@ -33,6 +33,9 @@ pub enum LoopArg {
     /// The book's Keras semantics under TF2 (fakes from G in inference mode, two D updates,
     /// D frozen with batch norm on running statistics in the G step).
     Keras,
+    /// The book's code as Keras 2.3 on TF1 ran it: as keras, but the frozen D in the G step
+    /// normalises with batch statistics (the book's DCGAN is known to fail under TF2).
+    KerasTf1,
     /// The PyTorch DCGAN example's loop (one D update on summed gradients, batch statistics
     /// everywhere).
     Torch,
@@ -180,6 +183,7 @@ impl RunFlags {
             },
             style: match self.loop_style.get_or_insert(LoopArg::Keras) {
                 LoopArg::Keras => LoopStyle::Keras,
+                LoopArg::KerasTf1 => LoopStyle::KerasTf1,
                 LoopArg::Torch => LoopStyle::Torch,
             },
             lr: self.lr,

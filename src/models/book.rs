@@ -6,7 +6,7 @@
 use super::net::{predict, Net};
 use super::saved::checkpoint_methods;
 use crate::autograd::no_grad;
-use crate::nn::{Ctx, Module};
+use crate::nn::{Ctx, FrozenNorm, Module};
 use crate::optim::{Adam, Optimizer};
 use crate::train::trainer::CLASSES;
 use crate::train::Trainable;
@@ -19,6 +19,11 @@ pub enum LoopStyle {
     /// The book's Keras code under TF2 (the default): fakes from G in inference mode, two
     /// D updates (real, fake), G step through D frozen (D's batch norm on running statistics).
     Keras,
+    /// The book's Keras code as it ran when the book was written (Keras 2.3 on TF1): as
+    /// `Keras`, but the frozen D of the G step normalises with the batch statistics (leaving
+    /// its running statistics alone). Under TF2 the book's DCGAN is known to fail (GANs in
+    /// Action issue #20, Keras-GAN issue #252: noise, D accuracy 1), and downgrading fixes it.
+    KerasTf1,
     /// The PyTorch DCGAN example: fakes from G in training mode, one D update on the summed
     /// real and fake gradients, G step through D in training mode (batch statistics).
     Torch,
@@ -152,7 +157,7 @@ impl Trainable for BookGan {
             Tensor::zeros(&[b, 1], &device)?,
         );
         let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
-            LoopStyle::Keras => {
+            LoopStyle::Keras | LoopStyle::KerasTf1 => {
                 let fake = self.sample(&z, classes)?;
                 (
                     self.d_step(real, classes, &ones)?,
@@ -175,7 +180,11 @@ impl Trainable for BookGan {
         // after backward); PyTorch leaves D in training mode and simply does not step it.
         self.opt_g.zero_grad();
         let g_loss = {
-            let _frozen = (self.style == LoopStyle::Keras).then(|| self.discriminator.freeze());
+            let _frozen = match self.style {
+                LoopStyle::Keras => Some(self.discriminator.freeze()),
+                LoopStyle::KerasTf1 => Some(self.discriminator.freeze_with(FrozenNorm::Batch)),
+                LoopStyle::Torch => None,
+            };
             let fresh = fresh.as_deref();
             let images = self.generator.forward_labeled(&z, fresh, &mut self.ctx)?;
             let loss = self

@@ -38,11 +38,21 @@ pub enum Role {
     Buffer,
 }
 
+/// What batch norm normalises with in a frozen module (Keras `trainable = False`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrozenNorm {
+    /// TF2 Keras: a frozen batch-norm layer runs in inference mode, on its running statistics.
+    Running,
+    /// Keras 2.3 on TF1, which the book was written against: the training call's learning
+    /// phase holds, so the batch statistics normalise; the running ones are left as they are.
+    Batch,
+}
+
 /// How a module with mode-dependent behaviour (batch norm, dropout) runs.
 #[derive(Debug)]
 pub struct Mode {
     training: Cell<bool>,
-    frozen: Cell<bool>,
+    frozen: Cell<Option<FrozenNorm>>,
 }
 
 impl Default for Mode {
@@ -50,7 +60,7 @@ impl Default for Mode {
     fn default() -> Self {
         Mode {
             training: Cell::new(true),
-            frozen: Cell::new(false),
+            frozen: Cell::new(None),
         }
     }
 }
@@ -60,8 +70,8 @@ impl Mode {
         self.training.get()
     }
 
-    /// Keras `trainable = False`: batch norm runs in inference mode; dropout is unaffected.
-    pub fn is_frozen(&self) -> bool {
+    /// Keras `trainable = False`, and what batch norm does then; dropout is unaffected.
+    pub fn frozen(&self) -> Option<FrozenNorm> {
         self.frozen.get()
     }
 }
@@ -142,18 +152,23 @@ pub trait Module {
         }
     }
 
-    /// Freezes the tree until the guard drops, as Keras' `trainable = False` does for the
+    /// Freezes the tree until the guard drops, as TF2 Keras' `trainable = False` does for the
     /// discriminator inside the combined model: parameters stop requiring gradients (so
     /// backward gives them none, while gradients still flow through to the input) and batch
     /// norm uses and keeps its running statistics; dropout stays as the training flag says.
     /// Keep the guard alive until after `backward`: autograd reads `requires_grad` then.
     fn freeze(&self) -> Frozen<'_> {
+        self.freeze_with(FrozenNorm::Running)
+    }
+
+    /// `freeze` with batch norm doing `norm` (`FrozenNorm::Batch`: Keras 2.3 / TF1).
+    fn freeze_with(&self, norm: FrozenNorm) -> Frozen<'_> {
         let mut modes = Vec::new();
         self.modes(&mut modes);
         Frozen {
             modes: modes
                 .into_iter()
-                .map(|m| (m, m.frozen.replace(true)))
+                .map(|m| (m, m.frozen.replace(Some(norm))))
                 .collect(),
             params: self
                 .parameters()
@@ -190,7 +205,7 @@ pub fn join(prefix: &str, name: &str) -> String {
 /// Undoes `Module::freeze` on drop, restoring each flag to what it was (so freezes nest).
 #[must_use = "the module is unfrozen as soon as the guard drops"]
 pub struct Frozen<'a> {
-    modes: Vec<(&'a Mode, bool)>,
+    modes: Vec<(&'a Mode, Option<FrozenNorm>)>,
     params: Vec<(Tensor, bool)>,
 }
 

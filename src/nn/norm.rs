@@ -1,7 +1,7 @@
 //! Batch normalisation with Keras' conventions (momentum, eps, which variance feeds the
 //! running statistics), over (N, C) or (N, C, H, W).
 
-use super::{Ctx, Layer, Mode, Module, Role};
+use super::{Ctx, FrozenNorm, Layer, Mode, Module, Role};
 use crate::ops::BatchNormState;
 use crate::{Device, Result, Tensor};
 
@@ -70,13 +70,18 @@ impl Module for BatchNorm {
 
 impl Layer for BatchNorm {
     fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+        let (batch_stats, momentum) = match (self.mode.is_training(), self.mode.frozen()) {
+            (true, None) => (true, self.momentum),
+            // Momentum 1 leaves the running statistics as they are.
+            (true, Some(FrozenNorm::Batch)) => (true, 1.0),
+            _ => (false, self.momentum),
+        };
         let state = BatchNormState {
             running_mean: &self.running_mean,
             running_var: &self.running_var,
-            momentum: self.momentum,
+            momentum,
             eps: self.eps,
         };
-        let batch_stats = self.mode.is_training() && !self.mode.is_frozen();
         x.batch_norm(&self.gamma, &self.beta, &state, batch_stats)
     }
 }

@@ -9,7 +9,8 @@ use crate::{Error, Result, Tensor};
 pub struct BatchNormState<'a> {
     pub running_mean: &'a Tensor,
     pub running_var: &'a Tensor,
-    /// running = momentum * running + (1 - momentum) * batch statistic (Keras: 0.99, book: 0.8).
+    /// running = momentum * running + (1 - momentum) * batch statistic (Keras: 0.99, book: 0.8);
+    /// 1 leaves them untouched (no kernels run).
     pub momentum: f32,
     pub eps: f32,
 }
@@ -61,6 +62,9 @@ impl Tensor {
             let count = self.numel() / c;
             no_grad(|| -> Result<()> {
                 let m = state.momentum;
+                if m == 1.0 {
+                    return Ok(());
+                }
                 let unbiased = if self.rank() == 4 && count > 1 {
                     count as f32 / (count - 1) as f32
                 } else {
