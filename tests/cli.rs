@@ -226,6 +226,10 @@ fn bad_input_gives_clear_errors() {
     assert!(!ok && text.contains("x.safetensors"), "{text}");
     let (ok, text) = ganlab(&["demo", "--device", "tpu"]);
     assert!(!ok && text.contains("unknown device"), "{text}");
+    for lr in ["nan", "-1e-4", "inf"] {
+        let (ok, text) = ganlab(&["train", "gan", &format!("--lr={lr}"), "--steps", "1"]);
+        assert!(!ok && text.contains("finite and >= 0"), "--lr {lr}: {text}");
+    }
 }
 
 /// `ganlab train <model>` on the tiny fixture: (success, output, the run folder).

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use ganlab::data::{registry, Entry, Sampling, ToySpec};
 use ganlab::models::progan::ProGanConfig;
 use ganlab::models::{saved, LoopStyle};
+use ganlab::optim::check_lr;
 use ganlab::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -65,7 +66,7 @@ pub struct RunFlags {
     pub loop_style: Option<LoopArg>,
     /// Learning rate of both networks (default: the model's own: 2e-4 for gan, dcgan and
     /// cgan, 5e-5 wgan, 1e-4 wgan-gp, 1e-3 progan).
-    #[arg(long)]
+    #[arg(long, value_parser = learning_rate)]
     pub lr: Option<f32>,
     /// ProGAN: images shown in each fade-in and each stabilise phase (7 phases: 4x4, then
     /// fade + stabilise for 8x8, 16x16, 32x32); the default run is 7 times this [default:
@@ -128,6 +129,7 @@ impl RunFlags {
             |why: String| Error::Checkpoint(format!("{}: run settings {why}", path.display()));
         let mut merged: Map<String, Value> =
             serde_json::from_str(&text).map_err(|e| bad(format!("unreadable ({e}): {text}")))?;
+        // Through text, as the saved side was: an f32 then compares equal to its printed form.
         let mut given: Map<String, Value> =
             serde_json::from_str(&self.to_json()).expect("flags are plain data");
         given.retain(|_, v| !v.is_null());
@@ -199,6 +201,12 @@ impl RunFlags {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("flags are plain data")
     }
+}
+
+/// `--lr`: what the optimisers accept, refused while parsing (JSON would save NaN as null).
+fn learning_rate(text: &str) -> std::result::Result<f32, String> {
+    let lr: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    check_lr(lr).map(|()| lr).map_err(|e| e.to_string())
 }
 
 /// A flag's value as typed on the command line (strings without JSON's quotes).

@@ -188,7 +188,8 @@ impl<R: UpdateRule> Optimizer<R> {
     }
 }
 
-fn check_lr(lr: f32) -> Result<()> {
+/// A learning rate the optimisers accept: finite and >= 0 (0 freezes).
+pub fn check_lr(lr: f32) -> Result<()> {
     if lr.is_finite() && lr >= 0.0 {
         Ok(())
     } else {
