@@ -1,32 +1,18 @@
-// Element-wise z = op(a, b) with NumPy broadcasting. OP_EXPR is substituted per op.
-// `same`: both operands have the output's shape. `broadcast`: operands are read through
-// strides (0 along stretched dims) over an output of up to 6 dims, left-padded with 1s.
-struct Params {
-    n: u32,
-    shape: array<u32, 6>,
-    sa: array<u32, 6>,
-    sb: array<u32, 6>,
-}
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> z: array<f32>;
+// Element-wise z = op(a, b) with NumPy broadcasting; `op` is declared per kernel in
+// src/ops/binary.rs. `same`: both operands have the output's shape. `broadcast`: operands are
+// read through strides (0 along stretched dims) over an output of up to 6 dims.
 
-fn op(x: f32, y: f32) -> f32 {
-    return OP_EXPR;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i < p.n) {
         z[i] = op(a[i], b[i]);
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i >= p.n) {
         return;
     }

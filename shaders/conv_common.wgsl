@@ -1,12 +1,7 @@
-// Shared by the convolution modes of gemm.wgsl. Images are NCHW, weights [cout, cin, kh, kw];
-// `batch` images of cin x h x w give cout x oh x ow; pt/pl are the top/left padding (bottom
-// and right padding only change oh/ow, which the host computed).
-struct Params {
-    m: u32, n: u32, k: u32,
-    batch: u32, cin: u32, h: u32, w: u32,
-    cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
-    stride: u32, pt: u32, pl: u32,
-}
+// Shared by the convolution modes of gemm.wgsl (params: ConvParams in src/ops/conv.rs).
+// Images are NCHW, weights [cout, cin, kh, kw]; `batch` images of cin x h x w give
+// cout x oh x ow; pt/pl are the top/left padding (bottom and right padding only change oh/ow,
+// which the host computed).
 
 // Input pixel (img, ci, oy * stride + ky - pt, ox * stride + kx - pl), 0 in the padding.
 // The modes that read input images bind them as `b`.

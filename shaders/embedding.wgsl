@@ -2,15 +2,10 @@
 // lookup:  out[i, d] = table[label[i], d]                      (out is batch x dim)
 // scatter: out[r, d] = sum over i with label[i] == r of g[i, d] (out is rows x dim), written
 //          as a gather over the batch, so repeated labels need no atomics.
-struct Params { batch: u32, rows: u32, dim: u32 }
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn lookup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i >= p.batch * p.dim) {
         return;
     }
@@ -18,9 +13,9 @@ fn lookup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     out[i] = src[row * p.dim + i % p.dim];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i >= p.rows * p.dim) {
         return;
     }

@@ -1,20 +1,15 @@
 // Tiled GEMM template: C = A * B per batch z = workgroup_id.z, where A is M x K and B is K x N,
 // except that *how* elements are read and written is supplied by a mode (pasted in below): plain
 // strided matrices (matmul) or the implicit im2col views of convolution and its gradients.
-// A mode defines `struct Params` (with fields m, n, k), `load_a(z, row, col)`,
-// `load_b(z, row, col)`, `store(z, row, col, value)` (called only inside the matrices), and
-// boolean expressions for the two placeholders in the load loop saying which index is contiguous
-// in memory, so that neighbouring threads load neighbouring addresses.
+// A mode (declared in src/ops/) has params starting with m, n, k and defines
+// `load_a(z, row, col)`, `load_b(z, row, col)`, `store(z, row, col, value)` (called only inside
+// the matrices), and `a_k_fast()`, `b_n_fast()`: which index is contiguous in memory, so that
+// neighbouring threads load neighbouring addresses.
 //
 // Tiling: each 16x16 workgroup computes a 64x64 tile of C; each thread a 4x4 block held in
 // four vec4 registers. Per step of BK = 16 along K, the workgroup stages a 64x16 panel of A
 // and a 16x64 panel of B in shared memory as vec4s, so the inner loop does two vec4 loads and
 // four vec4 FMAs per k.
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
@@ -22,8 +17,6 @@ const BK: u32 = 16u;
 // As[kk * 16 + i] holds A rows 4i..4i+3 at column kk of the panel; Bs likewise for B columns.
 var<workgroup> As: array<vec4<f32>, 256>;
 var<workgroup> Bs: array<vec4<f32>, 256>;
-
-__MODE_CODE__
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -38,12 +31,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var j = 0u; j < 4u; j++) {
             let e = t + j * 256u;
             var mm: u32; var ka: u32;
-            if (__A_K_FAST__) { ka = e % BK; mm = e / BK; } else { mm = e % BM; ka = e / BM; }
+            if (a_k_fast()) { ka = e % BK; mm = e / BK; } else { mm = e % BM; ka = e / BM; }
             var va = 0.0;
             if (row0 + mm < p.m && k0 + ka < p.k) { va = load_a(z, row0 + mm, k0 + ka); }
             As[ka * 16u + mm / 4u][mm % 4u] = va;
             var nn: u32; var kb: u32;
-            if (__B_N_FAST__) { nn = e % BN; kb = e / BN; } else { kb = e % BK; nn = e / BK; }
+            if (b_n_fast()) { nn = e % BN; kb = e / BN; } else { kb = e % BK; nn = e / BK; }
             var vb = 0.0;
             if (k0 + kb < p.k && col0 + nn < p.n) { vb = load_b(z, k0 + kb, col0 + nn); }
             Bs[kb * 16u + nn / 4u][nn % 4u] = vb;

@@ -1,8 +1,10 @@
 // gemm.wgsl mode: strided matrices (any transpose is a choice of strides), C contiguous.
-struct Params {
-    m: u32, n: u32, k: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32,
-    b_rs: u32, b_cs: u32, b_bs: u32,
+fn a_k_fast() -> bool {
+    return p.a_cs == 1u;
+}
+
+fn b_n_fast() -> bool {
+    return p.b_cs == 1u;
 }
 
 fn load_a(z: u32, row: u32, col: u32) -> f32 {

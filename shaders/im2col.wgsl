@@ -1,24 +1,13 @@
 // cols[(ci, ky, kx), (img, oy, ox)] = X[img, ci, oy*s + ky - pt, ox*s + kx - pl] (0 in padding):
-// the explicit im2col matrix, for the im2col + matmul convolution variant.
-struct Params {
-    n: u32,
-    batch: u32, cin: u32, h: u32, w: u32,
-    kh: u32, kw: u32, oh: u32, ow: u32,
-    stride: u32, pt: u32, pl: u32,
-}
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> cols: array<f32>;
-
-@compute @workgroup_size(256)
+// the explicit im2col matrix (m rows by n columns), for the im2col + matmul convolution variant.
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.n) {
+    let i = linear_index(gid, nwg);
+    if (i >= p.m * p.n) {
         return;
     }
-    let ncols = p.batch * p.oh * p.ow;
-    let row = i / ncols;
-    let col = i % ncols;
+    let row = i / p.n;
+    let col = i % p.n;
     let kk = p.kh * p.kw;
     let ci = row / kk;
     let r = row % kk;

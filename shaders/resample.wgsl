@@ -1,15 +1,11 @@
 // Nearest-neighbour upsampling by an integer factor and its adjoint, the sum over each
 // factor x factor block (average pooling is that sum scaled). Tensors are NCHW; `planes` is
 // N*C and (h, w) the small (pooled) size.
-struct Params { planes: u32, h: u32, w: u32, f: u32 }
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 // y[plane, i, j] = x[plane, i / f, j / f] over the large (h*f, w*f) output.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     let big_w = p.w * p.f;
     let big_plane = p.h * p.f * big_w;
     if (i >= p.planes * big_plane) {
@@ -21,9 +17,9 @@ fn upsample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 }
 
 // y[plane, i, j] = sum of x over the block (i*f.., j*f..) of the large input.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn block_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i >= p.planes * p.h * p.w) {
         return;
     }

@@ -1,8 +1,5 @@
-// Element-wise y[i] = op(x[i]). OP_EXPR is substituted per op; p.a and p.b are its scalars.
-struct Params { n: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<storage, read> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+// Element-wise y[i] = op(x[i]); `op` (an expression in x and the scalars p.a, p.b) is declared
+// per kernel in src/ops/unary.rs, the bindings and Params are generated there.
 
 // x^e with real-valued results for negative bases and integer exponents, as on the CPU.
 fn pow_real(x: f32, e: f32) -> f32 {
@@ -17,13 +14,9 @@ fn pow_real(x: f32, e: f32) -> f32 {
     return pow(x, e);
 }
 
-fn op(x: f32) -> f32 {
-    return OP_EXPR;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = linear_index(gid, nwg);
     if (i < p.n) {
         y[i] = op(x[i]);
     }

@@ -50,12 +50,17 @@ enum Verb {
 /// How to pick the GPU: flags override `GANLAB_BACKEND` / `GANLAB_ADAPTER`.
 #[derive(Args, Clone, Default)]
 pub struct GpuFlags {
-    /// GPU backend: vulkan, metal or dx12.
+    /// GPU backend: vulkan, metal or dx12; or noop (validates every call, runs no kernel:
+    /// measures host overhead only, and never picked by --device auto).
     #[arg(long)]
     backend: Option<String>,
     /// Use the adapter whose name contains this text (case-insensitive).
     #[arg(long)]
     adapter: Option<String>,
+    /// Most MiB of GPU memory the buffer pool keeps (default: GANLAB_POOL_MB, else 3/4 of the
+    /// adapter's memory where the backend reports it, else 4096).
+    #[arg(long, value_name = "MIB")]
+    pool_mb: Option<u64>,
 }
 
 impl GpuFlags {
@@ -64,6 +69,8 @@ impl GpuFlags {
         AdapterRequest {
             backend: self.backend.clone().or(env.backend),
             name: self.adapter.clone().or(env.name),
+            pool_bytes: self.pool_mb.map(|mb| mb << 20).or(env.pool_bytes),
+            ..env
         }
     }
 
@@ -73,7 +80,15 @@ impl GpuFlags {
         match name {
             "gpu" => Device::gpu_with(&self.request()),
             "auto" => match Device::gpu_with(&self.request()) {
-                Ok(Device::Gpu(ctx)) if !ctx.is_software() => Ok(Device::Gpu(ctx)),
+                Ok(Device::Gpu(ctx)) if !ctx.is_software() && !ctx.is_noop() => {
+                    Ok(Device::Gpu(ctx))
+                }
+                Ok(Device::Gpu(ctx)) if ctx.is_noop() => {
+                    println!(
+                        "the noop backend runs no kernel: using the CPU path (pass --device gpu to measure host overhead)"
+                    );
+                    Ok(Device::Cpu)
+                }
                 Ok(Device::Gpu(ctx)) => {
                     println!(
                         "only a software GPU adapter ({}) is present: using the CPU path, which is faster here (pass --device gpu to use it anyway)",

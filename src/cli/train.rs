@@ -4,6 +4,7 @@ use super::settings::RunFlags;
 use super::GpuFlags;
 use clap::Args;
 use ganlab::data::{self, LoadOptions};
+use ganlab::device::CounterSnapshot;
 use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
@@ -11,7 +12,7 @@ use ganlab::models;
 use ganlab::train::trainer::checkpoint_to_resume;
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::TrainConfig;
-use ganlab::{Result, Rng};
+use ganlab::{Device, Result, Rng};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -45,6 +46,10 @@ pub struct TrainArgs {
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
+    /// At the end, print what the GPU did per step: dispatches, compute passes, submits,
+    /// buffers and bind groups created, and the buffer pool's peak.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     gpu: GpuFlags,
 }
@@ -145,7 +150,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, Some(e)) => Some(e),
         (None, None) => None,
     };
+    let before = gpu_counters(&device);
     let summary = train_with_eval(&mut *model, &dataset.train, &cfg, evaluator)?;
+    if args.profile {
+        match (before, gpu_counters(&device)) {
+            (Some(before), Some(after)) => print_profile(&after.since(&before), summary.steps_run),
+            _ => println!("profile: the CPU path has no GPU counters"),
+        }
+    }
     let metrics: Vec<String> = summary
         .last_metrics
         .iter()
@@ -188,4 +200,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         out_dir.join("losses.png").display()
     );
     Ok(())
+}
+
+fn gpu_counters(device: &Device) -> Option<CounterSnapshot> {
+    match device {
+        Device::Gpu(ctx) => Some(ctx.counters()),
+        Device::Cpu => None,
+    }
+}
+
+fn print_profile(c: &CounterSnapshot, steps: u64) {
+    let per = |v: u64| v as f64 / steps.max(1) as f64;
+    println!(
+        "profile over {steps} steps (grids and checkpoints included): per step {:.0} dispatches, \
+         {:.1} compute passes, {:.1} submits, {:.2} buffers and {:.2} bind groups created; \
+         {} pipelines compiled; buffer pool {:.1} MiB, peak {:.1} MiB",
+        per(c.dispatches),
+        per(c.compute_passes),
+        per(c.submits),
+        per(c.buffers_created),
+        per(c.bind_groups_created),
+        c.pipelines_created,
+        c.pool_bytes as f64 / (1 << 20) as f64,
+        c.peak_pool_bytes as f64 / (1 << 20) as f64
+    );
 }

@@ -1,22 +1,73 @@
-//! The GPU context: adapter, queue, buffer pool, pipeline cache and the open command encoder.
+//! The GPU context: adapter, queue, buffer pool, the caches of compiled kernels and bind
+//! groups, and the open command encoder with its one compute pass.
 //!
-//! Kernels are recorded into one open encoder and submitted in batches; nothing here waits for
-//! the GPU except `read` (host read-back) and `synchronize`.
+//! Kernels are recorded into one compute pass and submitted in batches; nothing here waits for
+//! the GPU except `read` (host read-back) and `synchronize`. After warm-up a dispatch allocates
+//! nothing: params travel as immediates (or through a per-submit arena), bind groups come
+//! from a cache keyed by kernel and buffers, and buffers from the pool.
 
-use super::pool::{BufferPool, GpuBuffer};
+use super::counters::{CounterSnapshot, Counters};
+use super::kernel::{read, write, WORKGROUP};
+use super::kernel::{Access, Kernel, KernelParams, KernelSource, ParamsMode, MAX_PARAMS_BYTES};
+use super::pool::{BufferPool, GpuBuffer, Pooled};
 use super::select::{new_instance, AdapterRequest};
 use super::timer::Timer;
 use crate::{Error, Result};
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use wgpu::util::DeviceExt;
 
-/// Kernels recorded before the open encoder is submitted. Large enough to amortise the
-/// submit, small enough that the driver starts working while we keep recording.
+/// Kernels recorded before the open pass is submitted. Large enough to amortise the submit,
+/// small enough that the driver starts working while we keep recording.
 const MAX_RECORDED: u32 = 256;
-/// Threads per workgroup of the 1-D kernels (element-wise, copies, fills).
-pub const WORKGROUP: u32 = 256;
+/// The most buffers one kernel binds.
+const MAX_BINDINGS: usize = 6;
+/// Cached bind groups beyond which the cache starts over (a training step needs a few hundred).
+const MAX_BIND_GROUPS: usize = 16_384;
+/// Share of the adapter's device memory the pool may hold by default.
+const POOL_SHARE: f64 = 0.75;
+/// Pool cap where the adapter's memory is unknown.
+const POOL_FALLBACK_BYTES: u64 = 4 << 30;
+
+crate::kernel_params! {
+    struct FillParams { n: u32, value: f32 }
+}
+crate::kernel_params! {
+    struct CopyParams { n: u32 }
+}
+
+static FILL: Kernel<FillParams> = Kernel::new(
+    "fill",
+    &[write("out")],
+    &["@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    if (i < p.n) {
+        out[i] = p.value;
+    }
+}
+"],
+);
+
+/// A flat copy as a kernel, so copies stay inside the batch's one compute pass.
+static COPY: Kernel<CopyParams> = Kernel::new(
+    "copy_flat",
+    &[read("src"), write("dst")],
+    &["@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    if (i < p.n) {
+        dst[i] = src[i];
+    }
+}
+"],
+);
+
+/// The device primitives' kernels (for the portability test).
+pub(crate) fn kernels() -> [&'static dyn KernelSource; 2] {
+    [&FILL, &COPY]
+}
 
 pub struct GpuContext {
     device: wgpu::Device,
@@ -24,42 +75,53 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     features: wgpu::Features,
+    mode: ParamsMode,
     pool: BufferPool,
-    recorder: Mutex<Recorder>,
-    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    state: Mutex<State>,
+    counters: Counters,
     errors: Arc<Mutex<Vec<String>>>,
     poison: AtomicBool,
 }
 
-#[derive(Default)]
+/// Everything a dispatch touches, under one lock.
+struct State {
+    recorder: Recorder,
+    kernels: HashMap<usize, Arc<Compiled>>,
+    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
+    /// Read-back staging buffers by size class (a read waits, so one each suffices).
+    staging: HashMap<u64, wgpu::Buffer>,
+}
+
 struct Recorder {
-    encoder: Option<wgpu::CommandEncoder>,
+    open: Option<Open>,
     recorded: u32,
+    /// Params of this batch's dispatches, written to `arena` just before the submit.
+    arena_bytes: Vec<u8>,
+    arena: Option<Arena>,
     timer: Option<Timer>,
 }
 
-/// Kernel parameters as the WGSL side reads them: a struct of 32-bit fields in a
-/// read-only storage buffer.
-#[derive(Default, Clone)]
-pub struct Params(Vec<u32>);
+/// The open encoder and its compute pass (declared first: it must end before the encoder).
+struct Open {
+    pass: wgpu::ComputePass<'static>,
+    encoder: wgpu::CommandEncoder,
+}
 
-impl Params {
-    pub fn new() -> Self {
-        Params(Vec::with_capacity(32))
-    }
-    /// A u32 field. Callers pass sizes already checked against the binding limit (< 2^32).
-    pub fn u(mut self, v: usize) -> Self {
-        self.0.push(v as u32);
-        self
-    }
-    pub fn f(mut self, v: f32) -> Self {
-        self.0.push(v.to_bits());
-        self
-    }
-    pub fn arr(mut self, values: &[u32]) -> Self {
-        self.0.extend_from_slice(values);
-        self
-    }
+struct Arena {
+    buffer: wgpu::Buffer,
+    slot: u64,
+}
+
+struct Compiled {
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+}
+
+/// A bind group's identity: the kernel's address and its buffers' pool ids.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct BindKey {
+    kernel: usize,
+    ids: [u64; MAX_BINDINGS],
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,14 +130,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GpuContext {
-    /// Opens the adapter `req` selects, with the adapter's real limits and, where offered,
-    /// timestamp queries (for benches).
+    /// Opens the adapter `req` selects, with the adapter's real limits, immediates and, where
+    /// offered, timestamp queries (for benches).
     pub fn new(req: &AdapterRequest) -> Result<Self> {
         let instance = new_instance(req.backends()?);
         let adapter = req.choose(&instance)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::IMMEDIATES);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ganlab"),
             required_features: features,
@@ -93,15 +156,39 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             lock(&sink).push(e.to_string());
         }));
+        let immediates = features.contains(wgpu::Features::IMMEDIATES)
+            && limits.max_immediate_size as usize >= MAX_PARAMS_BYTES;
+        let mode = match req.params.as_deref() {
+            Some("arena") => ParamsMode::Arena,
+            _ if immediates => ParamsMode::Immediate,
+            _ => ParamsMode::Arena,
+        };
+        let cap = match req.pool_bytes {
+            Some(b) => b,
+            None => super::memory::device_memory(&adapter)
+                .map_or(POOL_FALLBACK_BYTES, |m| (m as f64 * POOL_SHARE) as u64),
+        };
         Ok(GpuContext {
             device,
             queue,
             info,
             limits,
             features,
-            pool: BufferPool::default(),
-            recorder: Mutex::new(Recorder::default()),
-            pipelines: Mutex::new(HashMap::new()),
+            mode,
+            pool: BufferPool::new(cap),
+            state: Mutex::new(State {
+                recorder: Recorder {
+                    open: None,
+                    recorded: 0,
+                    arena_bytes: Vec::new(),
+                    arena: None,
+                    timer: None,
+                },
+                kernels: HashMap::new(),
+                bind_groups: HashMap::new(),
+                staging: HashMap::new(),
+            }),
+            counters: Counters::default(),
             errors,
             poison: AtomicBool::new(false),
         })
@@ -116,12 +203,23 @@ impl GpuContext {
     }
 
     /// True for software rasterisers such as Mesa's llvmpipe: correct, but far slower than a GPU.
+    /// (The noop backend also reports a CPU device type; it runs nothing, so it is not one.)
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        self.info.device_type == wgpu::DeviceType::Cpu && !self.is_noop()
+    }
+
+    /// True on wgpu's noop backend: every call is validated and tracked, no kernel runs.
+    pub fn is_noop(&self) -> bool {
+        self.info.backend == wgpu::Backend::Noop
     }
 
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// How kernel params reach the GPU on this context.
+    pub fn params_mode(&self) -> ParamsMode {
+        self.mode
     }
 
     /// One line naming the adapter, its backend and driver.
@@ -138,9 +236,30 @@ impl GpuContext {
         self.pool.idle_bytes()
     }
 
+    /// The most bytes the pool holds before it releases idle buffers.
+    pub fn pool_cap(&self) -> u64 {
+        self.pool.cap()
+    }
+
+    pub fn set_pool_cap(&self, bytes: u64) {
+        self.pool.set_cap(bytes);
+    }
+
     /// Returns idle pooled buffers to the driver.
     pub fn trim_pool(&self) {
-        self.pool.clear();
+        let released = self.pool.clear();
+        self.forget(released);
+    }
+
+    /// What this context has done so far; subtract two snapshots for a step's counts.
+    pub fn counters(&self) -> CounterSnapshot {
+        let (held, peak) = self.pool.bytes();
+        CounterSnapshot::read(&self.counters, held, peak)
+    }
+
+    /// Starts a new peak of pool bytes from the current level.
+    pub fn reset_peak(&self) {
+        self.pool.reset_peak();
     }
 
     /// Test aid: when on, every buffer handed to an op is first filled with NaN, so a kernel
@@ -174,22 +293,43 @@ impl GpuContext {
         let bytes = (len as u64) * 4;
         self.check_size(bytes)?;
         let class = BufferPool::class_of(bytes);
-        let buffer = match self.pool.take(class) {
+        let pooled = match self.pool.take(class) {
             Some(b) => b,
-            None => self.create_storage(class.min(self.limits.max_buffer_size))?,
+            None => {
+                let evicted = self.pool.evict_for(class);
+                self.forget(evicted);
+                let raw = self.create_storage(class.min(self.limits.max_buffer_size))?;
+                self.pool.register(class, raw)
+            }
         };
-        let buffer = GpuBuffer::new(buffer, class, self.clone());
+        let buffer = GpuBuffer::new(pooled, class, self.clone());
         if self.poison.load(Ordering::Relaxed) {
             self.fill(&buffer, len, f32::NAN)?;
         }
         Ok(buffer)
     }
 
+    /// Drops every cached reference to buffers the pool released, so their memory goes.
+    fn forget(&self, released: Vec<Pooled>) {
+        if released.is_empty() {
+            return;
+        }
+        let ids: Vec<u64> = released.iter().map(|p| p.id).collect();
+        lock(&self.state)
+            .bind_groups
+            .retain(|k, _| !k.ids.iter().any(|id| ids.contains(id)));
+    }
+
+    fn create_buffer(&self, desc: &wgpu::BufferDescriptor) -> wgpu::Buffer {
+        Counters::bump(&self.counters.buffers_created);
+        self.device.create_buffer(desc)
+    }
+
     fn create_storage(&self, bytes: u64) -> Result<wgpu::Buffer> {
         // A buffer, or None when the device is out of memory (caught, not a wgpu panic).
         let try_create = || {
             let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            let buffer = self.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tensor"),
                 size: bytes,
                 usage: wgpu::BufferUsages::STORAGE
@@ -202,8 +342,10 @@ impl GpuContext {
         if let Some(buffer) = try_create() {
             return Ok(buffer);
         }
-        // Idle pooled buffers may be what fills the device: release them and retry once.
-        self.pool.clear();
+        // Idle pooled buffers may be what fills the device, but buffers still read by
+        // submitted work are only freed once it finishes: wait for it, release, retry once.
+        self.synchronize()?;
+        self.trim_pool();
         try_create().ok_or(Error::OutOfMemory { bytes })
     }
 
@@ -222,63 +364,30 @@ impl GpuContext {
 
     /// Fills the first `len` values of `buffer` with `value`, recorded like any kernel.
     pub fn fill(&self, buffer: &GpuBuffer, len: usize, value: f32) -> Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        let pipeline = self.pipeline("fill", "main", || {
-            include_str!("../../shaders/fill.wgsl").to_string()
-        })?;
-        let params = Params::new().u(len).f(value);
-        self.launch(&pipeline, &params, &[buffer.raw()], self.grid(len)?)
+        let params = FillParams {
+            n: len as u32,
+            value,
+        };
+        self.dispatch(&FILL, &params, &[buffer], self.grid(len)?)
     }
 
-    /// Compiles (once) and returns the pipeline for `entry` in the WGSL `source` named `key`.
-    /// Keys must identify the source text: templated kernels put their variant in the key.
-    pub fn pipeline(
-        &self,
-        key: &str,
-        entry: &str,
-        source: impl FnOnce() -> String,
-    ) -> Result<wgpu::ComputePipeline> {
-        let full_key = format!("{key}#{entry}");
-        if let Some(p) = lock(&self.pipelines).get(&full_key) {
-            return Ok(p.clone());
-        }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(key),
-                source: wgpu::ShaderSource::Wgsl(source().into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(key),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!(
-                "kernel {full_key} failed to compile: {e}"
-            )));
-        }
-        lock(&self.pipelines).insert(full_key, pipeline.clone());
-        Ok(pipeline)
+    /// Records a copy of the first `len` values of `src` into `dst`.
+    pub fn copy(&self, src: &GpuBuffer, dst: &GpuBuffer, len: usize) -> Result<()> {
+        let params = CopyParams { n: len as u32 };
+        self.dispatch(&COPY, &params, &[src, dst], self.grid(len)?)
     }
 
-    /// Workgroup grid for `threads` threads of a 1-D kernel with `WORKGROUP` lanes. Kernels
-    /// linearise as `gid.x + gid.y * nwg.x * WORKGROUP`, since one dimension holds at most
-    /// 65,535 workgroups.
+    /// Workgroup grid for `threads` threads of a 1-D kernel with `WORKGROUP` lanes, which
+    /// linearise with `linear_index` (one dimension holds at most 65,535 workgroups).
     pub fn grid(&self, threads: usize) -> Result<[u32; 3]> {
-        self.grid_for_groups(threads.div_ceil(WORKGROUP as usize).max(1))
+        self.grid_for_groups(threads.div_ceil(WORKGROUP as usize))
     }
 
-    /// A 2-D grid of at least `groups` workgroups.
+    /// A 2-D grid of at least `groups` workgroups (none for 0).
     pub fn grid_for_groups(&self, groups: usize) -> Result<[u32; 3]> {
+        if groups == 0 {
+            return Ok([0, 1, 1]);
+        }
         let max = self.limits.max_compute_workgroups_per_dimension as usize;
         let x = groups.min(max);
         let y = groups.div_ceil(x);
@@ -292,95 +401,252 @@ impl GpuContext {
         Ok([x as u32, y as u32, 1])
     }
 
-    /// Records one dispatch: binding 0 is `params`, bindings 1.. are `buffers` in order.
-    pub fn launch(
+    /// Records one dispatch of `kernel` over `buffers` (in its declared order). The only
+    /// launch path of the engine; allocates nothing once the kernel and its bind group are
+    /// cached.
+    pub fn dispatch<P: KernelParams>(
         &self,
-        pipeline: &wgpu::ComputePipeline,
-        params: &Params,
-        buffers: &[&wgpu::Buffer],
+        kernel: &'static Kernel<P>,
+        params: &P,
+        buffers: &[&GpuBuffer],
         groups: [u32; 3],
     ) -> Result<()> {
         if groups.contains(&0) {
             return Ok(());
         }
-        let mut words = params.0.clone();
-        if words.is_empty() {
-            words.push(0);
+        if buffers.len() != kernel.buffers.len() {
+            return Err(Error::Gpu(format!(
+                "kernel {} binds {} buffers, {} given",
+                kernel.name,
+                kernel.buffers.len(),
+                buffers.len()
+            )));
         }
-        let params = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(&words),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-        let layout = pipeline.get_bind_group_layout(0);
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: params.as_entire_binding(),
-        }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        });
+        let addr = kernel as *const Kernel<P> as usize;
+        let mut ids = [0u64; MAX_BINDINGS];
+        ids.iter_mut().zip(buffers).for_each(|(id, b)| *id = b.id());
+        let key = BindKey { kernel: addr, ids };
 
-        let mut rec = lock(&self.recorder);
-        let Recorder {
-            encoder,
-            recorded,
-            timer,
-        } = &mut *rec;
-        let encoder = encoder.get_or_insert_with(|| self.new_encoder());
-        {
-            let timestamp_writes = timer.as_mut().and_then(Timer::next_pass);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let compiled = match state.kernels.get(&addr) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(self.compile(kernel)?);
+                state.kernels.insert(addr, c.clone());
+                c
+            }
+        };
+        if state.recorder.arena.is_none() && self.mode == ParamsMode::Arena {
+            state.recorder.arena = Some(self.new_arena());
         }
-        *recorded += 1;
-        if *recorded >= MAX_RECORDED {
-            self.submit(&mut rec);
+        let bind_group = match state.bind_groups.get(&key) {
+            Some(bg) => bg.clone(),
+            None => {
+                if state.bind_groups.len() >= MAX_BIND_GROUPS {
+                    state.bind_groups.clear();
+                }
+                let arena = state.recorder.arena.as_ref();
+                let bg = self.bind_group(&compiled, kernel, arena, buffers);
+                state.bind_groups.insert(key, bg.clone());
+                bg
+            }
+        };
+
+        let rec = &mut state.recorder;
+        if rec.open.is_none() {
+            rec.open = Some(self.open_pass(rec.timer.as_mut()));
+        }
+        let bytes = bytemuck::bytes_of(params);
+        let offset = match &rec.arena {
+            Some(arena) => {
+                let at = rec.recorded as usize * arena.slot as usize;
+                rec.arena_bytes.resize(at, 0);
+                rec.arena_bytes.extend_from_slice(bytes);
+                Some(at as u32)
+            }
+            None => None,
+        };
+        let pass = &mut rec.open.as_mut().expect("opened above").pass;
+        pass.set_pipeline(&compiled.pipeline);
+        match offset {
+            Some(o) => pass.set_bind_group(0, &bind_group, &[o]),
+            None => {
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.set_immediates(0, bytes);
+            }
+        }
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        Counters::bump(&self.counters.dispatches);
+        rec.recorded += 1;
+        if rec.recorded >= MAX_RECORDED {
+            self.submit(rec, None);
         }
         Ok(())
     }
 
-    /// Records a buffer-to-buffer copy of `bytes` bytes.
-    pub fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
-        if bytes == 0 {
-            return;
+    /// Compiles `kernel` with an explicit bind group layout: binding 0 the params arena (in
+    /// arena mode), then its buffers.
+    fn compile(&self, kernel: &dyn KernelSource) -> Result<Compiled> {
+        let name = kernel.name();
+        let storage =
+            |binding: u32, read_only: bool, dynamic: Option<u32>| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: dynamic.is_some(),
+                    min_binding_size: dynamic.and_then(|b| NonZeroU64::new(b.into())),
+                },
+                count: None,
+            };
+        let mut entries = Vec::new();
+        if self.mode == ParamsMode::Arena {
+            entries.push(storage(0, true, Some(kernel.params_bytes())));
         }
-        let mut rec = lock(&self.recorder);
-        let encoder = rec.encoder.get_or_insert_with(|| self.new_encoder());
-        encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
-        rec.recorded += 1;
+        for (i, b) in kernel.buffers().iter().enumerate() {
+            entries.push(storage(i as u32 + 1, b.access == Access::Read, None));
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(name),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: match self.mode {
+                    ParamsMode::Immediate => kernel.params_bytes(),
+                    ParamsMode::Arena => 0,
+                },
+            });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(kernel.wgsl(self.mode).into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(kernel.entry()),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!(
+                "kernel {name}#{} failed to compile: {e}",
+                kernel.entry()
+            )));
+        }
+        Counters::bump(&self.counters.pipelines_created);
+        Ok(Compiled { pipeline, layout })
     }
 
-    fn new_encoder(&self) -> wgpu::CommandEncoder {
-        self.device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    fn bind_group(
+        &self,
+        compiled: &Compiled,
+        kernel: &dyn KernelSource,
+        arena: Option<&Arena>,
+        buffers: &[&GpuBuffer],
+    ) -> wgpu::BindGroup {
+        let mut entries = Vec::with_capacity(buffers.len() + 1);
+        if let Some(arena) = arena {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &arena.buffer,
+                    offset: 0,
+                    size: NonZeroU64::new(kernel.params_bytes().into()),
+                }),
+            });
+        }
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.raw().as_entire_binding(),
+            });
+        }
+        Counters::bump(&self.counters.bind_groups_created);
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.name()),
+            layout: &compiled.layout,
+            entries: &entries,
+        })
     }
 
-    fn submit(&self, rec: &mut Recorder) {
-        if let Some(encoder) = rec.encoder.take() {
-            self.queue.submit([encoder.finish()]);
+    /// The params arena: one aligned slot per dispatch of a submit batch, rewritten per submit.
+    fn new_arena(&self) -> Arena {
+        let align = u64::from(self.limits.min_storage_buffer_offset_alignment);
+        let slot = (MAX_PARAMS_BYTES as u64).div_ceil(align) * align;
+        let buffer = self.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: slot * u64::from(MAX_RECORDED),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Arena { buffer, slot }
+    }
+
+    fn open_pass(&self, timer: Option<&mut Timer>) -> Open {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: timer.and_then(Timer::next_pass),
+            })
+            .forget_lifetime();
+        Counters::bump(&self.counters.passes);
+        Open { pass, encoder }
+    }
+
+    /// Ends the open pass, lets `finish` append to the encoder (a read-back copy, a query
+    /// resolve), writes the batch's params and submits. With nothing recorded and nothing to
+    /// append, submits nothing.
+    fn submit(
+        &self,
+        rec: &mut Recorder,
+        finish: Option<&mut dyn FnMut(&mut wgpu::CommandEncoder)>,
+    ) {
+        let encoder = match (rec.open.take(), finish) {
+            (None, None) => return,
+            (Some(Open { pass, encoder }), finish) => {
+                drop(pass);
+                let mut encoder = encoder;
+                if let Some(f) = finish {
+                    f(&mut encoder);
+                }
+                encoder
+            }
+            (None, Some(f)) => {
+                let mut encoder = self
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                f(&mut encoder);
+                encoder
+            }
+        };
+        if let (Some(arena), false) = (&rec.arena, rec.arena_bytes.is_empty()) {
+            self.queue.write_buffer(&arena.buffer, 0, &rec.arena_bytes);
         }
+        rec.arena_bytes.clear();
         rec.recorded = 0;
+        self.queue.submit([encoder.finish()]);
+        Counters::bump(&self.counters.submits);
     }
 
     /// Submits the recorded kernels without waiting for them.
     pub fn flush(&self) {
-        self.submit(&mut lock(&self.recorder));
+        self.submit(&mut lock(&self.state).recorder, None);
     }
 
     fn take_errors(&self) -> Result<()> {
@@ -409,23 +675,40 @@ impl GpuContext {
     /// Copies the first `bytes` bytes of `buffer` back to the host. The only routine that
     /// waits for the GPU in normal operation.
     pub fn read(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        self.read_many(&[(buffer, bytes)])
+    }
+
+    /// Reads the first bytes of several buffers (each a multiple of 4) in one submit and one
+    /// wait; returns them concatenated in order.
+    pub fn read_many(&self, parts: &[(&wgpu::Buffer, u64)]) -> Result<Vec<u8>> {
+        let bytes: u64 = parts.iter().map(|p| p.1).sum();
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read-back"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        {
-            let mut rec = lock(&self.recorder);
-            let encoder = rec.encoder.get_or_insert_with(|| self.new_encoder());
-            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
-            self.submit(&mut rec);
-        }
+        let class = BufferPool::class_of(bytes);
+        let staging = {
+            let mut state = lock(&self.state);
+            // Taken out while in use: another thread's read of the same size gets its own.
+            let staging = state.staging.remove(&class).unwrap_or_else(|| {
+                self.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("read-back"),
+                    size: class,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            });
+            let mut copy = |e: &mut wgpu::CommandEncoder| {
+                let mut at = 0;
+                for &(buffer, len) in parts {
+                    e.copy_buffer_to_buffer(buffer, 0, &staging, at, len);
+                    at += len;
+                }
+            };
+            self.submit(&mut state.recorder, Some(&mut copy));
+            staging
+        };
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
         self.wait()?;
@@ -433,11 +716,12 @@ impl GpuContext {
             .map_err(|_| Error::Gpu("read-back never completed".into()))?
             .map_err(|e| Error::Gpu(format!("read-back failed: {e}")))?;
         let data = staging
-            .slice(..)
+            .slice(..bytes)
             .get_mapped_range()
             .map_err(|e| Error::Gpu(format!("read-back mapping failed: {e}")))?
             .to_vec();
         staging.unmap();
+        lock(&self.state).staging.insert(class, staging);
         Ok(data)
     }
 
@@ -448,23 +732,27 @@ impl GpuContext {
             return false;
         }
         self.flush();
-        lock(&self.recorder).timer = Some(Timer::new(&self.device, passes));
+        lock(&self.state).recorder.timer = Some(Timer::new(&self.device, passes));
         true
     }
 
     /// Ends GPU timing and returns the summed kernel time of the timed passes in seconds.
     pub fn finish_timing(&self) -> Result<Option<f64>> {
-        let Some(timer) = lock(&self.recorder).timer.take() else {
-            return Ok(None);
+        let resolved = {
+            let mut state = lock(&self.state);
+            let Some(timer) = state.recorder.timer.take() else {
+                return Ok(None);
+            };
+            if timer.used_bytes() == 0 {
+                return Ok(Some(0.0));
+            }
+            let buffer = timer.resolve_buffer(&self.device);
+            Counters::bump(&self.counters.buffers_created);
+            let mut resolve = |e: &mut wgpu::CommandEncoder| timer.resolve(e, &buffer);
+            self.submit(&mut state.recorder, Some(&mut resolve));
+            (buffer, timer.used_bytes())
         };
-        let Some(resolved) = ({
-            let mut rec = lock(&self.recorder);
-            let encoder = rec.encoder.get_or_insert_with(|| self.new_encoder());
-            timer.resolve(&self.device, encoder)
-        }) else {
-            return Ok(Some(0.0));
-        };
-        let bytes = self.read(&resolved, timer.used_bytes())?;
+        let bytes = self.read(&resolved.0, resolved.1)?;
         let period = f64::from(self.queue.get_timestamp_period());
         Ok(Some(Timer::total_seconds(&bytes, period)))
     }

@@ -1,12 +1,25 @@
 //! Where tensors live: the host CPU or one GPU context.
 
+mod counters;
 mod gpu;
+mod kernel;
+mod memory;
 mod pool;
 mod select;
 mod timer;
 
-pub use gpu::{GpuContext, Params};
+pub use counters::CounterSnapshot;
+pub use gpu::GpuContext;
+pub use kernel::{
+    read, write, Access, Binding, Kernel, KernelParams, KernelSource, ParamsMode, WgslType,
+    MAX_PARAMS_BYTES, WORKGROUP,
+};
 pub use pool::GpuBuffer;
+
+/// The kernels of the device layer itself (fill, copy), for the portability test.
+pub fn device_kernels() -> impl Iterator<Item = &'static dyn KernelSource> {
+    gpu::kernels().into_iter()
+}
 pub use select::{list_adapters, AdapterRequest};
 
 use crate::Result;

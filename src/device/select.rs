@@ -3,12 +3,17 @@
 use crate::{Error, Result};
 use wgpu::{Backends, DeviceType};
 
-/// Which adapter to open. `from_env` reads `GANLAB_BACKEND` (vulkan, metal, dx12) and
-/// `GANLAB_ADAPTER` (a case-insensitive substring of the adapter name).
+/// Which adapter to open and how. `from_env` reads `GANLAB_BACKEND` (vulkan, metal, dx12, or
+/// noop: wgpu's backend that validates and tracks every call but runs no kernel, for measuring
+/// host overhead; never chosen otherwise), `GANLAB_ADAPTER` (a case-insensitive substring of
+/// the adapter name), `GANLAB_PARAMS` (`arena` forces the params arena where immediates exist)
+/// and `GANLAB_POOL_MB` (the buffer pool's cap; by default 3/4 of the device memory).
 #[derive(Clone, Debug, Default)]
 pub struct AdapterRequest {
     pub backend: Option<String>,
     pub name: Option<String>,
+    pub params: Option<String>,
+    pub pool_bytes: Option<u64>,
 }
 
 impl AdapterRequest {
@@ -17,6 +22,10 @@ impl AdapterRequest {
         AdapterRequest {
             backend: get("GANLAB_BACKEND"),
             name: get("GANLAB_ADAPTER"),
+            params: get("GANLAB_PARAMS"),
+            pool_bytes: get("GANLAB_POOL_MB")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|mb| mb << 20),
         }
     }
 
@@ -32,9 +41,10 @@ impl AdapterRequest {
                 Some("vulkan") => Backends::VULKAN,
                 Some("metal") => Backends::METAL,
                 Some("dx12") => Backends::DX12,
+                Some("noop") => Backends::NOOP,
                 Some(other) => {
                     return Err(Error::Invalid(format!(
-                        "unknown GPU backend \"{other}\" (expected vulkan, metal or dx12)"
+                        "unknown GPU backend \"{other}\" (expected vulkan, metal, dx12 or noop)"
                     )))
                 }
             },
@@ -87,6 +97,19 @@ fn rank(t: DeviceType) -> u8 {
 pub(crate) fn new_instance(backends: Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends;
+    if backends.contains(Backends::NOOP) {
+        // Real limits: the backend's "maximally permissive" defaults overflow wgpu-core's
+        // validation. Immediates as Vulkan guarantees them, so it measures the usual path.
+        desc.backend_options.noop = wgpu::NoopBackendOptions {
+            enable: true,
+            limits: Some(wgpu::Limits {
+                max_immediate_size: crate::device::MAX_PARAMS_BYTES as u32,
+                ..wgpu::Limits::default()
+            }),
+            features: Some(wgpu::Features::IMMEDIATES),
+            ..Default::default()
+        };
+    }
     wgpu::Instance::new(desc)
 }
 

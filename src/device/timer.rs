@@ -40,23 +40,19 @@ impl Timer {
         u64::from(self.used) * 8
     }
 
-    /// Records the query resolve; returns the buffer holding the raw timestamps.
-    pub(crate) fn resolve(
-        &self,
-        device: &wgpu::Device,
-        encoder: &mut wgpu::CommandEncoder,
-    ) -> Option<wgpu::Buffer> {
-        if self.used == 0 {
-            return None;
-        }
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+    /// A buffer to resolve the timestamps into.
+    pub(crate) fn resolve_buffer(&self, device: &wgpu::Device) -> wgpu::Buffer {
+        device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("timestamps"),
-            size: self.used_bytes(),
+            size: self.used_bytes().max(8),
             usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
-        });
-        encoder.resolve_query_set(&self.set, 0..self.used, &buffer, 0);
-        Some(buffer)
+        })
+    }
+
+    /// Records the query resolve into `buffer`.
+    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder, buffer: &wgpu::Buffer) {
+        encoder.resolve_query_set(&self.set, 0..self.used, buffer, 0);
     }
 
     /// Sum over passes of (end - begin), in seconds.

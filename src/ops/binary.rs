@@ -2,7 +2,7 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{self, with_cpu2, Real};
-use crate::device::Params;
+use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{broadcast_shapes, broadcast_strides, numel, pad_to_max_rank};
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
@@ -45,15 +45,56 @@ macro_rules! with_op {
     };
 }
 
-impl Binary {
-    fn wgsl(self) -> (&'static str, &'static str) {
-        match self {
-            Binary::Add => ("add", "x + y"),
-            Binary::Sub => ("sub", "x - y"),
-            Binary::Mul => ("mul", "x * y"),
-            Binary::Div => ("div", "x / y"),
-            Binary::Eq => ("eq", "select(0.0, 1.0, x == y)"),
+crate::kernel_params! {
+    /// `same` reads only n; `broadcast` walks the output's shape with each operand's strides
+    /// (0 along stretched dims), left-padded to rank 6.
+    struct BinaryParams { n: u32, shape: [u32; 6], sa: [u32; 6], sb: [u32; 6] }
+}
+
+const BUFFERS: &[Binding] = &[read("a"), read("b"), write("z")];
+
+/// Per op, its same-shape and broadcasting kernels; `op(x, y)` is the WGSL expression.
+macro_rules! binary_kernels {
+    ($($id:ident = $name:literal: $expr:literal;)*) => {
+        $(static $id: [Kernel<BinaryParams>; 2] = {
+            const SOURCE: &[&str] = &[
+                concat!("fn op(x: f32, y: f32) -> f32 {\n    return ", $expr, ";\n}\n"),
+                include_str!("../../shaders/binary.wgsl"),
+            ];
+            [
+                Kernel::new($name, BUFFERS, SOURCE).entry("same"),
+                Kernel::new($name, BUFFERS, SOURCE).entry("broadcast"),
+            ]
+        };)*
+        /// Every binary kernel (for the portability test).
+        pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
+            [$(&$id),*].into_iter().flatten().map(|k| k as &dyn KernelSource).collect()
         }
+    };
+}
+
+binary_kernels! {
+    ADD = "add": "x + y";
+    SUB = "sub": "x - y";
+    MUL = "mul": "x * y";
+    DIV = "div": "x / y";
+    EQ = "eq": "select(0.0, 1.0, x == y)";
+}
+
+impl Binary {
+    /// The op's kernels: same-shape, then broadcasting.
+    fn kernels(self) -> &'static [Kernel<BinaryParams>; 2] {
+        match self {
+            Binary::Add => &ADD,
+            Binary::Sub => &SUB,
+            Binary::Mul => &MUL,
+            Binary::Div => &DIV,
+            Binary::Eq => &EQ,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        self.kernels()[0].name
     }
 }
 
@@ -135,7 +176,7 @@ fn binary_cpu<T: Real>(
 }
 
 pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
-    let (name, expr) = op.wgsl();
+    let name = op.name();
     a.same_device(b, name)?;
     let shape = broadcast_shapes(name, a.shape(), b.shape())?;
     let same = a.shape() == b.shape();
@@ -150,22 +191,15 @@ pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
         (Storage::Gpu(x), Storage::Gpu(y)) => {
             let ctx = x.context();
             let n = numel(&shape);
-            let entry = if same { "same" } else { "broadcast" };
-            let pipeline = ctx.pipeline(&format!("binary_{name}"), entry, || {
-                include_str!("../../shaders/binary.wgsl").replace("OP_EXPR", expr)
-            })?;
             let out = ctx.alloc(n)?;
-            let params = Params::new()
-                .u(n)
-                .arr(&pad_to_max_rank(name, &shape, 1)?)
-                .arr(&pad_to_max_rank(name, &sa, 0)?)
-                .arr(&pad_to_max_rank(name, &sb, 0)?);
-            ctx.launch(
-                &pipeline,
-                &params,
-                &[x.raw(), y.raw(), out.raw()],
-                ctx.grid(n)?,
-            )?;
+            let params = BinaryParams {
+                n: n as u32,
+                shape: pad_to_max_rank(name, &shape, 1)?,
+                sa: pad_to_max_rank(name, &sa, 0)?,
+                sb: pad_to_max_rank(name, &sb, 0)?,
+            };
+            let kernel = &op.kernels()[usize::from(!same)];
+            ctx.dispatch(kernel, &params, &[x, y, &out], ctx.grid(n)?)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
@@ -177,7 +211,7 @@ struct BinaryGrad(Binary);
 
 impl GradFn for BinaryGrad {
     fn name(&self) -> &'static str {
-        self.0.wgsl().0
+        self.0.name()
     }
 
     fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {

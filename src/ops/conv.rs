@@ -7,10 +7,10 @@
 //! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
 //! CPU each is im2col/col2im around one large blocked GEMM.
 
-use super::gemm::{launch_gemm, GemmMode};
+use super::gemm::{launch_gemm, GEMM_BUFFERS, GEMM_CORE};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::{with_cpu2, Real};
-use crate::device::Params;
+use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 use rayon::prelude::*;
@@ -174,23 +174,26 @@ impl Geometry {
         2.0 * (self.ncols() * self.cout * self.k()) as f64
     }
 
-    fn params(&self, m: usize, n: usize, k: usize) -> Params {
-        Params::new()
-            .u(m)
-            .u(n)
-            .u(k)
-            .u(self.batch)
-            .u(self.cin)
-            .u(self.h)
-            .u(self.w)
-            .u(self.cout)
-            .u(self.kh)
-            .u(self.kw)
-            .u(self.oh)
-            .u(self.ow)
-            .u(self.stride)
-            .u(self.pt)
-            .u(self.pl)
+    /// The GEMM kernels' view of this geometry for a product of m x k by k x n.
+    fn params(&self, m: usize, n: usize, k: usize) -> ConvParams {
+        let u = |v: usize| v as u32;
+        ConvParams {
+            m: u(m),
+            n: u(n),
+            k: u(k),
+            batch: u(self.batch),
+            cin: u(self.cin),
+            h: u(self.h),
+            w: u(self.w),
+            cout: u(self.cout),
+            kh: u(self.kh),
+            kw: u(self.kw),
+            oh: u(self.oh),
+            ow: u(self.ow),
+            stride: u(self.stride),
+            pt: u(self.pt),
+            pl: u(self.pl),
+        }
     }
 
     /// Input row of output row `o` at kernel row `k`, if inside the image.
@@ -199,23 +202,53 @@ impl Geometry {
     }
 }
 
+crate::kernel_params! {
+    /// A product's m, n, k, then the whole [`Geometry`]; also the im2col kernel's (m, k unused).
+    pub(crate) struct ConvParams {
+        m: u32, n: u32, k: u32,
+        batch: u32, cin: u32, h: u32, w: u32,
+        cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
+        stride: u32, pt: u32, pl: u32,
+    }
+}
+
+/// A convolution mode of the GEMM: A is always read along K; `$b_n_fast` says whether B is
+/// contiguous along N.
 macro_rules! conv_mode {
     ($name:literal, $file:literal, $b_n_fast:literal) => {
-        GemmMode {
-            name: $name,
-            code: concat!(
+        Kernel::new(
+            $name,
+            GEMM_BUFFERS,
+            &[
                 include_str!("../../shaders/conv_common.wgsl"),
-                include_str!(concat!("../../shaders/", $file))
-            ),
-            a_k_fast: "true",
-            b_n_fast: $b_n_fast,
-        }
+                include_str!(concat!("../../shaders/", $file)),
+                concat!(
+                    "fn a_k_fast() -> bool {\n    return true;\n}\n",
+                    "fn b_n_fast() -> bool {\n    return ",
+                    $b_n_fast,
+                    ";\n}\n"
+                ),
+                GEMM_CORE,
+            ],
+        )
     };
 }
 
-const FORWARD: GemmMode = conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
-const INPUT_GRAD: GemmMode = conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
-const WEIGHT_GRAD: GemmMode = conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
+static FORWARD: Kernel<ConvParams> = conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
+static INPUT_GRAD: Kernel<ConvParams> =
+    conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
+static WEIGHT_GRAD: Kernel<ConvParams> =
+    conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
+static IM2COL: Kernel<ConvParams> = Kernel::new(
+    "im2col",
+    &[read("x"), write("cols")],
+    &[include_str!("../../shaders/im2col.wgsl")],
+);
+
+/// Every convolution kernel (for the portability test).
+pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
+    vec![&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD, &IM2COL]
+}
 
 // ---- CPU kernels -----------------------------------------------------------------------------
 //
@@ -406,30 +439,15 @@ pub fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 let params = g.params(g.cout, g.ncols(), g.k());
-                launch_gemm(ctx, &FORWARD, params, g.cout, g.ncols(), 1, wb, xb, &out)?;
+                launch_gemm(ctx, &FORWARD, &params, g.cout, g.ncols(), 1, wb, xb, &out)?;
                 std::rc::Rc::new(Storage::Gpu(out))
             }
             ConvAlgo::Im2col => {
                 let ctx = xb.context();
                 let n = g.k() * g.ncols();
                 let cols = ctx.alloc(n)?;
-                let pipeline = ctx.pipeline("im2col", "main", || {
-                    include_str!("../../shaders/im2col.wgsl").to_string()
-                })?;
-                let params = Params::new()
-                    .u(n)
-                    .u(g.batch)
-                    .u(g.cin)
-                    .u(g.h)
-                    .u(g.w)
-                    .u(g.kh)
-                    .u(g.kw)
-                    .u(g.oh)
-                    .u(g.ow)
-                    .u(g.stride)
-                    .u(g.pt)
-                    .u(g.pl);
-                ctx.launch(&pipeline, &params, &[xb.raw(), cols.raw()], ctx.grid(n)?)?;
+                let params = g.params(g.k(), g.ncols(), 0);
+                ctx.dispatch(&IM2COL, &params, &[xb, &cols], ctx.grid(n)?)?;
                 let cols = Tensor::from_storage(
                     std::rc::Rc::new(Storage::Gpu(cols)),
                     vec![g.k(), g.ncols()],
@@ -468,7 +486,7 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
             let (m, n) = (g.cin, g.batch * g.h * g.w);
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, g.cout * g.kh * g.kw);
-            launch_gemm(ctx, &INPUT_GRAD, params, m, n, 1, wb, gb, &out)?;
+            launch_gemm(ctx, &INPUT_GRAD, &params, m, n, 1, wb, gb, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
@@ -495,7 +513,7 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
             let (m, n) = (g.cout, g.k());
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, g.ncols());
-            launch_gemm(ctx, &WEIGHT_GRAD, params, m, n, 1, gb, xb, &out)?;
+            launch_gemm(ctx, &WEIGHT_GRAD, &params, m, n, 1, gb, xb, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

@@ -1,9 +1,19 @@
 //! Inverted dropout with a counter-based RNG (Philox4x32-10), bit-identical on CPU and GPU:
 //! the mask is a function of (seed, offset, element index) only.
 
-use crate::device::Params;
+use crate::device::{write, Kernel};
 use crate::tensor::Storage;
 use crate::{Device, Error, Result, Tensor};
+
+crate::kernel_params! {
+    pub(crate) struct DropoutParams { n: u32, seed: [u32; 2], offset: u32, keep: f32 }
+}
+
+pub(crate) static DROPOUT: Kernel<DropoutParams> = Kernel::new(
+    "dropout",
+    &[write("mask")],
+    &[include_str!("../../shaders/dropout.wgsl")],
+);
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -60,11 +70,13 @@ pub fn dropout_mask(
         }
         Device::Gpu(ctx) => {
             let out = ctx.alloc(n)?;
-            let pipeline = ctx.pipeline("dropout", "main", || {
-                include_str!("../../shaders/dropout.wgsl").to_string()
-            })?;
-            let params = Params::new().u(n).arr(&key).u(offset as usize).f(keep);
-            ctx.launch(&pipeline, &params, &[out.raw()], ctx.grid(n)?)?;
+            let params = DropoutParams {
+                n: n as u32,
+                seed: key,
+                offset,
+                keep,
+            };
+            ctx.dispatch(&DROPOUT, &params, &[&out], ctx.grid(n)?)?;
             Ok(Tensor::from_storage(
                 std::rc::Rc::new(Storage::Gpu(out)),
                 shape.to_vec(),

@@ -3,9 +3,22 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
-use crate::device::Params;
+use crate::device::{read, write, Binding, Kernel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
+
+crate::kernel_params! {
+    pub(crate) struct EmbeddingParams { batch: u32, rows: u32, dim: u32 }
+}
+
+const BUFFERS: &[Binding] = &[read("src"), read("labels"), write("out")];
+const SOURCE: &[&str] = &[include_str!("../../shaders/embedding.wgsl")];
+
+/// Lookup, then its adjoint (scatter).
+pub(crate) static EMBEDDING: [Kernel<EmbeddingParams>; 2] = [
+    Kernel::new("embedding_lookup", BUFFERS, SOURCE).entry("lookup"),
+    Kernel::new("embedding_scatter", BUFFERS, SOURCE).entry("scatter"),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Dir {
@@ -51,23 +64,15 @@ fn embed(src: &Tensor, labels: &Tensor, rows: usize, dir: Dir) -> Result<Tensor>
         }
         (Storage::Gpu(s), Storage::Gpu(l)) => {
             let ctx = s.context();
-            let entry = if dir == Dir::Lookup {
-                "lookup"
-            } else {
-                "scatter"
-            };
-            let pipeline = ctx.pipeline("embedding", entry, || {
-                include_str!("../../shaders/embedding.wgsl").to_string()
-            })?;
             let n = shape[0] * dim;
             let out = ctx.alloc(n)?;
-            let params = Params::new().u(batch).u(rows).u(dim);
-            ctx.launch(
-                &pipeline,
-                &params,
-                &[s.raw(), l.raw(), out.raw()],
-                ctx.grid(n)?,
-            )?;
+            let params = EmbeddingParams {
+                batch: batch as u32,
+                rows: rows as u32,
+                dim: dim as u32,
+            };
+            let kernel = &EMBEDDING[usize::from(dir == Dir::Scatter)];
+            ctx.dispatch(kernel, &params, &[s, l, &out], ctx.grid(n)?)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

@@ -3,7 +3,7 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{CpuStorage, Real};
-use crate::device::{GpuBuffer, Params};
+use crate::device::{read, write, GpuBuffer, Kernel};
 use crate::shape::{contiguous_strides, normalize_axis, numel, pad_to_max_rank};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -16,6 +16,24 @@ struct CopySpec {
     dst_off: usize,
     dst_st: Vec<usize>,
 }
+
+crate::kernel_params! {
+    /// A [`CopySpec`], rank padded to 6.
+    pub(crate) struct CopyParams {
+        n: u32,
+        shape: [u32; 6],
+        src_off: u32,
+        src_st: [u32; 6],
+        dst_off: u32,
+        dst_st: [u32; 6],
+    }
+}
+
+pub(crate) static COPY: Kernel<CopyParams> = Kernel::new(
+    "copy",
+    &[read("src"), write("dst")],
+    &[include_str!("../../shaders/copy.wgsl")],
+);
 
 fn copy_cpu<T: Real>(src: &[T], dst: &mut [T], c: &CopySpec) {
     let n = numel(&c.shape);
@@ -70,17 +88,15 @@ impl OutBuf {
             (OutBuf::Gpu(d), Storage::Gpu(s)) => {
                 let n = numel(&spec.shape);
                 let ctx = s.context();
-                let pipeline = ctx.pipeline("copy", "main", || {
-                    include_str!("../../shaders/copy.wgsl").to_string()
-                })?;
-                let params = Params::new()
-                    .u(n)
-                    .arr(&pad_to_max_rank(OP, &spec.shape, 1)?)
-                    .u(spec.src_off)
-                    .arr(&pad_to_max_rank(OP, &spec.src_st, 0)?)
-                    .u(spec.dst_off)
-                    .arr(&pad_to_max_rank(OP, &spec.dst_st, 0)?);
-                ctx.launch(&pipeline, &params, &[s.raw(), d.raw()], ctx.grid(n)?)?;
+                let params = CopyParams {
+                    n: n as u32,
+                    shape: pad_to_max_rank(OP, &spec.shape, 1)?,
+                    src_off: spec.src_off as u32,
+                    src_st: pad_to_max_rank(OP, &spec.src_st, 0)?,
+                    dst_off: spec.dst_off as u32,
+                    dst_st: pad_to_max_rank(OP, &spec.dst_st, 0)?,
+                };
+                ctx.dispatch(&COPY, &params, &[s, d], ctx.grid(n)?)?;
             }
             _ => {
                 return Err(Error::Invalid(

@@ -1,19 +1,27 @@
 //! Batched matrix product with optionally transposed operands and broadcast batch dims.
 
-use super::gemm::{launch_gemm, GemmMode};
+use super::gemm::{launch_gemm, GEMM_BUFFERS, GEMM_CORE};
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
-use crate::device::Params;
+use crate::device::Kernel;
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
-const MATMUL: GemmMode = GemmMode {
-    name: "matmul",
-    code: include_str!("../../shaders/gemm_matmul.wgsl"),
-    a_k_fast: "(p.a_cs == 1u)",
-    b_n_fast: "(p.b_cs == 1u)",
-};
+crate::kernel_params! {
+    /// Row, column and batch strides of A and B (any transpose is a choice of strides).
+    pub(crate) struct MatmulParams {
+        m: u32, n: u32, k: u32,
+        a_rs: u32, a_cs: u32, a_bs: u32,
+        b_rs: u32, b_cs: u32, b_bs: u32,
+    }
+}
+
+pub(crate) static MATMUL: Kernel<MatmulParams> = Kernel::new(
+    "matmul",
+    GEMM_BUFFERS,
+    &[include_str!("../../shaders/gemm_matmul.wgsl"), GEMM_CORE],
+);
 
 /// Where each batch's matrix starts and how elements are laid out, for one operand.
 #[derive(Clone, Copy)]
@@ -133,18 +141,20 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         (Storage::Gpu(x), Storage::Gpu(y)) => {
             let ctx = x.context();
             let out = ctx.alloc(batch * m * n)?;
-            let params = Params::new()
-                .u(m)
-                .u(n)
-                .u(k)
-                .u(oa.rs)
-                .u(oa.cs)
-                .u(oa.bs)
-                .u(ob.rs)
-                .u(ob.cs)
-                .u(ob.bs);
+            let u = |v: usize| v as u32;
+            let params = MatmulParams {
+                m: u(m),
+                n: u(n),
+                k: u(k),
+                a_rs: u(oa.rs),
+                a_cs: u(oa.cs),
+                a_bs: u(oa.bs),
+                b_rs: u(ob.rs),
+                b_cs: u(ob.cs),
+                b_bs: u(ob.bs),
+            };
             // k = 0 needs no special case: the accumulators start at zero.
-            launch_gemm(ctx, &MATMUL, params, m, n, batch, x, y, &out)?;
+            launch_gemm(ctx, &MATMUL, &params, m, n, batch, x, y, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

@@ -17,3 +17,20 @@ mod unary;
 pub use conv::{set_conv_algo, ConvAlgo, Padding};
 pub use matmul::matmul_t;
 pub use norm::BatchNormState;
+
+use crate::device::KernelSource;
+
+/// Every kernel the ops can launch, each specialisation a declaration of its own (the
+/// portability test translates each for every backend).
+pub fn kernels() -> Vec<&'static dyn KernelSource> {
+    let mut all = unary::kernels();
+    all.extend(binary::kernels());
+    all.extend(reduce::kernels());
+    all.extend(conv::kernels());
+    all.push(&matmul::MATMUL);
+    all.push(&layout::COPY);
+    all.push(&dropout::DROPOUT);
+    all.extend(embedding::EMBEDDING.iter().map(|k| k as &dyn KernelSource));
+    all.extend(resample::RESAMPLE.iter().map(|k| k as &dyn KernelSource));
+    all
+}

@@ -3,7 +3,7 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu, Real};
-use crate::device::Params;
+use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{normalize_axis, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -15,12 +15,47 @@ enum Reduce {
     Max,
 }
 
+crate::kernel_params! {
+    struct ReduceParams { outer: u32, r: u32, inner: u32 }
+}
+
+/// Per reduction, its per-workgroup and per-thread kernels; `combine(a, b)` and `init()` are
+/// the WGSL of the reduction.
+macro_rules! reduce_kernels {
+    ($($id:ident = $name:literal: $combine:literal, $init:literal;)*) => {
+        $(static $id: [Kernel<ReduceParams>; 2] = {
+            const SOURCE: &[&str] = &[
+                concat!(
+                    "fn combine(a: f32, b: f32) -> f32 {\n    return ", $combine, ";\n}\n",
+                    "fn init() -> f32 {\n    return ", $init, ";\n}\n",
+                ),
+                include_str!("../../shaders/reduce.wgsl"),
+            ];
+            const BUFFERS: &[Binding] = &[read("x"), write("y")];
+            [
+                Kernel::new($name, BUFFERS, SOURCE).entry("per_workgroup"),
+                Kernel::new($name, BUFFERS, SOURCE).entry("per_thread"),
+            ]
+        };)*
+        /// Every reduction kernel (for the portability test).
+        pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
+            [$(&$id),*].into_iter().flatten().map(|k| k as &dyn KernelSource).collect()
+        }
+    };
+}
+
+reduce_kernels! {
+    SUM = "sum": "a + b", "0.0";
+    // -inf, which WGSL has no literal for.
+    MAX = "max": "max(a, b)", "bitcast<f32>(0xff800000u)";
+}
+
 impl Reduce {
-    fn wgsl(self) -> (&'static str, &'static str, &'static str) {
+    /// The per-workgroup and per-thread kernels.
+    fn kernels(self) -> &'static [Kernel<ReduceParams>; 2] {
         match self {
-            Reduce::Sum => ("sum", "a + b", "0.0"),
-            // -inf, which WGSL has no literal for.
-            Reduce::Max => ("max", "max(a, b)", "bitcast<f32>(0xff800000u)"),
+            Reduce::Sum => &SUM,
+            Reduce::Max => &MAX,
         }
     }
 }
@@ -87,21 +122,20 @@ fn reduce_axis(x: &Tensor, axis: usize, kind: Reduce) -> Result<Tensor> {
         Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => reduce_cpu(v, outer, r, inner, kind))),
         Storage::Gpu(buf) => {
             let ctx = buf.context();
-            let (name, combine, init) = kind.wgsl();
             let outputs = outer * inner;
-            let (entry, grid) = if outputs <= FEW_OUTPUTS && r > LONG_ROW {
-                ("per_workgroup", ctx.grid_for_groups(outputs)?)
+            let [per_workgroup, per_thread] = kind.kernels();
+            let (kernel, grid) = if outputs <= FEW_OUTPUTS && r > LONG_ROW {
+                (per_workgroup, ctx.grid_for_groups(outputs)?)
             } else {
-                ("per_thread", ctx.grid(outputs)?)
+                (per_thread, ctx.grid(outputs)?)
             };
-            let pipeline = ctx.pipeline(&format!("reduce_{name}"), entry, || {
-                include_str!("../../shaders/reduce.wgsl")
-                    .replace("COMBINE_EXPR", combine)
-                    .replace("INIT_EXPR", init)
-            })?;
             let out = ctx.alloc(outputs)?;
-            let params = Params::new().u(outer).u(r).u(inner);
-            ctx.launch(&pipeline, &params, &[buf.raw(), out.raw()], grid)?;
+            let params = ReduceParams {
+                outer: outer as u32,
+                r: r as u32,
+                inner: inner as u32,
+            };
+            ctx.dispatch(kernel, &params, &[buf, &out], grid)?;
             Storage::Gpu(out)
         }
     };
@@ -112,7 +146,7 @@ struct ReduceGrad(Reduce);
 
 impl GradFn for ReduceGrad {
     fn name(&self) -> &'static str {
-        self.0.wgsl().0
+        self.0.kernels()[0].name
     }
 
     fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {

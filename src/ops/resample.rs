@@ -3,9 +3,22 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu, Real};
-use crate::device::Params;
+use crate::device::{read, write, Binding, Kernel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
+
+crate::kernel_params! {
+    pub(crate) struct ResampleParams { planes: u32, h: u32, w: u32, f: u32 }
+}
+
+const BUFFERS: &[Binding] = &[read("x"), write("y")];
+const SOURCE: &[&str] = &[include_str!("../../shaders/resample.wgsl")];
+
+/// Upsampling, then its adjoint (block sum).
+pub(crate) static RESAMPLE: [Kernel<ResampleParams>; 2] = [
+    Kernel::new("upsample", BUFFERS, SOURCE).entry("upsample"),
+    Kernel::new("block_sum", BUFFERS, SOURCE).entry("block_sum"),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Dir {
@@ -75,18 +88,16 @@ fn resample(x: &Tensor, f: usize, dir: Dir) -> Result<Tensor> {
         })),
         Storage::Gpu(buf) => {
             let ctx = buf.context();
-            let entry = if dir == Dir::Up {
-                "upsample"
-            } else {
-                "block_sum"
-            };
-            let pipeline = ctx.pipeline("resample", entry, || {
-                include_str!("../../shaders/resample.wgsl").to_string()
-            })?;
             let n = shape.iter().product();
             let out = ctx.alloc(n)?;
-            let params = Params::new().u(planes).u(h).u(w).u(f);
-            ctx.launch(&pipeline, &params, &[buf.raw(), out.raw()], ctx.grid(n)?)?;
+            let params = ResampleParams {
+                planes: planes as u32,
+                h: h as u32,
+                w: w as u32,
+                f: f as u32,
+            };
+            let kernel = &RESAMPLE[usize::from(dir == Dir::BlockSum)];
+            ctx.dispatch(kernel, &params, &[buf, &out], ctx.grid(n)?)?;
             Storage::Gpu(out)
         }
     };

@@ -4,7 +4,7 @@
 
 use crate::autograd::GradFn;
 use crate::cpu::{self, with_cpu, Real};
-use crate::device::Params;
+use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
 
@@ -90,35 +90,70 @@ fn apply<T: Real>(op: Unary, v: &[T]) -> Vec<T> {
     }
 }
 
+crate::kernel_params! {
+    struct UnaryParams { n: u32, a: f32, b: f32 }
+}
+
+/// One kernel per op: `op(x)` is the WGSL expression in `x` and the scalars `p.a`, `p.b`.
+macro_rules! unary_kernels {
+    ($($id:ident = $name:literal: $expr:literal;)*) => {
+        $(static $id: Kernel<UnaryParams> = Kernel::new(
+            $name,
+            &[read("x"), write("y")],
+            &[
+                concat!("fn op(x: f32) -> f32 {\n    return ", $expr, ";\n}\n"),
+                include_str!("../../shaders/unary.wgsl"),
+            ],
+        );)*
+        /// Every unary kernel (for the portability test).
+        pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
+            vec![$(&$id),*]
+        }
+    };
+}
+
+unary_kernels! {
+    NEG = "neg": "-x";
+    EXP = "exp": "exp(x)";
+    LOG = "log": "log(x)";
+    SQRT = "sqrt": "sqrt(x)";
+    ABS = "abs": "abs(x)";
+    // tanh(15) is 1 in f32; clamping keeps exp-based implementations away from inf/inf.
+    TANH = "tanh": "tanh(clamp(x, -15.0, 15.0))";
+    SIGMOID = "sigmoid": "select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)";
+    RELU = "relu": "select(0.0, x, x > 0.0)";
+    LEAKY_RELU = "leaky_relu": "select(p.a * x, x, x > 0.0)";
+    POW = "pow": "pow_real(x, p.a)";
+    CLAMP = "clamp": "min(max(x, p.a), p.b)";
+    ADD_SCALAR = "add_scalar": "x + p.a";
+    MUL_SCALAR = "mul_scalar": "x * p.a";
+    SIGN = "sign": "sign(x)";
+    STEP = "step": "select(0.0, 1.0, x > 0.0)";
+    LEAKY_SLOPE = "leaky_slope": "select(p.a, 1.0, x > 0.0)";
+    IN_RANGE = "in_range": "select(0.0, 1.0, x >= p.a && x <= p.b)";
+}
+
 impl Unary {
-    /// (kernel name, WGSL expression in `x`, `p.a`, `p.b`, scalars a and b).
-    fn wgsl(self) -> (&'static str, &'static str, f64, f64) {
+    /// The op's kernel and its scalars a and b.
+    fn kernel(self) -> (&'static Kernel<UnaryParams>, f64, f64) {
         match self {
-            Unary::Neg => ("neg", "-x", 0.0, 0.0),
-            Unary::Exp => ("exp", "exp(x)", 0.0, 0.0),
-            Unary::Log => ("log", "log(x)", 0.0, 0.0),
-            Unary::Sqrt => ("sqrt", "sqrt(x)", 0.0, 0.0),
-            Unary::Abs => ("abs", "abs(x)", 0.0, 0.0),
-            // tanh(15) is 1 in f32; clamping keeps exp-based implementations away from inf/inf.
-            Unary::Tanh => ("tanh", "tanh(clamp(x, -15.0, 15.0))", 0.0, 0.0),
-            Unary::Sigmoid => (
-                "sigmoid",
-                "select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)",
-                0.0,
-                0.0,
-            ),
-            Unary::Relu => ("relu", "select(0.0, x, x > 0.0)", 0.0, 0.0),
-            Unary::LeakyRelu(a) => ("leaky_relu", "select(p.a * x, x, x > 0.0)", a, 0.0),
-            Unary::Pow(e) => ("pow", "pow_real(x, p.a)", e, 0.0),
-            Unary::Clamp(lo, hi) => ("clamp", "min(max(x, p.a), p.b)", lo, hi),
-            Unary::AddScalar(s) => ("add_scalar", "x + p.a", s, 0.0),
-            Unary::MulScalar(s) => ("mul_scalar", "x * p.a", s, 0.0),
-            Unary::Sign => ("sign", "sign(x)", 0.0, 0.0),
-            Unary::Step => ("step", "select(0.0, 1.0, x > 0.0)", 0.0, 0.0),
-            Unary::LeakySlope(a) => ("leaky_slope", "select(p.a, 1.0, x > 0.0)", a, 0.0),
-            Unary::InRange(lo, hi) => {
-                ("in_range", "select(0.0, 1.0, x >= p.a && x <= p.b)", lo, hi)
-            }
+            Unary::Neg => (&NEG, 0.0, 0.0),
+            Unary::Exp => (&EXP, 0.0, 0.0),
+            Unary::Log => (&LOG, 0.0, 0.0),
+            Unary::Sqrt => (&SQRT, 0.0, 0.0),
+            Unary::Abs => (&ABS, 0.0, 0.0),
+            Unary::Tanh => (&TANH, 0.0, 0.0),
+            Unary::Sigmoid => (&SIGMOID, 0.0, 0.0),
+            Unary::Relu => (&RELU, 0.0, 0.0),
+            Unary::LeakyRelu(a) => (&LEAKY_RELU, a, 0.0),
+            Unary::Pow(e) => (&POW, e, 0.0),
+            Unary::Clamp(lo, hi) => (&CLAMP, lo, hi),
+            Unary::AddScalar(s) => (&ADD_SCALAR, s, 0.0),
+            Unary::MulScalar(s) => (&MUL_SCALAR, s, 0.0),
+            Unary::Sign => (&SIGN, 0.0, 0.0),
+            Unary::Step => (&STEP, 0.0, 0.0),
+            Unary::LeakySlope(a) => (&LEAKY_SLOPE, a, 0.0),
+            Unary::InRange(lo, hi) => (&IN_RANGE, lo, hi),
         }
     }
 }
@@ -129,18 +164,14 @@ pub(crate) fn unary(x: &Tensor, op: Unary) -> Result<Tensor> {
         Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => apply(op, v))),
         Storage::Gpu(buf) => {
             let ctx = buf.context();
-            let (name, expr, a, b) = op.wgsl();
-            let pipeline = ctx.pipeline(&format!("unary_{name}"), "main", || {
-                include_str!("../../shaders/unary.wgsl").replace("OP_EXPR", expr)
-            })?;
+            let (kernel, a, b) = op.kernel();
             let out = ctx.alloc(x.numel())?;
-            let params = Params::new().u(x.numel()).f(a as f32).f(b as f32);
-            ctx.launch(
-                &pipeline,
-                &params,
-                &[buf.raw(), out.raw()],
-                ctx.grid(x.numel())?,
-            )?;
+            let params = UnaryParams {
+                n: x.numel() as u32,
+                a: a as f32,
+                b: b as f32,
+            };
+            ctx.dispatch(kernel, &params, &[buf, &out], ctx.grid(x.numel())?)?;
             Storage::Gpu(out)
         }
     };
@@ -156,7 +187,7 @@ struct UnaryGrad(Unary);
 
 impl GradFn for UnaryGrad {
     fn name(&self) -> &'static str {
-        self.0.wgsl().0
+        self.0.kernel().0.name
     }
 
     fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {

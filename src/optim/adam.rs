@@ -1,6 +1,7 @@
 //! Adam as Keras computes it (eps outside the bias correction).
 
-use super::UpdateRule;
+use super::{OptimParams, UpdateRule};
+use crate::device::{read, write, Kernel};
 
 /// Keras `Adam`: m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
 /// p -= lr_t m / (sqrt(v) + eps) with lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t).
@@ -22,10 +23,16 @@ impl Default for Adam {
     }
 }
 
+static KERNEL: Kernel<OptimParams> = Kernel::new(
+    "adam",
+    &[write("w"), read("g"), write("m"), write("v")],
+    &[include_str!("../../shaders/adam.wgsl")],
+);
+
 impl UpdateRule for Adam {
     const NAME: &'static str = "adam";
     const SLOTS: &'static [&'static str] = &["m", "v"];
-    const SHADER: &'static str = include_str!("../../shaders/adam.wgsl");
+    const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr_t, beta1, beta2, eps], the bias correction folded into lr_t (in f64, then rounded).
     fn scalars(&self, lr: f32, t: u64) -> Vec<f32> {

@@ -1,8 +1,18 @@
 //! WGAN's weight clipping, in place.
 
-use crate::device::Params;
+use crate::device::{write, Kernel};
 use crate::tensor::Storage;
 use crate::{DType, Error, Result, Tensor};
+
+crate::kernel_params! {
+    pub struct ClipParams { n: u32, c: f32 }
+}
+
+pub(super) static CLIP: Kernel<ClipParams> = Kernel::new(
+    "clip",
+    &[write("w")],
+    &[include_str!("../../shaders/clip.wgsl")],
+);
 
 /// Clips every value of every tensor to [-c, c] in place (one kernel per tensor on the GPU).
 pub fn clip_(tensors: &[Tensor], c: f32) -> Result<()> {
@@ -23,11 +33,11 @@ pub fn clip_(tensors: &[Tensor], c: f32) -> Result<()> {
             }
             Storage::Gpu(b) => {
                 let ctx = b.context();
-                let pipeline = ctx.pipeline("clip", "main", || {
-                    include_str!("../../shaders/clip.wgsl").to_string()
-                })?;
-                let params = Params::new().u(t.numel()).f(c);
-                ctx.launch(&pipeline, &params, &[b.raw()], ctx.grid(t.numel())?)?;
+                let params = ClipParams {
+                    n: t.numel() as u32,
+                    c,
+                };
+                ctx.dispatch(&CLIP, &params, &[b], ctx.grid(t.numel())?)?;
             }
         }
     }

@@ -16,7 +16,7 @@ pub use clip::clip_;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
-use crate::device::Params;
+use crate::device::{Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{DType, Error, Result, Tensor};
 use std::rc::Rc;
@@ -28,9 +28,9 @@ pub trait UpdateRule {
     const NAME: &'static str;
     /// The per-parameter state tensors, by name (saved in checkpoints as `<param>.<slot>`).
     const SLOTS: &'static [&'static str];
-    /// WGSL source: bindings params, parameter (read_write), gradient (read), then one
-    /// read_write binding per slot; `Params` is the element count followed by `scalars`.
-    const SHADER: &'static str;
+    /// The kernel: parameter (written), gradient (read), then one written buffer per slot;
+    /// its params are the element count and `scalars`.
+    const KERNEL: &'static Kernel<OptimParams>;
 
     /// The scalars of step `t` (counting from 1) at learning rate `lr`, as the kernel reads them.
     fn scalars(&self, lr: f32, t: u64) -> Vec<f32>;
@@ -42,6 +42,16 @@ pub trait UpdateRule {
 
 /// The most slots a rule may have (the CPU loop's scratch space).
 const MAX_SLOTS: usize = 4;
+
+crate::kernel_params! {
+    /// Every update rule's params: the element count and up to four scalars (unused ones 0).
+    pub struct OptimParams { n: u32, scalars: [f32; 4] }
+}
+
+/// Every optimiser kernel (for the portability test).
+pub fn kernels() -> Vec<&'static dyn KernelSource> {
+    vec![Adam::KERNEL, RmsProp::KERNEL, Sgd::KERNEL, &clip::CLIP]
+}
 
 struct Slot {
     name: String,
@@ -253,20 +263,19 @@ fn update<R: UpdateRule>(scalars: &[f32], slot: &Slot, g: &Tensor) -> Result<()>
         }
         (Storage::Gpu(pb), Storage::Gpu(gb)) => {
             let ctx = pb.context();
-            let pipeline = ctx.pipeline(&format!("optim_{}", R::NAME), "main", || {
-                R::SHADER.to_string()
-            })?;
-            let params = scalars
-                .iter()
-                .fold(Params::new().u(p.numel()), |acc, &k| acc.f(k));
-            let mut buffers = vec![pb.raw(), gb.raw()];
+            let mut params = OptimParams {
+                n: p.numel() as u32,
+                ..Default::default()
+            };
+            params.scalars[..scalars.len()].copy_from_slice(scalars);
+            let mut buffers = vec![pb, gb];
             for s in &slot.state {
                 match s.storage() {
-                    Storage::Gpu(b) => buffers.push(b.raw()),
+                    Storage::Gpu(b) => buffers.push(b),
                     Storage::Cpu(_) => unreachable!("state lives beside its parameter"),
                 }
             }
-            ctx.launch(&pipeline, &params, &buffers, ctx.grid(p.numel())?)?;
+            ctx.dispatch(R::KERNEL, &params, &buffers, ctx.grid(p.numel())?)?;
         }
         _ => unreachable!("same_device checked"),
     }

@@ -1,6 +1,7 @@
 //! RMSprop as Keras computes it without momentum (eps outside the square root).
 
-use super::UpdateRule;
+use super::{OptimParams, UpdateRule};
+use crate::device::{read, write, Kernel};
 
 /// Keras `RMSprop`: v = rho v + (1 - rho) g^2; p -= lr g / (sqrt(v) + eps).
 /// Defaults are Keras': rho 0.9, eps 1e-7.
@@ -19,10 +20,16 @@ impl Default for RmsProp {
     }
 }
 
+static KERNEL: Kernel<OptimParams> = Kernel::new(
+    "rmsprop",
+    &[write("w"), read("g"), write("v")],
+    &[include_str!("../../shaders/rmsprop.wgsl")],
+);
+
 impl UpdateRule for RmsProp {
     const NAME: &'static str = "rmsprop";
     const SLOTS: &'static [&'static str] = &["v"];
-    const SHADER: &'static str = include_str!("../../shaders/rmsprop.wgsl");
+    const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr, rho, eps].
     fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {

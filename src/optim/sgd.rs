@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with momentum, as Keras computes it.
 
-use super::UpdateRule;
+use super::{OptimParams, UpdateRule};
+use crate::device::{read, write, Kernel};
 
 /// Keras `SGD`: velocity = momentum velocity - lr g; p += velocity (plain descent at
 /// momentum 0, Keras' default).
@@ -9,10 +10,16 @@ pub struct Sgd {
     pub momentum: f32,
 }
 
+static KERNEL: Kernel<OptimParams> = Kernel::new(
+    "sgd",
+    &[write("w"), read("g"), write("velocity")],
+    &[include_str!("../../shaders/sgd.wgsl")],
+);
+
 impl UpdateRule for Sgd {
     const NAME: &'static str = "sgd";
     const SLOTS: &'static [&'static str] = &["velocity"];
-    const SHADER: &'static str = include_str!("../../shaders/sgd.wgsl");
+    const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr, momentum].
     fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {

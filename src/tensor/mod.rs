@@ -258,6 +258,29 @@ impl Tensor {
         Ok(self.to_vec()?[0])
     }
 
+    /// The single values of several one-element tensors, read back together: one GPU wait
+    /// for all of them (a training step's losses).
+    pub fn items(tensors: &[Tensor]) -> Result<Vec<f32>> {
+        if let Some(t) = tensors.iter().find(|t| t.numel() != 1) {
+            return t.item().map(|v| vec![v]);
+        }
+        let buffers: Option<Vec<&GpuBuffer>> = tensors
+            .iter()
+            .map(|t| match t.storage() {
+                Storage::Gpu(b) if t.device().same(&tensors[0].device()) => Some(b),
+                _ => None,
+            })
+            .collect();
+        match buffers {
+            Some(bufs) if !bufs.is_empty() => {
+                let parts: Vec<_> = bufs.iter().map(|b| (b.raw(), 4)).collect();
+                let bytes = bufs[0].context().read_many(&parts)?;
+                Ok(bytemuck::cast_slice(&bytes).to_vec())
+            }
+            _ => tensors.iter().map(Tensor::item).collect(),
+        }
+    }
+
     /// A copy on `device` (a leaf: transfers are not differentiated).
     pub fn to_device(&self, device: &Device) -> Result<Tensor> {
         if self.device().same(device) {
@@ -382,7 +405,7 @@ impl Tensor {
             }
             (Storage::Gpu(d), Storage::Gpu(s)) => {
                 if !Rc::ptr_eq(self.storage_rc(), src.storage_rc()) {
-                    d.context().copy(s.raw(), d.raw(), self.numel() as u64 * 4);
+                    d.context().copy(s, d, self.numel())?;
                 }
             }
             _ => unreachable!("same_device checked"),

@@ -80,6 +80,8 @@ pub struct TrainConfig {
 
 pub struct Summary {
     pub last_step: u64,
+    /// Steps this call ran (from the resumed step, if any).
+    pub steps_run: u64,
     pub interrupted: bool,
     pub images_per_s: f64,
     pub last_metrics: Vec<(&'static str, f64)>,
@@ -228,10 +230,10 @@ pub fn train_with_eval(
         if step % cfg.log_every.max(1) == 0 || checkpoint_now || eval_now || interrupt::requested()
         {
             // The only GPU wait of a step, and only on logging steps.
-            let values = metrics
-                .iter()
-                .map(|t| t.item().map(f64::from))
-                .collect::<Result<Vec<_>>>()?;
+            let values: Vec<f64> = Tensor::items(&metrics)?
+                .into_iter()
+                .map(f64::from)
+                .collect();
             if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
                 bar.abandon();
                 return Err(Error::Invalid(format!(
@@ -280,6 +282,7 @@ pub fn train_with_eval(
     let trained = step - state.step;
     Ok(Summary {
         last_step: step,
+        steps_run: trained,
         interrupted,
         images_per_s: trained as f64 * per_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
         last_metrics,

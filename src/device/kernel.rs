@@ -1,0 +1,204 @@
+//! Kernel declarations: an op states its kernel once (name, buffers, a `Pod` params struct and
+//! the WGSL body) and this module generates the rest of the WGSL (the params struct, the
+//! bindings, the workgroup-size constant and the linear-index helper), so the Rust and WGSL
+//! layouts cannot drift apart. [`GpuContext::dispatch`](super::GpuContext::dispatch) is the
+//! only way a kernel runs.
+
+use bytemuck::Pod;
+use std::marker::PhantomData;
+
+/// Threads per workgroup of the 1-D kernels (element-wise, copies, fills); `WG` in WGSL.
+pub const WORKGROUP: u32 = 256;
+
+/// The largest params struct a kernel may declare: Vulkan guarantees 128 bytes of push
+/// constants, so every kernel fits in immediates wherever the adapter offers them.
+pub const MAX_PARAMS_BYTES: usize = 128;
+
+/// A WGSL type with the same layout as the Rust type (4-byte scalars and arrays of them, which
+/// immediates and storage buffers lay out alike: std430).
+pub trait WgslType {
+    const WGSL: &'static str;
+}
+
+impl WgslType for u32 {
+    const WGSL: &'static str = "u32";
+}
+impl WgslType for f32 {
+    const WGSL: &'static str = "f32";
+}
+
+macro_rules! wgsl_arrays {
+    ($($t:ty, $n:literal);*) => {
+        $(impl WgslType for [$t; $n] {
+            const WGSL: &'static str = concat!("array<", stringify!($t), ", ", $n, ">");
+        })*
+    };
+}
+wgsl_arrays!(u32, 2; u32, 6; f32, 4);
+
+/// A kernel's parameters: a `#[repr(C)]` `Pod` struct whose fields are listed for WGSL.
+/// Declare with [`kernel_params!`](crate::kernel_params).
+pub trait KernelParams: Pod {
+    /// (field name, WGSL type) in declaration order.
+    const FIELDS: &'static [(&'static str, &'static str)];
+}
+
+/// Declares a params struct once for both sides: the Rust struct (`#[repr(C)]`, `Pod`) and the
+/// field list the WGSL `struct Params` is generated from.
+#[macro_export]
+macro_rules! kernel_params {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name {
+            $(pub $field: $ty),*
+        }
+        impl $crate::device::KernelParams for $name {
+            const FIELDS: &'static [(&'static str, &'static str)] =
+                &[$((stringify!($field), <$ty as $crate::device::WgslType>::WGSL)),*];
+        }
+        const _: () = assert!(
+            std::mem::size_of::<$name>() <= $crate::device::MAX_PARAMS_BYTES,
+            "kernel params larger than the immediates every adapter offers"
+        );
+    };
+}
+
+/// How a kernel reads one storage buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A storage buffer of `array<f32>`, bound in declaration order.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub name: &'static str,
+    pub access: Access,
+}
+
+/// A buffer the kernel only reads.
+pub const fn read(name: &'static str) -> Binding {
+    Binding {
+        name,
+        access: Access::Read,
+    }
+}
+
+/// A buffer the kernel writes (and may read).
+pub const fn write(name: &'static str) -> Binding {
+    Binding {
+        name,
+        access: Access::ReadWrite,
+    }
+}
+
+/// How params reach the kernel: immediates (push constants) where the adapter has them, else
+/// a read-only storage arena bound at binding 0 with a dynamic offset per dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamsMode {
+    Immediate,
+    Arena,
+}
+
+/// One kernel: declared as a `static`, whose address identifies its compiled pipeline.
+/// Variants (an op's expression, a GEMM's load mode, another entry point) are separate
+/// declarations sharing source fragments.
+pub struct Kernel<P: KernelParams> {
+    pub name: &'static str,
+    pub entry: &'static str,
+    pub buffers: &'static [Binding],
+    /// WGSL fragments after the generated preamble, concatenated in order.
+    pub source: &'static [&'static str],
+    params: PhantomData<fn() -> P>,
+}
+
+impl<P: KernelParams> Kernel<P> {
+    /// A kernel with entry point `main`.
+    pub const fn new(
+        name: &'static str,
+        buffers: &'static [Binding],
+        source: &'static [&'static str],
+    ) -> Self {
+        Kernel {
+            name,
+            entry: "main",
+            buffers,
+            source,
+            params: PhantomData,
+        }
+    }
+
+    /// The same declaration with another entry point.
+    pub const fn entry(self, entry: &'static str) -> Self {
+        Kernel { entry, ..self }
+    }
+
+    /// Bytes of the params struct, as bound (a multiple of 4).
+    pub const fn params_bytes() -> u32 {
+        std::mem::size_of::<P>() as u32
+    }
+}
+
+/// What the pipeline cache and the portability test need of a kernel, whatever its params.
+pub trait KernelSource: Sync {
+    fn name(&self) -> &'static str;
+    fn entry(&self) -> &'static str;
+    fn buffers(&self) -> &'static [Binding];
+    fn params_bytes(&self) -> u32;
+    /// The whole WGSL module: generated preamble, then the declared fragments.
+    fn wgsl(&self, mode: ParamsMode) -> String;
+}
+
+impl<P: KernelParams> KernelSource for Kernel<P> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn entry(&self) -> &'static str {
+        self.entry
+    }
+    fn buffers(&self) -> &'static [Binding] {
+        self.buffers
+    }
+    fn params_bytes(&self) -> u32 {
+        Self::params_bytes()
+    }
+    fn wgsl(&self, mode: ParamsMode) -> String {
+        let mut s = preamble(P::FIELDS, self.buffers, mode);
+        self.source.iter().for_each(|f| s.push_str(f));
+        s
+    }
+}
+
+/// The generated part of every kernel's WGSL.
+fn preamble(fields: &[(&str, &str)], buffers: &[Binding], mode: ParamsMode) -> String {
+    let mut s = format!("// generated by src/device/kernel.rs\nconst WG: u32 = {WORKGROUP}u;\n");
+    s.push_str("struct Params {\n");
+    for (name, ty) in fields {
+        s.push_str(&format!("    {name}: {ty},\n"));
+    }
+    s.push_str("}\n");
+    s.push_str(match mode {
+        ParamsMode::Immediate => "var<immediate> p: Params;\n",
+        ParamsMode::Arena => "@group(0) @binding(0) var<storage, read> p: Params;\n",
+    });
+    for (i, b) in buffers.iter().enumerate() {
+        let access = match b.access {
+            Access::Read => "read",
+            Access::ReadWrite => "read_write",
+        };
+        s.push_str(&format!(
+            "@group(0) @binding({}) var<storage, {access}> {}: array<f32>;\n",
+            i + 1,
+            b.name
+        ));
+    }
+    // One grid dimension holds at most 65,535 workgroups: 1-D kernels run on a 2-D grid.
+    s.push_str(
+        "fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {\n    \
+         return gid.x + gid.y * nwg.x * WG;\n}\n\n",
+    );
+    s
+}

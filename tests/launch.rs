@@ -1,0 +1,151 @@
+//! The GPU launch path, counted exactly: a warm training step allocates nothing, every submit
+//! is one compute pass, both params paths (immediates, arena) compute the same step, the noop
+//! backend runs the GPU path without kernels, and the pool stays under its cap.
+
+mod common;
+
+use common::{gpu, rel_l2};
+use ganlab::device::{AdapterRequest, ParamsMode};
+use ganlab::models;
+use ganlab::train::Trainable;
+use ganlab::{Device, Rng, Tensor};
+
+/// A private GPU context (so other tests' work does not move its counters).
+fn context(req: AdapterRequest) -> Device {
+    Device::gpu_with(&req).expect("GPU context")
+}
+
+fn with_params(params: &str) -> AdapterRequest {
+    AdapterRequest {
+        params: Some(params.into()),
+        ..AdapterRequest::from_env()
+    }
+}
+
+/// `steps` book-DCGAN iterations at batch 2 from fixed seeds, as the trainer runs them (a new
+/// batch uploaded each step, the losses read back); returns every metric read.
+fn dcgan_steps(device: &Device, steps: usize) -> Vec<f32> {
+    let mut model = models::book("dcgan", &mut Rng::seed(5), device).unwrap();
+    let mut rng = Rng::seed(6);
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        let real = Tensor::rand_uniform(&[2, 1, 28, 28], -1.0, 1.0, &mut rng, device).unwrap();
+        let metrics = model.train_step(&real, &[0; 2], &mut rng).unwrap();
+        out.extend(Tensor::items(&metrics).unwrap());
+    }
+    out
+}
+
+#[test]
+fn a_warm_dcgan_step_creates_no_buffers_or_bind_groups_and_submits_one_pass_at_a_time() {
+    let Some(_) = gpu() else { return };
+    for params in ["immediate", "arena"] {
+        let device = context(with_params(params));
+        let Device::Gpu(ctx) = &device else {
+            unreachable!()
+        };
+        let mut model = models::book("dcgan", &mut Rng::seed(5), &device).unwrap();
+        let mut rng = Rng::seed(6);
+        let mut step = || {
+            let real = Tensor::rand_uniform(&[2, 1, 28, 28], -1.0, 1.0, &mut rng, &device).unwrap();
+            let metrics = model.train_step(&real, &[0; 2], &mut rng).unwrap();
+            Tensor::items(&metrics).unwrap();
+        };
+        for _ in 0..3 {
+            step();
+        }
+        let before = ctx.counters();
+        step();
+        step();
+        let c = ctx.counters().since(&before);
+        assert_eq!(c.buffers_created, 0, "{params}: {c}");
+        assert_eq!(c.bind_groups_created, 0, "{params}: {c}");
+        assert_eq!(c.pipelines_created, 0, "{params}: {c}");
+        assert_eq!(c.compute_passes, c.submits, "{params}: {c}");
+        // Hundreds of kernels per step, a handful of submits: batched, not per-op.
+        assert!(c.dispatches > 500, "{params}: {c}");
+        assert!(c.submits * 50 < c.dispatches, "{params}: {c}");
+    }
+}
+
+#[test]
+fn immediates_and_the_params_arena_give_the_cpu_training_step_bit_for_bit_alike() {
+    let Some(_) = gpu() else { return };
+    let immediate = context(AdapterRequest::from_env());
+    let arena = context(with_params("arena"));
+    let Device::Gpu(ctx) = &arena else {
+        unreachable!()
+    };
+    assert_eq!(ctx.params_mode(), ParamsMode::Arena);
+    let (c, i, a) = (
+        dcgan_steps(&Device::Cpu, 2),
+        dcgan_steps(&immediate, 2),
+        dcgan_steps(&arena, 2),
+    );
+    // The same kernels on the same adapter: only how params travel differs.
+    assert_eq!(i, a);
+    let err = rel_l2(&a, &c);
+    assert!(err < 1e-3, "GPU {a:?} vs CPU {c:?} (rel {err:e})");
+}
+
+#[test]
+fn the_noop_backend_runs_the_gpu_path_without_kernels() {
+    let device = context(AdapterRequest {
+        backend: Some("noop".into()),
+        ..Default::default()
+    });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    assert!(ctx.is_noop() && !ctx.is_software(), "{}", ctx.describe());
+    assert_eq!(ctx.params_mode(), ParamsMode::Immediate);
+    dcgan_steps(&device, 3);
+    let before = ctx.counters();
+    let metrics = dcgan_steps(&device, 1);
+    let c = ctx.counters().since(&before);
+    assert_eq!(metrics.len(), 3, "d_loss, d_acc, g_loss");
+    assert!(c.dispatches > 500, "{c}");
+    assert_eq!(c.compute_passes, c.submits, "{c}");
+}
+
+#[test]
+fn the_pool_releases_least_recently_used_size_classes_past_its_cap() {
+    let Some(_) = gpu() else { return };
+    const KIB: u64 = 1024;
+    let device = context(AdapterRequest {
+        pool_bytes: Some(1024 * KIB),
+        ..AdapterRequest::from_env()
+    });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    let tensor = |bytes: u64| Tensor::zeros(&[(bytes / 4) as usize], &device).unwrap();
+    drop(tensor(256 * KIB)); // class A
+    drop(tensor(512 * KIB)); // class B
+    drop(tensor(256 * KIB)); // A again: now B is the least recently used
+    assert_eq!(ctx.counters().pool_bytes, 768 * KIB);
+    let c = tensor(640 * KIB); // does not fit beside A and B: B goes
+    assert_eq!(ctx.counters().pool_bytes, 896 * KIB);
+    assert_eq!(ctx.pooled_bytes(), 256 * KIB);
+    drop(c);
+    let created = ctx.counters().buffers_created;
+    let a = tensor(256 * KIB);
+    assert_eq!(ctx.counters().buffers_created, created, "A was kept");
+    let b = tensor(512 * KIB);
+    assert_eq!(
+        ctx.counters().buffers_created,
+        created + 1,
+        "B was released"
+    );
+    assert!(ctx.counters().pool_bytes <= 1024 * KIB);
+    // Released buffers left the bind-group cache too: kernels on new buffers still run.
+    let s = a
+        .add_scalar(1.0)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .item()
+        .unwrap();
+    assert_eq!(s, (64 * KIB) as f32);
+    drop(b);
+}
