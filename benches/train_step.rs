@@ -1,19 +1,62 @@
 //! `cargo bench --bench train_step [-- --model gan,dcgan,cgan,wgan,wgan-gp --batch 32,64,128
-//! --device cpu|gpu --reps N --all]`
+//! --device cpu|gpu --reps N --all --json PATH]`
 //!
 //! Real images per second of one full training iteration of each model (for the book's
 //! models D on real, D on fake, G through the frozen D; for the WGANs n_critic critic steps,
 //! each on its own batch, then the G step), per batch size and device: median wall time
 //! of `reps` iterations after two warm-up iterations, synchronised at the end of each (a loss
-//! read-back, as the trainer does when it logs). Writes `target/bench/train_step.json`.
+//! read-back, as the trainer does when it logs). On a GPU it also prints what an iteration
+//! costs the host, counted exactly: dispatches, compute passes, submits, and wgpu buffers and
+//! bind groups created (0 once warm), with the pool's peak bytes.
+//!
+//! `GANLAB_BACKEND=noop ... --device gpu` runs the GPU path on wgpu's noop backend: every call
+//! is validated and tracked but no kernel runs, so ms/iter is the host's floor on any GPU.
+//! Writes `target/bench/train_step.json`.
 
 mod common;
 
 use common::median;
 
+use ganlab::device::CounterSnapshot;
 use ganlab::models;
 use ganlab::{Device, Rng, Tensor};
+use serde::Serialize;
 use std::time::Instant;
+
+#[derive(Serialize)]
+struct Row {
+    model: String,
+    batch: usize,
+    device: String,
+    median_s: f64,
+    images_per_s: f64,
+    /// Per iteration, over the timed iterations (GPU only).
+    per_iter: Option<PerIter>,
+}
+
+#[derive(Serialize)]
+struct PerIter {
+    dispatches: f64,
+    compute_passes: f64,
+    submits: f64,
+    buffers_created: f64,
+    bind_groups_created: f64,
+    peak_pool_bytes: u64,
+}
+
+impl PerIter {
+    fn new(c: &CounterSnapshot, iters: usize) -> Self {
+        let n = iters as f64;
+        PerIter {
+            dispatches: c.dispatches as f64 / n,
+            compute_passes: c.compute_passes as f64 / n,
+            submits: c.submits as f64 / n,
+            buffers_created: c.buffers_created as f64 / n,
+            bind_groups_created: c.bind_groups_created as f64 / n,
+            peak_pool_bytes: c.peak_pool_bytes,
+        }
+    }
+}
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -24,6 +67,7 @@ struct Options {
     device: Option<String>,
     reps: usize,
     all: bool,
+    json: Option<String>,
 }
 
 fn options() -> Options {
@@ -33,6 +77,7 @@ fn options() -> Options {
         device: None,
         reps: 5,
         all: false,
+        json: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +97,7 @@ fn options() -> Options {
             "--device" => o.device = args.next(),
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             "--all" => o.all = true,
+            "--json" => o.json = args.next(),
             _ => {}
         }
     }
@@ -66,12 +112,17 @@ fn main() {
         devices.push(Device::Cpu);
     }
     let mut software = false;
+    let mut noop = false;
     if opts.device.as_deref() != Some("cpu") {
         match Device::gpu() {
             Ok(d) => {
                 if let Device::Gpu(ctx) = &d {
                     println!("GPU: {}", ctx.describe());
                     software = ctx.is_software();
+                    noop = ctx.is_noop();
+                    if noop {
+                        println!("noop: host overhead only, no kernel runs");
+                    }
                 }
                 devices.push(d);
             }
@@ -84,10 +135,20 @@ fn main() {
         opts.reps
     );
     println!(
-        "{:<7} {:>6} {:<34} {:>10} {:>10}",
-        "model", "batch", "device", "ms/iter", "images/s"
+        "{:<7} {:>6} {:<34} {:>9} {:>9} | per iter: {:>6} {:>6} {:>7} {:>7} {:>6} {:>9}",
+        "model",
+        "batch",
+        "device",
+        "ms/iter",
+        "images/s",
+        "disp",
+        "passes",
+        "submits",
+        "buffers",
+        "bgs",
+        "peak MiB"
     );
-    let mut json = Vec::new();
+    let mut rows = Vec::new();
     for model_name in &opts.models {
         for &batch in &opts.batches {
             for device in &devices {
@@ -122,38 +183,70 @@ fn main() {
                     metrics[0].item()?;
                     Ok(t.elapsed().as_secs_f64())
                 };
-                let result = (|| -> ganlab::Result<f64> {
+                let counters = || match device {
+                    Device::Gpu(ctx) => Some(ctx.counters()),
+                    Device::Cpu => None,
+                };
+                let result = (|| -> ganlab::Result<(f64, Option<CounterSnapshot>)> {
                     step()?;
                     step()?;
-                    Ok(median(
-                        (0..opts.reps)
-                            .map(|_| step())
-                            .collect::<ganlab::Result<Vec<_>>>()?,
-                    ))
+                    if let Device::Gpu(ctx) = device {
+                        ctx.reset_peak();
+                    }
+                    let before = counters();
+                    let times = (0..opts.reps)
+                        .map(|_| step())
+                        .collect::<ganlab::Result<Vec<_>>>()?;
+                    let counts = counters().zip(before).map(|(a, b)| a.since(&b));
+                    Ok((median(times), counts))
                 })();
                 let name = format!("{device:?}");
                 match result {
-                    Ok(secs) => {
+                    Ok((secs, counts)) => {
+                        let per_iter = counts.map(|c| PerIter::new(&c, opts.reps));
+                        let counts_text = per_iter.as_ref().map_or(String::new(), |c| {
+                            format!(
+                                " | per iter: {:>6.0} {:>6.1} {:>7.1} {:>7.1} {:>6.1} {:>9.1}",
+                                c.dispatches,
+                                c.compute_passes,
+                                c.submits,
+                                c.buffers_created,
+                                c.bind_groups_created,
+                                c.peak_pool_bytes as f64 / (1 << 20) as f64
+                            )
+                        });
                         println!(
-                            "{model_name:<7} {batch:>6} {name:<34} {:>10.1} {:>10.0}",
+                            "{model_name:<7} {batch:>6} {name:<34} {:>9.2} {:>9.0}{counts_text}",
                             secs * 1e3,
                             images as f64 / secs
                         );
-                        json.push(format!(
-                            "{{\"model\":\"{model_name}\",\"batch\":{batch},\"device\":\"{}\",\"median_s\":{secs:.6e},\"images_per_s\":{:.2}}}",
-                            name.replace('"', "'"),
-                            images as f64 / secs
-                        ));
+                        rows.push(Row {
+                            model: model_name.clone(),
+                            batch,
+                            device: name,
+                            median_s: secs,
+                            images_per_s: images as f64 / secs,
+                            per_iter,
+                        });
                     }
                     Err(e) => println!("{model_name:<7} {batch:>6} {name:<34} failed: {e}"),
                 }
             }
         }
     }
-    let out = format!(
-        "{{\"bench\":\"train_step\",\"reps\":{},\"rows\":[{}]}}\n",
-        opts.reps,
-        json.join(",")
-    );
-    common::write_json("train_step", &out);
+    let out = serde_json::json!({
+        "bench": "train_step",
+        "reps": opts.reps,
+        "noop": noop,
+        "rows": rows,
+    });
+    let text = format!("{out:#}\n");
+    match &opts.json {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                println!("could not write {path}: {e}");
+            }
+        }
+        None => common::write_json("train_step", &text),
+    }
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The project's own GPU-machine steps, run by `.gpu/run.sh extra|all` (see
+# ../shared/tools/gpu-bundle) from the repo root, results under $OUT:
+#   1. the train_step bench on the GPU, every model at batch 64 and 128 (with launch counters);
+#   2. 200 DCGAN training steps with .gpu/bin/ganlab, timed, with --profile counters;
+#   3. the same models and batches in PyTorch on CUDA, interleaved with ganlab
+#      (scripts/bench-vs-torch), for the ratio table in docs/PERF.md.
+# Budget: about 5 minutes on an H200. Each step has its own time limit, so one slow step cannot
+# starve the others.
+#
+# Checked here on lavapipe with a tiny configuration (GPU_EXTRA_TINY=1: gan at batch 8, 5 steps,
+# PyTorch on the CPU when it is importable) by .ci/run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+bin=${GANLAB_BIN_DIR:-.gpu/bin}
+bench="$bin/bench-bench-train_step"
+ganlab="$bin/ganlab"
+rc=0
+
+if [ -n "${GPU_EXTRA_TINY:-}" ]; then
+  models=gan; batches=8; steps=5; reps=2; torch_device=cpu; limit=120
+else
+  models=gan,dcgan,cgan,wgan,wgan-gp; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=150
+fi
+
+echo "== train_step bench on the GPU ($models, batch $batches)"
+timeout "$limit" "$bench" --bench --model "$models" --batch "$batches" --device gpu --all \
+  --reps "$reps" --json "$OUT/train_step_gpu.json" 2>&1 | tee "$OUT/train_step_gpu.txt" || rc=1
+
+echo "== $steps DCGAN steps with ganlab train"
+model=dcgan; [ -n "${GPU_EXTRA_TINY:-}" ] && model=gan
+start=$(date +%s.%N)
+timeout "$limit" "$ganlab" train "$model" --device gpu --data-dir fixtures/mnist-10k --quiet \
+  --steps "$steps" --sample-every "$steps" --checkpoint-every "$steps" --out "$OUT/run-$model" \
+  --profile 2>&1 \
+  | tail -n 20 | tee "$OUT/train_$model.txt" || rc=1
+end=$(date +%s.%N)
+python3 -c "print(f'{$steps} $model steps: {($end - $start):.1f} s wall, including start-up')" \
+  | tee -a "$OUT/train_$model.txt"
+
+echo "== PyTorch side by side ($torch_device)"
+if python3 -c 'import torch' 2>/dev/null; then
+  timeout "$limit" python3 scripts/bench-vs-torch --device "$torch_device" --models "$models" \
+    --batches "$batches" --reps "$reps" --rounds 1 --bench "$bench --bench" \
+    --json "$OUT/vs_torch.json" 2>&1 | tee "$OUT/vs_torch.txt" || rc=1
+else
+  echo "torch is not importable: skipped" | tee "$OUT/vs_torch.txt"
+fi
+exit $rc
