@@ -163,6 +163,53 @@ fn normalisations_on_gpu_match_cpu() {
 }
 
 #[test]
+fn fused_batch_norm_gradients_on_gpu_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("fused_batch_norm_gradients_on_gpu_match_cpu");
+    // Odd sizes, a channel longer than one workgroup (2 x 13 x 11 = 286 > 256), 2-D input.
+    for shape in [
+        vec![5, 3, 4, 4],
+        vec![2, 7, 13, 11],
+        vec![7, 9],
+        vec![300, 2],
+    ] {
+        let c = shape[1];
+        let inputs = [
+            randn(&shape, &mut rng),
+            randn(&[c], &mut rng),
+            randn(&[c], &mut rng),
+            randn(&shape, &mut rng),
+        ];
+        for training in [true, false] {
+            // d <y, w> / d (x, gamma, beta), concatenated, through the fused backward kernels.
+            let grads = |t: &[Tensor]| -> ganlab::Result<Tensor> {
+                let (rm, rv) = (
+                    Tensor::zeros(&[c], &t[0].device())?,
+                    Tensor::ones(&[c], &t[0].device())?,
+                );
+                let state = BatchNormState {
+                    running_mean: &rm,
+                    running_var: &rv,
+                    momentum: 0.8,
+                    eps: 1e-3,
+                };
+                let leaves: Vec<Tensor> = t[..3].iter().map(|v| v.detach().with_grad()).collect();
+                let y = leaves[0].batch_norm(&leaves[1], &leaves[2], &state, training)?;
+                let loss = y.mul(&t[3])?.sum_all()?;
+                let g = ganlab::grad(&[loss], None, &leaves, false)?;
+                let flat: Vec<Tensor> = g
+                    .into_iter()
+                    .map(|g| g.unwrap().flatten(0))
+                    .collect::<ganlab::Result<_>>()?;
+                Tensor::concat(&flat.iter().collect::<Vec<_>>(), 0)
+            };
+            let what = format!("batch_norm gradients {shape:?} training={training}");
+            assert_gpu_matches_cpu(&what, &gpu, &inputs, RED, grads);
+        }
+    }
+}
+
+#[test]
 fn minibatch_stddev_matches_a_direct_computation() {
     let mut rng = fresh_rng("minibatch_stddev_direct");
     let (n, c, h, w, g) = (8, 2, 3, 3, 4);

@@ -154,7 +154,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let summary = train_with_eval(&mut *model, &dataset.train, &cfg, evaluator)?;
     if args.profile {
         match (before, gpu_counters(&device)) {
-            (Some(before), Some(after)) => print_profile(&after.since(&before), summary.steps_run),
+            (Some(before), Some(after)) => {
+                print_profile(&after.since(&before), summary.steps_run);
+                if let Device::Gpu(ctx) = &device {
+                    let top: Vec<String> = ctx
+                        .kernel_dispatches()
+                        .iter()
+                        .take(12)
+                        .map(|(name, n)| format!("{name} {n}"))
+                        .collect();
+                    println!("most dispatched kernels (whole run): {}", top.join(", "));
+                }
+            }
             _ => println!("profile: the CPU path has no GPU counters"),
         }
     }

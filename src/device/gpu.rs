@@ -15,14 +15,14 @@ use super::timer::Timer;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Kernels recorded before the open pass is submitted. Large enough to amortise the submit,
 /// small enough that the driver starts working while we keep recording.
 const MAX_RECORDED: u32 = 256;
 /// The most buffers one kernel binds.
-const MAX_BINDINGS: usize = 6;
+const MAX_BINDINGS: usize = 8;
 /// Cached bind groups beyond which the cache starts over (a training step needs a few hundred).
 const MAX_BIND_GROUPS: usize = 16_384;
 /// Share of the adapter's device memory the pool may hold by default.
@@ -115,6 +115,9 @@ struct Arena {
 struct Compiled {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
+    name: &'static str,
+    /// Dispatches of this kernel so far (for profiles).
+    dispatches: AtomicU64,
 }
 
 /// A bind group's identity: the kernel's address and its buffers' pool ids.
@@ -255,6 +258,18 @@ impl GpuContext {
     pub fn counters(&self) -> CounterSnapshot {
         let (held, peak) = self.pool.bytes();
         CounterSnapshot::read(&self.counters, held, peak)
+    }
+
+    /// Dispatches so far per kernel, most first.
+    pub fn kernel_dispatches(&self) -> Vec<(&'static str, u64)> {
+        let state = lock(&self.state);
+        let mut v: Vec<_> = state
+            .kernels
+            .values()
+            .map(|c| (c.name, c.dispatches.load(Ordering::Relaxed)))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v
     }
 
     /// Starts a new peak of pool bytes from the current level.
@@ -478,6 +493,7 @@ impl GpuContext {
         }
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         Counters::bump(&self.counters.dispatches);
+        Counters::bump(&compiled.dispatches);
         rec.recorded += 1;
         if rec.recorded >= MAX_RECORDED {
             self.submit(rec, None);
@@ -547,7 +563,12 @@ impl GpuContext {
             )));
         }
         Counters::bump(&self.counters.pipelines_created);
-        Ok(Compiled { pipeline, layout })
+        Ok(Compiled {
+            pipeline,
+            layout,
+            name,
+            dispatches: AtomicU64::new(0),
+        })
     }
 
     fn bind_group(

@@ -1,6 +1,7 @@
 //! The ops, one file per family. Each holds the family's whole story: the CPU kernel, the
 //! launcher of its WGSL kernel in `shaders/`, and its backward rule written in tensor ops.
 
+mod batch_norm;
 mod binary;
 pub mod conv;
 pub mod dropout;
@@ -14,9 +15,9 @@ mod reduce;
 mod resample;
 mod unary;
 
+pub use batch_norm::BatchNormState;
 pub use conv::{set_conv_algo, ConvAlgo, Padding};
 pub use matmul::matmul_t;
-pub use norm::BatchNormState;
 
 use crate::device::KernelSource;
 
@@ -27,6 +28,7 @@ pub fn kernels() -> Vec<&'static dyn KernelSource> {
     all.extend(binary::kernels());
     all.extend(reduce::kernels());
     all.extend(conv::kernels());
+    all.extend(batch_norm::kernels());
     all.push(&matmul::MATMUL);
     all.push(&layout::COPY);
     all.push(&dropout::DROPOUT);
