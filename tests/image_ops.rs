@@ -329,6 +329,80 @@ fn embedding_gathers_rows_and_sums_repeated_labels() {
 }
 
 #[test]
+fn bce_with_logits_gradient_is_sigmoid_minus_target_everywhere_on_both_devices() {
+    // Exactly (sigmoid(x) - y) / n, at x = 0 too (where relu/abs subgradients once gave -y/n).
+    let x = [0.0f32, 0.0, -3.0, 2.5, 90.0, -90.0];
+    let y = [1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0];
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(&x, &y)| (1.0 / (1.0 + (-f64::from(x)).exp()) - f64::from(y)) / 6.0)
+        .collect();
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for device in &devices {
+        let xl = Tensor::from_vec(x.to_vec(), &[6, 1], device)
+            .unwrap()
+            .with_grad();
+        let yt = Tensor::from_vec(y.to_vec(), &[6, 1], device).unwrap();
+        let loss = xl.bce_with_logits(&yt).unwrap();
+        let g = grad(&[loss], None, &[xl.clone()], false).unwrap()[0]
+            .clone()
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(g[0], -0.5 / 6.0, "{device:?}");
+        assert_eq!(g[1], 0.5 / 6.0, "{device:?}");
+        for (got, want) in g.iter().zip(&want) {
+            assert!(
+                (f64::from(*got) - want).abs() < 1e-7,
+                "{device:?}: {g:?} vs {want:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_bce_with_logits_on_gpu_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("fused_bce_with_logits_on_gpu_matches_cpu");
+    // Past one workgroup (256) and ragged; logits up to +-60.
+    for n in [1, 7, 300, 1000] {
+        let x = randn(&[n, 1], &mut rng).mul_scalar(20.0).unwrap();
+        let y = Tensor::rand_uniform(&[n, 1], 0.0, 1.0, &mut rng, &Device::Cpu).unwrap();
+        let inputs = [x, y];
+        assert_gpu_matches_cpu("bce_with_logits", &gpu, &inputs, RED, |t| {
+            t[0].bce_with_logits(&t[1])
+        });
+        assert_gpu_matches_cpu("bce_with_logits grad", &gpu, &inputs, RED, |t| {
+            let xl = t[0].detach().with_grad();
+            let loss = xl.bce_with_logits(&t[1])?.mul_scalar(3.0)?;
+            Ok(grad(&[loss], None, &[xl], false)?[0].clone().unwrap())
+        });
+    }
+}
+
+#[test]
+fn keras_bce_takes_one_minus_p_before_adding_eps() {
+    // A saturated wrong prediction, clipped to 1 - eps. In f32, 1 + eps rounds to 1, so
+    // (1 + eps) - p would give -ln(1.19e-7) = 15.94 instead of -ln((1 - p) + eps) = 15.33.
+    let p32 = 1.0f32 - 1e-7;
+    let want32 = -f64::from((1.0f32 - p32) + 1e-7f32).ln();
+    let l = cpu(&[1.0], &[1])
+        .bce(&cpu(&[0.0], &[1]))
+        .unwrap()
+        .item()
+        .unwrap();
+    assert!((f64::from(l) - want32).abs() < 1e-4, "{l} vs {want32}");
+    // The f64 path uses eps = 1e-7 itself, not its f32 rounding.
+    let p = Tensor::from_vec_f64(vec![1.0], &[1]).unwrap();
+    let y = Tensor::from_vec_f64(vec![0.0], &[1]).unwrap();
+    let l = p.bce(&y).unwrap().to_vec_f64().unwrap()[0];
+    let want = -((1.0 - (1.0 - 1e-7)) + 1e-7f64).ln();
+    assert!((l - want).abs() < 1e-12 * want, "{l} vs {want}");
+}
+
+#[test]
 fn losses_match_their_formulas_and_stay_finite() {
     let logits = cpu(&[-200.0, -60.0, -1.0, 0.0, 2.0, 60.0, 300.0], &[7]);
     let target = cpu(&[1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0], &[7]);

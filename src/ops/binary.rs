@@ -216,17 +216,32 @@ impl GradFn for BinaryGrad {
 
     fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (a, b) = (&inputs[0], &inputs[1]);
-        let (ga, gb) = match self.0 {
-            Binary::Add => (g.clone(), g.clone()),
-            Binary::Sub => (g.clone(), g.neg()?),
-            Binary::Mul => (g.mul(b)?, g.mul(a)?),
-            // d(a/b)/db = -a/b^2 = -out/b.
-            Binary::Div => (g.div(b)?, g.mul(out)?.div(b)?.neg()?),
-            Binary::Eq => return Ok(vec![None, None]),
+        // Only the inputs that need a gradient get one computed (a constant target, a
+        // frozen weight).
+        let ga = || -> Result<Tensor> {
+            match self.0 {
+                Binary::Add | Binary::Sub => g.sum_to(a.shape()),
+                Binary::Mul => g.mul(b)?.sum_to(a.shape()),
+                Binary::Div => g.div(b)?.sum_to(a.shape()),
+                Binary::Eq => unreachable!("no gradient"),
+            }
         };
+        let gb = || -> Result<Tensor> {
+            match self.0 {
+                Binary::Add => g.sum_to(b.shape()),
+                Binary::Sub => g.sum_to(b.shape())?.neg(),
+                Binary::Mul => g.mul(a)?.sum_to(b.shape()),
+                // d(a/b)/db = -a/b^2 = -out/b.
+                Binary::Div => g.mul(out)?.div(b)?.neg()?.sum_to(b.shape()),
+                Binary::Eq => unreachable!("no gradient"),
+            }
+        };
+        if self.0 == Binary::Eq {
+            return Ok(vec![None, None]);
+        }
         Ok(vec![
-            Some(ga.sum_to(a.shape())?),
-            Some(gb.sum_to(b.shape())?),
+            a.requires_grad().then(ga).transpose()?,
+            b.requires_grad().then(gb).transpose()?,
         ])
     }
 }

@@ -180,16 +180,29 @@ impl GradFn for MatmulGrad {
     fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         // With A' = op(A), B' = op(B): dA' = g B'^T and dB' = A'^T g, transposed back where
-        // op transposed, written so no transpose is ever materialised.
-        let (ga, gb) = match (self.ta, self.tb) {
-            (false, false) => (matmul_t(g, b, false, true)?, matmul_t(a, g, true, false)?),
-            (false, true) => (matmul_t(g, b, false, false)?, matmul_t(g, a, true, false)?),
-            (true, false) => (matmul_t(b, g, false, true)?, matmul_t(a, g, false, false)?),
-            (true, true) => (matmul_t(b, g, true, true)?, matmul_t(g, a, true, true)?),
+        // op transposed, written so no transpose is ever materialised. Only the inputs that
+        // need a gradient get one (G's noise, a frozen D's weights do not).
+        let ga = || -> Result<Tensor> {
+            match (self.ta, self.tb) {
+                (false, false) => matmul_t(g, b, false, true),
+                (false, true) => matmul_t(g, b, false, false),
+                (true, false) => matmul_t(b, g, false, true),
+                (true, true) => matmul_t(b, g, true, true),
+            }?
+            .sum_to(a.shape())
+        };
+        let gb = || -> Result<Tensor> {
+            match (self.ta, self.tb) {
+                (false, false) => matmul_t(a, g, true, false),
+                (false, true) => matmul_t(g, a, true, false),
+                (true, false) => matmul_t(a, g, false, false),
+                (true, true) => matmul_t(g, a, true, true),
+            }?
+            .sum_to(b.shape())
         };
         Ok(vec![
-            Some(ga.sum_to(a.shape())?),
-            Some(gb.sum_to(b.shape())?),
+            a.requires_grad().then(ga).transpose()?,
+            b.requires_grad().then(gb).transpose()?,
         ])
     }
 }

@@ -29,6 +29,7 @@ pub fn kernels() -> Vec<&'static dyn KernelSource> {
     all.extend(reduce::kernels());
     all.extend(conv::kernels());
     all.extend(batch_norm::kernels());
+    all.extend(loss::kernels());
     all.push(&matmul::MATMUL);
     all.push(&layout::COPY);
     all.push(&dropout::DROPOUT);
