@@ -1,7 +1,9 @@
 // Dropout mask from a counter-based generator (Philox4x32-10, Salmon et al. 2011): element i
 // draws from counter (i, offset, 0, 0) under key (seed_lo, seed_hi), so the mask depends only
 // on (seed, offset, i): the same on every device and in every launch order.
-// mask[i] = 1 / keep if u < keep else 0, with u the top 24 bits of the first output word.
+// mask(i) = 1 / keep if u < keep else 0, with u the top 24 bits of the first output word.
+// This file holds the generator; dropout_mask.wgsl writes the mask, dropout_apply.wgsl
+// multiplies by it without storing it (the forward pass and, with the same seed, the backward).
 
 // (hi, lo) words of the 64-bit product a * b, from 16-bit halves (WGSL has no mulhi).
 fn mul_hi_lo(a: u32, b: u32) -> vec2<u32> {
@@ -29,13 +31,8 @@ fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
     return c;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg);
-    if (i >= p.n) {
-        return;
-    }
+fn mask_value(i: u32) -> f32 {
     let word = philox(vec4<u32>(i, p.offset, 0u, 0u), vec2<u32>(p.seed[0], p.seed[1])).x;
     let u = f32(word >> 8u) * (1.0 / 16777216.0);
-    mask[i] = select(0.0, 1.0 / p.keep, u < p.keep);
+    return select(0.0, 1.0 / p.keep, u < p.keep);
 }

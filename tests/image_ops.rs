@@ -294,6 +294,30 @@ fn dropout_is_reproducible_identical_on_gpu_and_keeps_the_right_share() {
 }
 
 #[test]
+fn fused_dropout_is_the_stored_mask_product_both_ways_on_both_devices() {
+    let mut rng = fresh_rng("fused_dropout_is_the_stored_mask_product_both_ways_on_both_devices");
+    let x = randn(&[3, 5, 7, 11], &mut rng);
+    let w = randn(&[3, 5, 7, 11], &mut rng);
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for device in &devices {
+        let (x, w) = (x.to_device(device).unwrap(), w.to_device(device).unwrap());
+        let mask = dropout_mask(x.shape(), 0.25, 9, 3, device).unwrap();
+        let xl = x.detach().with_grad();
+        let y = xl.dropout(0.25, true, 9, 3).unwrap();
+        // The regenerated mask is the stored one, bit for bit, forward and backward.
+        let want = x.mul(&mask).unwrap().to_vec().unwrap();
+        assert_eq!(y.to_vec().unwrap(), want, "{device:?}");
+        let loss = y.mul(&w).unwrap().sum_all().unwrap();
+        let g = grad(&[loss], None, &[xl], false).unwrap()[0]
+            .clone()
+            .unwrap();
+        let want = w.mul(&mask).unwrap().to_vec().unwrap();
+        assert_eq!(g.to_vec().unwrap(), want, "{device:?}");
+    }
+}
+
+#[test]
 fn embedding_gathers_rows_and_sums_repeated_labels() {
     let table = cpu(&[0., 1., 10., 11., 20., 21.], &[3, 2]).with_grad();
     let labels = [2, 0, 2];

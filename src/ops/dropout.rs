@@ -1,7 +1,10 @@
 //! Inverted dropout with a counter-based RNG (Philox4x32-10), bit-identical on CPU and GPU:
-//! the mask is a function of (seed, offset, element index) only.
+//! the mask is a function of (seed, offset, element index) only, so it is never stored: the
+//! forward pass and the backward pass each regenerate it inside one kernel.
 
-use crate::device::{write, Kernel};
+use crate::autograd::GradFn;
+use crate::cpu::{with_cpu, Real};
+use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Device, Error, Result, Tensor};
 
@@ -9,11 +12,104 @@ crate::kernel_params! {
     pub(crate) struct DropoutParams { n: u32, seed: [u32; 2], offset: u32, keep: f32 }
 }
 
-pub(crate) static DROPOUT: Kernel<DropoutParams> = Kernel::new(
-    "dropout",
+const COMMON: &str = include_str!("../../shaders/dropout.wgsl");
+static MASK: Kernel<DropoutParams> = Kernel::new(
+    "dropout_mask",
     &[write("mask")],
-    &[include_str!("../../shaders/dropout.wgsl")],
+    &[COMMON, include_str!("../../shaders/dropout_mask.wgsl")],
 );
+static APPLY: Kernel<DropoutParams> = Kernel::new(
+    "dropout",
+    &[read("x"), write("y")],
+    &[COMMON, include_str!("../../shaders/dropout_apply.wgsl")],
+);
+
+/// Every dropout kernel (for the portability test).
+pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
+    vec![&MASK, &APPLY]
+}
+
+/// Which mask: the run's seed, the call's offset and the keep probability.
+#[derive(Clone, Copy)]
+struct MaskSpec {
+    key: [u32; 2],
+    offset: u32,
+    keep: f32,
+}
+
+impl MaskSpec {
+    fn new(rate: f32, seed: u64, offset: u32) -> Result<MaskSpec> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Invalid(format!(
+                "dropout rate {rate} must be in [0, 1)"
+            )));
+        }
+        Ok(MaskSpec {
+            key: [seed as u32, (seed >> 32) as u32],
+            offset,
+            keep: 1.0 - rate,
+        })
+    }
+
+    /// Element i's mask value, as the kernel computes it.
+    fn value(&self, i: usize) -> f32 {
+        let word = philox4x32([i as u32, self.offset, 0, 0], self.key)[0];
+        let u = (word >> 8) as f32 * (1.0 / 16_777_216.0);
+        if u < self.keep {
+            1.0 / self.keep
+        } else {
+            0.0
+        }
+    }
+
+    fn params(&self, n: usize) -> DropoutParams {
+        DropoutParams {
+            n: n as u32,
+            seed: self.key,
+            offset: self.offset,
+            keep: self.keep,
+        }
+    }
+}
+
+fn apply_cpu<T: Real>(x: &[T], spec: MaskSpec) -> Vec<T> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| v * T::from_f64(f64::from(spec.value(i))))
+        .collect()
+}
+
+/// x times the mask of `spec`, recorded as a linear op whose backward applies the same mask.
+fn apply(x: &Tensor, spec: MaskSpec) -> Result<Tensor> {
+    let storage = match x.storage() {
+        Storage::Cpu(s) => Storage::Cpu(with_cpu!(s, v => apply_cpu(v, spec))),
+        Storage::Gpu(b) => {
+            let ctx = b.context();
+            let out = ctx.alloc(x.numel())?;
+            let grid = ctx.grid(x.numel())?;
+            ctx.dispatch(&APPLY, &spec.params(x.numel()), &[b, &out], grid)?;
+            Storage::Gpu(out)
+        }
+    };
+    Ok(Tensor::from_op(
+        storage,
+        x.shape().to_vec(),
+        &[x],
+        DropoutGrad(spec),
+    ))
+}
+
+struct DropoutGrad(MaskSpec);
+
+impl GradFn for DropoutGrad {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn backward(&self, _: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(apply(g, self.0)?)])
+    }
+}
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -45,38 +141,13 @@ pub fn dropout_mask(
     offset: u32,
     device: &Device,
 ) -> Result<Tensor> {
-    if !(0.0..1.0).contains(&rate) {
-        return Err(Error::Invalid(format!(
-            "dropout rate {rate} must be in [0, 1)"
-        )));
-    }
-    let keep = 1.0 - rate;
+    let spec = MaskSpec::new(rate, seed, offset)?;
     let n: usize = shape.iter().product();
-    let key = [seed as u32, (seed >> 32) as u32];
     match device {
-        Device::Cpu => {
-            let mask = (0..n)
-                .map(|i| {
-                    let word = philox4x32([i as u32, offset, 0, 0], key)[0];
-                    let u = (word >> 8) as f32 * (1.0 / 16_777_216.0);
-                    if u < keep {
-                        1.0 / keep
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            Tensor::from_vec(mask, shape, device)
-        }
+        Device::Cpu => Tensor::from_vec((0..n).map(|i| spec.value(i)).collect(), shape, device),
         Device::Gpu(ctx) => {
             let out = ctx.alloc(n)?;
-            let params = DropoutParams {
-                n: n as u32,
-                seed: key,
-                offset,
-                keep,
-            };
-            ctx.dispatch(&DROPOUT, &params, &[&out], ctx.grid(n)?)?;
+            ctx.dispatch(&MASK, &spec.params(n), &[&out], ctx.grid(n)?)?;
             Ok(Tensor::from_storage(
                 std::rc::Rc::new(Storage::Gpu(out)),
                 shape.to_vec(),
@@ -88,18 +159,14 @@ pub fn dropout_mask(
 impl Tensor {
     /// Inverted dropout: in training, zeroes each element with probability `rate` and scales
     /// the rest by 1 / (1 - rate); the identity otherwise. The backward pass multiplies by the
-    /// same mask. `seed` and `offset` pick the mask (e.g. a run seed and a per-call counter).
+    /// same mask, regenerated. `seed` and `offset` pick the mask (e.g. a run seed and a
+    /// per-call counter). One kernel each way on the GPU; nothing stored.
     pub fn dropout(&self, rate: f32, training: bool, seed: u64, offset: u32) -> Result<Tensor> {
+        let spec = MaskSpec::new(rate, seed, offset)?;
         if !training || rate == 0.0 {
             return Ok(self.clone());
         }
-        self.mul(&dropout_mask(
-            self.shape(),
-            rate,
-            seed,
-            offset,
-            &self.device(),
-        )?)
+        apply(self, spec)
     }
 }
 

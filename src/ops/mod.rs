@@ -32,7 +32,7 @@ pub fn kernels() -> Vec<&'static dyn KernelSource> {
     all.extend(loss::kernels());
     all.push(&matmul::MATMUL);
     all.push(&layout::COPY);
-    all.push(&dropout::DROPOUT);
+    all.extend(dropout::kernels());
     all.extend(embedding::EMBEDDING.iter().map(|k| k as &dyn KernelSource));
     all.extend(resample::RESAMPLE.iter().map(|k| k as &dyn KernelSource));
     all
