@@ -21,6 +21,35 @@ const SHAPES: &[&[usize]] = &[
 ];
 
 #[test]
+fn activation_backward_kernels() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("activation_backward_kernels");
+    type Op = fn(&Tensor) -> ganlab::Result<Tensor>;
+    let ops: &[(&str, Op)] = &[
+        ("tanh", |t| t.tanh()),
+        ("sigmoid", |t| t.sigmoid()),
+        ("relu", |t| t.relu()),
+        ("leaky_relu", |t| t.leaky_relu(0.2)),
+    ];
+    for shape in SHAPES {
+        for (name, op) in ops {
+            // Within +-2: tanh's and sigmoid's derivatives come from their outputs (as in
+            // PyTorch), and 1 - y^2 loses relative precision where y saturates.
+            let x = Tensor::rand_uniform(shape, -2.0, 2.0, &mut rng, &Device::Cpu).unwrap();
+            let w = randn(shape, &mut rng);
+            let what = format!("{name} backward {shape:?}");
+            assert_gpu_matches_cpu(&what, &gpu, &[x, w], ELEMENTWISE, |t| {
+                let xl = t[0].detach().with_grad();
+                let loss = op(&xl)?.mul(&t[1])?.sum_all()?;
+                Ok(ganlab::grad(&[loss], None, &[xl], false)?[0]
+                    .clone()
+                    .unwrap())
+            });
+        }
+    }
+}
+
+#[test]
 fn unary_ops() {
     let Some(gpu) = gpu() else { return };
     let mut rng = fresh_rng("unary_ops");

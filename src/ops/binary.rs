@@ -1,4 +1,6 @@
-//! Element-wise arithmetic of two tensors with NumPy broadcasting.
+//! Element-wise arithmetic of two tensors with NumPy broadcasting, and the one-kernel backward
+//! rules of the activations (the upstream gradient times the activation's derivative, from its
+//! input or output).
 
 use crate::autograd::GradFn;
 use crate::cpu::{self, with_cpu2, Real};
@@ -15,6 +17,14 @@ pub(crate) enum Binary {
     Div,
     /// 1 where equal, else 0 (no gradient): the tie mask of max's backward rule.
     Eq,
+    /// g where x > 0, else 0: relu's backward, (g, x).
+    ReluGrad,
+    /// g where x > 0, else alpha g: leaky relu's backward, (g, x).
+    LeakyReluGrad(f64),
+    /// g (1 - y^2): tanh's backward from its output, (g, y).
+    TanhGrad,
+    /// g y (1 - y): sigmoid's backward from its output, (g, y).
+    SigmoidGrad,
 }
 
 /// Runs `$body` with `$f` bound to the op's scalar function, matched once outside the loops.
@@ -41,6 +51,23 @@ macro_rules! with_op {
                 let $f = |x: $t, y: $t| if x == y { <$t>::ONE } else { <$t>::ZERO };
                 $body
             }
+            Binary::ReluGrad => {
+                let $f = |g: $t, x: $t| if x > <$t>::ZERO { g } else { <$t>::ZERO };
+                $body
+            }
+            Binary::LeakyReluGrad(a) => {
+                let a = <$t>::from_f64(a);
+                let $f = move |g: $t, x: $t| if x > <$t>::ZERO { g } else { a * g };
+                $body
+            }
+            Binary::TanhGrad => {
+                let $f = |g: $t, y: $t| g * (<$t>::ONE - y * y);
+                $body
+            }
+            Binary::SigmoidGrad => {
+                let $f = |g: $t, y: $t| g * y * (<$t>::ONE - y);
+                $body
+            }
         }
     };
 }
@@ -48,7 +75,8 @@ macro_rules! with_op {
 crate::kernel_params! {
     /// `same` reads only n; `broadcast` walks the output's shape with each operand's strides
     /// (0 along stretched dims), left-padded to rank 6.
-    struct BinaryParams { n: u32, shape: [u32; 6], sa: [u32; 6], sb: [u32; 6] }
+    /// `a` is the op's scalar (leaky relu's slope).
+    struct BinaryParams { n: u32, a: f32, shape: [u32; 6], sa: [u32; 6], sb: [u32; 6] }
 }
 
 const BUFFERS: &[Binding] = &[read("a"), read("b"), write("z")];
@@ -79,6 +107,10 @@ binary_kernels! {
     MUL = "mul": "x * y";
     DIV = "div": "x / y";
     EQ = "eq": "select(0.0, 1.0, x == y)";
+    RELU_GRAD = "relu_grad": "select(0.0, x, y > 0.0)";
+    LEAKY_RELU_GRAD = "leaky_relu_grad": "select(p.a * x, x, y > 0.0)";
+    TANH_GRAD = "tanh_grad": "x * (1.0 - y * y)";
+    SIGMOID_GRAD = "sigmoid_grad": "x * y * (1.0 - y)";
 }
 
 impl Binary {
@@ -90,6 +122,17 @@ impl Binary {
             Binary::Mul => &MUL,
             Binary::Div => &DIV,
             Binary::Eq => &EQ,
+            Binary::ReluGrad => &RELU_GRAD,
+            Binary::LeakyReluGrad(_) => &LEAKY_RELU_GRAD,
+            Binary::TanhGrad => &TANH_GRAD,
+            Binary::SigmoidGrad => &SIGMOID_GRAD,
+        }
+    }
+
+    fn scalar(self) -> f32 {
+        match self {
+            Binary::LeakyReluGrad(a) => a as f32,
+            _ => 0.0,
         }
     }
 
@@ -194,6 +237,7 @@ pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
             let out = ctx.alloc(n)?;
             let params = BinaryParams {
                 n: n as u32,
+                a: op.scalar(),
                 shape: pad_to_max_rank(name, &shape, 1)?,
                 sa: pad_to_max_rank(name, &sa, 0)?,
                 sb: pad_to_max_rank(name, &sb, 0)?,
@@ -217,31 +261,43 @@ impl GradFn for BinaryGrad {
     fn backward(&self, inputs: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         // Only the inputs that need a gradient get one computed (a constant target, a
-        // frozen weight).
+        // frozen weight). The activation backward rules are linear in g, so their own
+        // backward in g is themselves; in x (relu, leaky relu) it is 0 almost everywhere.
         let ga = || -> Result<Tensor> {
             match self.0 {
                 Binary::Add | Binary::Sub => g.sum_to(a.shape()),
                 Binary::Mul => g.mul(b)?.sum_to(a.shape()),
                 Binary::Div => g.div(b)?.sum_to(a.shape()),
+                Binary::ReluGrad
+                | Binary::LeakyReluGrad(_)
+                | Binary::TanhGrad
+                | Binary::SigmoidGrad => binary(g, b, self.0)?.sum_to(a.shape()),
                 Binary::Eq => unreachable!("no gradient"),
             }
         };
-        let gb = || -> Result<Tensor> {
-            match self.0 {
-                Binary::Add => g.sum_to(b.shape()),
-                Binary::Sub => g.sum_to(b.shape())?.neg(),
-                Binary::Mul => g.mul(a)?.sum_to(b.shape()),
+        let gb = || -> Result<Option<Tensor>> {
+            let gb = match self.0 {
+                Binary::Add => g.sum_to(b.shape())?,
+                Binary::Sub => g.sum_to(b.shape())?.neg()?,
+                Binary::Mul => g.mul(a)?.sum_to(b.shape())?,
                 // d(a/b)/db = -a/b^2 = -out/b.
-                Binary::Div => g.mul(out)?.div(b)?.neg()?.sum_to(b.shape()),
-                Binary::Eq => unreachable!("no gradient"),
-            }
+                Binary::Div => g.mul(out)?.div(b)?.neg()?.sum_to(b.shape())?,
+                // d/dy of g (1 - y^2) is -2 g y; of g y (1 - y) it is g (1 - 2y).
+                Binary::TanhGrad => g.mul(a)?.mul(b)?.mul_scalar(-2.0)?.sum_to(b.shape())?,
+                Binary::SigmoidGrad => g
+                    .mul(a)?
+                    .mul(&b.mul_scalar(-2.0)?.add_scalar(1.0)?)?
+                    .sum_to(b.shape())?,
+                Binary::ReluGrad | Binary::LeakyReluGrad(_) | Binary::Eq => return Ok(None),
+            };
+            Ok(Some(gb))
         };
         if self.0 == Binary::Eq {
             return Ok(vec![None, None]);
         }
         Ok(vec![
             a.requires_grad().then(ga).transpose()?,
-            b.requires_grad().then(gb).transpose()?,
+            if b.requires_grad() { gb()? } else { None },
         ])
     }
 }

@@ -2,6 +2,7 @@
 //! clamp and the activations (relu, leaky_relu, tanh, sigmoid), plus the 0/1 masks their
 //! backward rules use.
 
+use super::binary::{binary, Binary};
 use crate::autograd::GradFn;
 use crate::cpu::{self, with_cpu, Real};
 use crate::device::{read, write, Kernel, KernelSource};
@@ -23,10 +24,8 @@ pub(crate) enum Unary {
     Clamp(f64, f64),
     AddScalar(f64),
     MulScalar(f64),
-    // Masks (no gradient): what the backward rules of relu, leaky_relu, abs and clamp multiply by.
+    // Masks (no gradient): what the backward rules of abs and clamp multiply by.
     Sign,
-    Step,
-    LeakySlope(f64),
     InRange(f64, f64),
 }
 
@@ -78,11 +77,6 @@ fn apply<T: Real>(op: Unary, v: &[T]) -> Vec<T> {
         Unary::Sign => {
             each!(x => if pos(x) { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO })
         }
-        Unary::Step => each!(x => if pos(x) { T::ONE } else { T::ZERO }),
-        Unary::LeakySlope(a) => {
-            let a = c(a);
-            each!(x => if pos(x) { T::ONE } else { a })
-        }
         Unary::InRange(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
             each!(x => if x >= lo && x <= hi { T::ONE } else { T::ZERO })
@@ -128,8 +122,6 @@ unary_kernels! {
     ADD_SCALAR = "add_scalar": "x + p.a";
     MUL_SCALAR = "mul_scalar": "x * p.a";
     SIGN = "sign": "sign(x)";
-    STEP = "step": "select(0.0, 1.0, x > 0.0)";
-    LEAKY_SLOPE = "leaky_slope": "select(p.a, 1.0, x > 0.0)";
     IN_RANGE = "in_range": "select(0.0, 1.0, x >= p.a && x <= p.b)";
 }
 
@@ -151,8 +143,6 @@ impl Unary {
             Unary::AddScalar(s) => (&ADD_SCALAR, s, 0.0),
             Unary::MulScalar(s) => (&MUL_SCALAR, s, 0.0),
             Unary::Sign => (&SIGN, 0.0, 0.0),
-            Unary::Step => (&STEP, 0.0, 0.0),
-            Unary::LeakySlope(a) => (&LEAKY_SLOPE, a, 0.0),
             Unary::InRange(lo, hi) => (&IN_RANGE, lo, hi),
         }
     }
@@ -198,18 +188,17 @@ impl GradFn for UnaryGrad {
             Unary::Log => g.div(x)?,
             Unary::Sqrt => g.div(out)?.mul_scalar(0.5)?,
             Unary::Abs => g.mul(&unary(x, Unary::Sign)?)?,
-            Unary::Tanh => g.sub(&g.mul(&out.mul(out)?)?)?,
-            Unary::Sigmoid => g.mul(&out.sub(&out.mul(out)?)?)?,
-            Unary::Relu => g.mul(&unary(x, Unary::Step)?)?,
-            Unary::LeakyRelu(a) => g.mul(&unary(x, Unary::LeakySlope(a))?)?,
+            // The activations: one kernel each (binary.rs), differentiable again.
+            Unary::Tanh => binary(g, out, Binary::TanhGrad)?,
+            Unary::Sigmoid => binary(g, out, Binary::SigmoidGrad)?,
+            Unary::Relu => binary(g, x, Binary::ReluGrad)?,
+            Unary::LeakyRelu(a) => binary(g, x, Binary::LeakyReluGrad(a))?,
             Unary::Pow(2.0) => g.mul(x)?.mul_scalar(2.0)?,
             Unary::Pow(e) => g.mul(&x.pow(e - 1.0)?.mul_scalar(e)?)?,
             Unary::Clamp(lo, hi) => g.mul(&unary(x, Unary::InRange(lo, hi))?)?,
             Unary::AddScalar(_) => g.clone(),
             Unary::MulScalar(s) => g.mul_scalar(s)?,
-            Unary::Sign | Unary::Step | Unary::LeakySlope(_) | Unary::InRange(..) => {
-                return Ok(vec![None])
-            }
+            Unary::Sign | Unary::InRange(..) => return Ok(vec![None]),
         };
         Ok(vec![Some(gx)])
     }
