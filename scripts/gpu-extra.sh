@@ -29,8 +29,8 @@ echo "== train_step bench on the GPU ($models, batch $batches)"
 timeout "$limit" "$bench" --bench --model "$models" --batch "$batches" --device gpu --all \
   --reps "$reps" --json "$OUT/train_step_gpu.json" 2>&1 | tee "$OUT/train_step_gpu.txt" || rc=1
 
-echo "== $steps DCGAN steps with ganlab train"
 model=dcgan; [ -n "${GPU_EXTRA_TINY:-}" ] && model=gan
+echo "== $steps $model steps with ganlab train"
 start=$(date +%s.%N)
 timeout "$limit" "$ganlab" train "$model" --device gpu --data-dir fixtures/mnist-10k --quiet \
   --steps "$steps" --sample-every "$steps" --checkpoint-every "$steps" --out "$OUT/run-$model" \
