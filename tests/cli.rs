@@ -311,7 +311,7 @@ fn a_resumed_run_keeps_the_settings_it_started_with() {
     // A defining flag with another value is refused, naming both values, and changes nothing.
     for (flag, value, started) in [
         ("--lr", "0.001", "0.0005"),
-        ("--loop", "keras", "torch"),
+        ("--loop", "keras-tf2", "torch"),
         ("--dataset", "fashion-mnist", "mnist"),
     ] {
         let (ok, text, _) =
@@ -510,4 +510,65 @@ fn progan_grows_resumes_mid_fade_and_samples() {
         grid.to_str().unwrap(),
     );
     assert!(ok && grid.exists(), "{text}");
+}
+
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_unless_told_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text, out) = train_tiny(dir.path(), "gan", &["--steps", "2"]);
+    assert!(ok, "{text}");
+    let mine = out.join("notes.txt");
+    std::fs::write(&mine, "kept").unwrap();
+    let files = ["checkpoint.safetensors", "metrics.csv", "losses.png"];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    // Refused, saying how to go on, and nothing of the first run changes.
+    let (ok, text, _) = train_tiny(dir.path(), "gan", &["--steps", "3"]);
+    assert!(
+        !ok && text.contains("already holds a run") && text.contains("--resume"),
+        "{text}"
+    );
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    // --overwrite starts over: the old run's files go, anything else stays.
+    let (ok, text, _) = train_tiny(dir.path(), "gan", &["--steps", "3", "--overwrite"]);
+    assert!(ok, "{text}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "a header and steps 1-3 only: {metrics}"
+    );
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "kept");
+}
+
+#[test]
+fn a_batch_size_of_zero_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (ok, text) = ganlab(&[
+        "train",
+        "gan",
+        "--data-dir",
+        TINY,
+        "--device",
+        "cpu",
+        "--quiet",
+        "--steps",
+        "1",
+        "--batch-size",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("--batch-size 0") && !text.contains("panicked"),
+        "{text}"
+    );
+    assert!(!out.join("checkpoint.safetensors").exists());
 }

@@ -19,6 +19,10 @@ use std::path::Path;
 /// Flags a resumed run may change; every other one is fixed for the run's life.
 const CHANGEABLE: [&str; 4] = ["steps", "sample-every", "checkpoint-every", "log-every"];
 
+/// The largest batch a run takes: beyond it the tensors of one step outgrow any machine this
+/// engine targets (checked before anything is allocated).
+pub const MAX_BATCH: usize = 65_536;
+
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SamplingArg {
@@ -31,12 +35,15 @@ pub enum SamplingArg {
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LoopArg {
-    /// The book's Keras semantics under TF2 (fakes from G in inference mode, two D updates,
-    /// D frozen with batch norm on running statistics in the G step).
-    Keras,
-    /// The book's code as Keras 2.3 on TF1 ran it: as keras, but the frozen D in the G step
-    /// normalises with batch statistics (the book's DCGAN is known to fail under TF2).
+    /// The book's code as Keras 2.3 on TF1 ran it (the default): fakes from G in inference
+    /// mode, two D updates, D frozen in the G step and normalising with batch statistics.
     KerasTf1,
+    /// The same under TF2: the frozen D's batch norm on its running statistics (the book's
+    /// DCGAN is known to collapse under it). `keras`, its name before keras-tf1 became the
+    /// default, still means it (so older runs resume as they started).
+    #[value(alias = "keras")]
+    #[serde(alias = "keras")]
+    KerasTf2,
     /// The PyTorch DCGAN example's loop (one D update on summed gradients, batch statistics
     /// everywhere).
     Torch,
@@ -60,7 +67,7 @@ pub struct RunFlags {
     /// How batches are drawn [default: replacement].
     #[arg(long, value_enum)]
     pub sampling: Option<SamplingArg>,
-    /// Training-step semantics of gan, dcgan and cgan [default: keras].
+    /// Training-step semantics of gan, dcgan and cgan [default: keras-tf1].
     #[arg(long = "loop", value_enum)]
     #[serde(rename = "loop")]
     pub loop_style: Option<LoopArg>,
@@ -159,6 +166,11 @@ impl RunFlags {
             Entry::Images(_) => None,
         };
         let batch_size = *self.batch_size.get_or_insert(32);
+        if !(1..=MAX_BATCH).contains(&batch_size) {
+            return Err(Error::Invalid(format!(
+                "--batch-size {batch_size} (from the flag or the run's saved settings) must be 1 to {MAX_BATCH}"
+            )));
+        }
         let default = ProGanConfig::default();
         let progan = ProGanConfig {
             phase_images: *self.phase_images.get_or_insert(default.phase_images),
@@ -183,9 +195,9 @@ impl RunFlags {
                 SamplingArg::Replacement => Sampling::WithReplacement,
                 SamplingArg::Epoch => Sampling::EpochShuffle,
             },
-            style: match self.loop_style.get_or_insert(LoopArg::Keras) {
-                LoopArg::Keras => LoopStyle::Keras,
+            style: match self.loop_style.get_or_insert(LoopArg::KerasTf1) {
                 LoopArg::KerasTf1 => LoopStyle::KerasTf1,
+                LoopArg::KerasTf2 => LoopStyle::KerasTf2,
                 LoopArg::Torch => LoopStyle::Torch,
             },
             lr: self.lr,
@@ -215,5 +227,45 @@ fn shown(value: &Value) -> String {
         Value::Null => "left out (the model's default)".into(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LoopArg, RunFlags};
+    use ganlab::models::LoopStyle;
+
+    #[test]
+    fn a_batch_size_of_zero_or_past_the_bound_is_refused_naming_the_flag() {
+        for bad in [0, super::MAX_BATCH + 1] {
+            let mut flags = RunFlags {
+                batch_size: Some(bad),
+                ..RunFlags::default()
+            };
+            let Err(err) = flags.settle("dcgan") else {
+                panic!("batch size {bad} accepted")
+            };
+            let err = err.to_string();
+            assert!(
+                err.contains("--batch-size") && err.contains(&bad.to_string()),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_book_loop_defaults_to_keras_tf1_and_old_keras_runs_resume_as_tf2() {
+        let mut fresh = RunFlags::default();
+        assert_eq!(fresh.settle("dcgan").unwrap().style, LoopStyle::KerasTf1);
+        assert_eq!(
+            fresh.loop_style,
+            Some(LoopArg::KerasTf1),
+            "saved with the run"
+        );
+        // A checkpoint written when `keras` was the (TF2) default.
+        let mut old: RunFlags = serde_json::from_str(r#"{"loop":"keras"}"#).unwrap();
+        assert_eq!(old.settle("dcgan").unwrap().style, LoopStyle::KerasTf2);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(text.contains(r#""loop":"keras-tf2""#), "{text}");
     }
 }

@@ -9,11 +9,11 @@ use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
 use ganlab::models;
-use ganlab::train::trainer::checkpoint_to_resume;
+use ganlab::train::trainer::{checkpoint_to_resume, CHECKPOINT};
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::TrainConfig;
 use ganlab::{Device, Result, Rng};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// with (--steps and the intervals may change; other flags must match or be left out).
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Start over in an --out folder that already holds a run: its checkpoint, metrics.csv,
+    /// losses.png and samples/ are deleted first (nothing else in the folder is touched).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Log FID and Inception Score every K steps (needs `ganlab train-classifier` first).
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
@@ -64,6 +68,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let dataset = args.run.dataset.as_deref().unwrap_or("mnist");
             PathBuf::from(format!("runs/{}-{dataset}", args.model))
         });
+    if args.resume.is_none() {
+        claim_out_dir(&out_dir, args.overwrite)?;
+    }
     let mut flags = match &args.resume {
         Some(dir) => args.run.resumed(&checkpoint_to_resume(dir)?)?,
         None => args.run.clone(),
@@ -235,4 +242,41 @@ fn print_profile(c: &CounterSnapshot, steps: u64) {
         c.pool_bytes as f64 / (1 << 20) as f64,
         c.peak_pool_bytes as f64 / (1 << 20) as f64
     );
+}
+
+/// What a run writes into its folder.
+const RUN_FILES: [&str; 4] = [CHECKPOINT, "metrics.csv", "losses.png", "samples"];
+
+/// A new run may only write into `dir` if no run is there, or `overwrite` says to replace it:
+/// a second `train dcgan` must not silently destroy the first one's checkpoint and metrics.
+fn claim_out_dir(dir: &Path, overwrite: bool) -> Result<()> {
+    let present: Vec<&str> = RUN_FILES
+        .into_iter()
+        .filter(|f| dir.join(f).symlink_metadata().is_ok())
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(ganlab::Error::Invalid(format!(
+            "{} already holds a run ({}): continue it with --resume {}, start over with \
+             --overwrite, or choose another --out",
+            dir.display(),
+            present.join(", "),
+            dir.display()
+        )));
+    }
+    for name in present {
+        let path = dir.join(name);
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|source| ganlab::Error::Io {
+            context: format!("removing the previous run's {}", path.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }

@@ -14,16 +14,18 @@ use crate::{Device, Result, Rng, Tensor};
 use std::path::Path;
 
 /// Which framework's semantics the training step follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LoopStyle {
-    /// The book's Keras code under TF2 (the default): fakes from G in inference mode, two
-    /// D updates (real, fake), G step through D frozen (D's batch norm on running statistics).
-    Keras,
-    /// The book's Keras code as it ran when the book was written (Keras 2.3 on TF1): as
-    /// `Keras`, but the frozen D of the G step normalises with the batch statistics (leaving
-    /// its running statistics alone). Under TF2 the book's DCGAN is known to fail (GANs in
-    /// Action issue #20, Keras-GAN issue #252: noise, D accuracy 1), and downgrading fixes it.
+    /// The book's Keras code as it ran when the book was written (Keras 2.3 on TF1), the
+    /// default: fakes from G in inference mode, two D updates (real, fake), G step through D
+    /// frozen, whose batch norm normalises with the batch statistics (leaving its running
+    /// statistics alone).
+    #[default]
     KerasTf1,
+    /// The same code under TF2: as `KerasTf1`, but the frozen D's batch norm runs on its
+    /// running statistics. The book's DCGAN is known to fail under it (GANs in Action issue
+    /// #20, Keras-GAN issue #252: noise, D accuracy 1; here a 4,000-step run: IS 1.0).
+    KerasTf2,
     /// The PyTorch DCGAN example: fakes from G in training mode, one D update on the summed
     /// real and fake gradients, G step through D in training mode (batch statistics).
     Torch,
@@ -33,6 +35,17 @@ pub enum LoopStyle {
 pub struct Hyper {
     pub lr: f32,
     pub adam: Adam,
+}
+
+impl LoopStyle {
+    /// The name `--loop` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoopStyle::KerasTf1 => "keras-tf1",
+            LoopStyle::KerasTf2 => "keras-tf2",
+            LoopStyle::Torch => "torch",
+        }
+    }
 }
 
 impl Hyper {
@@ -84,7 +97,7 @@ impl BookGan {
             z_dim,
             hyper,
             ctx: Ctx::new(dropout_seed),
-            style: LoopStyle::Keras,
+            style: LoopStyle::default(),
         })
     }
 
@@ -157,7 +170,7 @@ impl Trainable for BookGan {
             Tensor::zeros(&[b, 1], &device)?,
         );
         let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
-            LoopStyle::Keras | LoopStyle::KerasTf1 => {
+            LoopStyle::KerasTf1 | LoopStyle::KerasTf2 => {
                 let fake = self.sample(&z, classes)?;
                 (
                     self.d_step(real, classes, &ones)?,
@@ -181,8 +194,8 @@ impl Trainable for BookGan {
         self.opt_g.zero_grad();
         let g_loss = {
             let _frozen = match self.style {
-                LoopStyle::Keras => Some(self.discriminator.freeze()),
                 LoopStyle::KerasTf1 => Some(self.discriminator.freeze_with(FrozenNorm::Batch)),
+                LoopStyle::KerasTf2 => Some(self.discriminator.freeze()),
                 LoopStyle::Torch => None,
             };
             let fresh = fresh.as_deref();

@@ -33,7 +33,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            style: LoopStyle::Keras,
+            style: LoopStyle::default(),
             progan: progan::ProGanConfig::default(),
         }
     }
@@ -58,10 +58,10 @@ pub fn build(
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Box<dyn Trainable>> {
-    if opts.style != LoopStyle::Keras && !matches!(name, "gan" | "dcgan" | "cgan") {
+    if opts.style != LoopStyle::default() && !matches!(name, "gan" | "dcgan" | "cgan") {
         return Err(Error::Invalid(format!(
-            "{name} has its own training loop: the {:?} loop style applies to gan, dcgan and cgan",
-            opts.style
+            "{name} has its own training loop: --loop {} applies to gan, dcgan and cgan",
+            opts.style.name()
         )));
     }
     if let Ok(Entry::Toy(spec)) = registry::lookup(dataset) {
