@@ -22,7 +22,7 @@ use std::path::Path;
 pub const NAMES: [&str; 6] = ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"];
 
 /// What a model is built with besides its name and data.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     /// The training-step semantics of the book's models (gan, dcgan, cgan).
     pub style: LoopStyle,
@@ -30,14 +30,6 @@ pub struct Options {
     pub progan: progan::ProGanConfig,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            style: LoopStyle::default(),
-            progan: progan::ProGanConfig::default(),
-        }
-    }
-}
 
 /// One of the book's BCE models (gan, dcgan, cgan) by name.
 pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
