@@ -4,7 +4,9 @@
 // A mode (declared in src/ops/) has params starting with m, n, k and defines
 // `load_a(z, row, col)`, `load_b(z, row, col)`, `store(z, row, col, value)` (called only inside
 // the matrices), and `a_k_fast()`, `b_n_fast()`: which index is contiguous in memory, so that
-// neighbouring threads load neighbouring addresses.
+// neighbouring threads load neighbouring addresses. `k_begin(z)`, `k_end(z)` and `emit`
+// (src/ops/gemm.rs) say which slice of K layer z sums and where the sums go: the whole of K
+// into `store`, or one slice of a split-K into the partial sums.
 //
 // Tiling: each 16x16 workgroup computes a 64x64 tile of C; each thread a 4x4 block held in
 // four vec4 registers. Per step of BK = 16 along K, the workgroup stages a 64x16 panel of A
@@ -25,20 +27,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let col0 = wid.x * BN;
     let z = wid.z;
 
+    let k_lo = k_begin(z);
+    let k_hi = k_end(z);
     var acc: array<vec4<f32>, 4>;
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
         // 1024 elements per panel, 4 per thread.
         for (var j = 0u; j < 4u; j++) {
             let e = t + j * 256u;
             var mm: u32; var ka: u32;
             if (a_k_fast()) { ka = e % BK; mm = e / BK; } else { mm = e % BM; ka = e / BM; }
             var va = 0.0;
-            if (row0 + mm < p.m && k0 + ka < p.k) { va = load_a(z, row0 + mm, k0 + ka); }
+            if (row0 + mm < p.m && k0 + ka < k_hi) { va = load_a(z, row0 + mm, k0 + ka); }
             As[ka * 16u + mm / 4u][mm % 4u] = va;
             var nn: u32; var kb: u32;
             if (b_n_fast()) { nn = e % BN; kb = e / BN; } else { kb = e % BK; nn = e / BK; }
             var vb = 0.0;
-            if (k0 + kb < p.k && col0 + nn < p.n) { vb = load_b(z, k0 + kb, col0 + nn); }
+            if (k0 + kb < k_hi && col0 + nn < p.n) { vb = load_b(z, k0 + kb, col0 + nn); }
             Bs[kb * 16u + nn / 4u][nn % 4u] = vb;
         }
         workgroupBarrier();
@@ -59,7 +63,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             for (var jj = 0u; jj < 4u; jj++) {
                 let col = col0 + lid.x * 4u + jj;
                 if (col < p.n) {
-                    store(z, row, col, acc[i][jj]);
+                    emit(z, row, col, acc[i][jj]);
                 }
             }
         }

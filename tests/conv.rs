@@ -32,6 +32,9 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
             },
         ),
         ([4, 3, 5, 5], 70, 1, 1, Padding::Valid),
+        // Large enough that forward and input gradient fill 256 tiles without split-K (the
+        // small cases above all take the split-K pair).
+        ([4, 3, 64, 64], 64, 3, 1, Padding::Same),
         ([2, 17, 6, 6], 9, 3, 1, Padding::symmetric(1)),
         // Stride larger than the image, padding wider than the kernel reach.
         ([2, 2, 2, 5], 3, 3, 3, Padding::symmetric(2)),
@@ -153,6 +156,49 @@ fn gpu_convolution_matches_cpu() {
         assert_gpu_matches_cpu(&what("weight grad"), &gpu, &inputs, GEMM_TOL, |t| {
             grads(t, 1)
         });
+    }
+}
+
+#[test]
+fn split_k_convolutions_match_cpu() {
+    use ganlab::ops::gemm::with_splits;
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("split_k_convolutions_match_cpu");
+    // Ragged: K of every pass is not a multiple of the slice, 1 output channel, 1 input channel.
+    for (xs, cout, k, stride, padding) in [
+        ([3, 5, 11, 13], 7, 3, 2, Padding::Same),
+        ([2, 1, 17, 17], 1, 3, 1, Padding::Same),
+        ([5, 3, 9, 7], 2, 4, 1, Padding::Valid),
+    ] {
+        let x = randn(&xs, &mut rng);
+        let w = randn(&[cout, xs[1], k, k], &mut rng);
+        let gy = randn(
+            x.conv2d(&w, None, stride, padding).unwrap().shape(),
+            &mut rng,
+        );
+        let passes = |t: &[Tensor]| -> ganlab::Result<Tensor> {
+            let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
+            let y = x.conv2d(&w, None, stride, padding)?;
+            let g = grad(&[y.clone()], Some(&[t[2].clone()]), &[x, w], false)?;
+            let parts = [
+                y.flatten(0)?,
+                g[0].clone().unwrap().flatten(0)?,
+                g[1].clone().unwrap().flatten(0)?,
+            ];
+            Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+        };
+        for splits in [2, 3, 7, 1000] {
+            let what = format!("{xs:?} cout {cout} k{k} split into {splits}");
+            with_splits(splits, || {
+                assert_gpu_matches_cpu(
+                    &what,
+                    &gpu,
+                    &[x.clone(), w.clone(), gy.clone()],
+                    GEMM_TOL,
+                    passes,
+                )
+            });
+        }
     }
 }
 

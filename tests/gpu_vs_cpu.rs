@@ -313,3 +313,25 @@ fn creation_and_transfer_round_trip() {
     let zeros = Tensor::zeros(&[1000], &gpu).unwrap().to_vec().unwrap();
     assert!(zeros.iter().all(|&v| v == 0.0));
 }
+
+#[test]
+fn split_k_matmul_matches_cpu() {
+    use ganlab::ops::gemm::with_splits;
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("split_k_matmul_matches_cpu");
+    // K prime, M = 1, N = 1, sizes that are not multiples of the tile; transposed operands.
+    for (m, k, n) in [(1, 997, 70), (65, 997, 1), (33, 130, 129)] {
+        let (a, b) = (randn(&[m, k], &mut rng), randn(&[n, k], &mut rng));
+        for splits in [2, 5, 63] {
+            with_splits(splits, || {
+                assert_gpu_matches_cpu(
+                    &format!("{m}x{k}x{n} / {splits}"),
+                    &gpu,
+                    &[a.clone(), b.clone()],
+                    REDUCTION,
+                    |t| ganlab::ops::matmul_t(&t[0], &t[1], false, true),
+                )
+            });
+        }
+    }
+}

@@ -158,3 +158,35 @@ fn the_pool_releases_least_recently_used_size_classes_past_its_cap() {
     assert_eq!(s, (64 * KIB) as f32);
     drop(b);
 }
+
+#[test]
+fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
+    use ganlab::ops::gemm::{record_launches, MAX_K_STEPS, MIN_WORKGROUPS, SMALL_FLOPS};
+    let device = context(AdapterRequest {
+        backend: Some("noop".into()),
+        ..Default::default()
+    });
+    for model in ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"] {
+        for batch in [32, 64, 128] {
+            let opts = models::Options::default();
+            let mut rng = Rng::seed(1);
+            let mut m = models::build(model, "mnist", &opts, &mut rng, &device).unwrap();
+            let images = batch * m.batches_per_step();
+            let side = if model == "progan" { 4 } else { 28 };
+            let real = Tensor::rand_uniform(&[images, 1, side, side], -1.0, 1.0, &mut rng, &device)
+                .unwrap();
+            let labels: Vec<usize> = (0..images).map(|i| i % 10).collect();
+            let (_, launches) = record_launches(|| m.train_step(&real, &labels, &mut rng).unwrap());
+            assert!(!launches.is_empty(), "{model}");
+            for l in launches {
+                let what = format!("{model} b{batch}: {l:?}");
+                assert!(l.k_steps <= MAX_K_STEPS, "{what}");
+                // A whole problem under 50 MFLOP is done in microseconds however it launches.
+                assert!(
+                    l.workgroups >= MIN_WORKGROUPS || l.flops() < SMALL_FLOPS,
+                    "{what}"
+                );
+            }
+        }
+    }
+}

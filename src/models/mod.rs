@@ -30,7 +30,6 @@ pub struct Options {
     pub progan: progan::ProGanConfig,
 }
 
-
 /// One of the book's BCE models (gan, dcgan, cgan) by name.
 pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
     match name {

@@ -7,7 +7,7 @@
 //! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
 //! CPU each is im2col/col2im around one large blocked GEMM.
 
-use super::gemm::{launch_gemm, GEMM_BUFFERS, GEMM_CORE};
+use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::{with_cpu2, Real};
 use crate::device::{read, write, Kernel, KernelSource};
@@ -193,6 +193,7 @@ impl Geometry {
             stride: u(self.stride),
             pt: u(self.pt),
             pl: u(self.pl),
+            ..Default::default()
         }
     }
 
@@ -203,12 +204,20 @@ impl Geometry {
 }
 
 crate::kernel_params! {
-    /// A product's m, n, k, then the whole [`Geometry`]; also the im2col kernel's (m, k unused).
+    /// A product's m, n, k, then the whole [`Geometry`] and the split-K slice and count;
+    /// also the im2col kernel's (k unused).
     pub(crate) struct ConvParams {
         m: u32, n: u32, k: u32,
         batch: u32, cin: u32, h: u32, w: u32,
         cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
         stride: u32, pt: u32, pl: u32,
+        k_split: u32, splits: u32,
+    }
+}
+
+impl GemmParams for ConvParams {
+    fn set_split(&mut self, k_split: u32, splits: u32) {
+        (self.k_split, self.splits) = (k_split, splits);
     }
 }
 
@@ -216,10 +225,9 @@ crate::kernel_params! {
 /// contiguous along N.
 macro_rules! conv_mode {
     ($name:literal, $file:literal, $b_n_fast:literal) => {
-        Kernel::new(
+        gemm_kernels!(
             $name,
-            GEMM_BUFFERS,
-            &[
+            [
                 include_str!("../../shaders/conv_common.wgsl"),
                 include_str!(concat!("../../shaders/", $file)),
                 concat!(
@@ -228,16 +236,16 @@ macro_rules! conv_mode {
                     $b_n_fast,
                     ";\n}\n"
                 ),
-                GEMM_CORE,
-            ],
+            ]
         )
     };
 }
 
-static FORWARD: Kernel<ConvParams> = conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
-static INPUT_GRAD: Kernel<ConvParams> =
+static FORWARD: GemmKernels<ConvParams> =
+    conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
+static INPUT_GRAD: GemmKernels<ConvParams> =
     conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
-static WEIGHT_GRAD: Kernel<ConvParams> =
+static WEIGHT_GRAD: GemmKernels<ConvParams> =
     conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
 static IM2COL: Kernel<ConvParams> = Kernel::new(
     "im2col",
@@ -247,7 +255,11 @@ static IM2COL: Kernel<ConvParams> = Kernel::new(
 
 /// Every convolution kernel (for the portability test).
 pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
-    vec![&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD, &IM2COL]
+    let mut all: Vec<&'static dyn KernelSource> = vec![&IM2COL];
+    for mode in [&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD] {
+        all.extend(mode.all());
+    }
+    all
 }
 
 // ---- CPU kernels -----------------------------------------------------------------------------
@@ -439,7 +451,8 @@ pub fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 let params = g.params(g.cout, g.ncols(), g.k());
-                launch_gemm(ctx, &FORWARD, &params, g.cout, g.ncols(), 1, wb, xb, &out)?;
+                let mnk = (g.cout, g.ncols(), g.k());
+                launch_gemm(ctx, &FORWARD, &params, mnk, 1, wb, xb, &out)?;
                 std::rc::Rc::new(Storage::Gpu(out))
             }
             ConvAlgo::Im2col => {
@@ -486,7 +499,8 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
             let (m, n) = (g.cin, g.batch * g.h * g.w);
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, g.cout * g.kh * g.kw);
-            launch_gemm(ctx, &INPUT_GRAD, &params, m, n, 1, wb, gb, &out)?;
+            let k = g.cout * g.kh * g.kw;
+            launch_gemm(ctx, &INPUT_GRAD, &params, (m, n, k), 1, wb, gb, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
@@ -513,7 +527,16 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
             let (m, n) = (g.cout, g.k());
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, g.ncols());
-            launch_gemm(ctx, &WEIGHT_GRAD, &params, m, n, 1, gb, xb, &out)?;
+            launch_gemm(
+                ctx,
+                &WEIGHT_GRAD,
+                &params,
+                (m, n, g.ncols()),
+                1,
+                gb,
+                xb,
+                &out,
+            )?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

@@ -1,36 +1,219 @@
 //! The GPU launcher shared by every GEMM-shaped kernel: `shaders/gemm.wgsl` holds the tiling,
 //! and a mode supplies how A and B are read and C is written (plain matrices for matmul,
-//! implicit im2col views for convolution and its gradients). A mode is a kernel declaration
-//! whose source is the mode's WGSL followed by [`GEMM_CORE`].
+//! implicit im2col views for convolution and its gradients).
+//!
+//! Each mode comes in three kernels ([`GemmKernels`]): the plain GEMM, and a split-K pair for
+//! products whose tile grid is too small to fill a GPU or whose K is long (convolution weight
+//! gradients: a handful of output tiles, K = batch x pixels). The split kernel gives each of S
+//! workgroup layers one slice of K and writes its partial sums to a scratch buffer; the reduce
+//! kernel adds the S partials in a fixed order and stores through the mode, so results are
+//! bit-identical from run to run (WGSL has no float atomics).
 
+use crate::device::KernelSource;
 use crate::device::{read, write, Binding, GpuBuffer, GpuContext, Kernel, KernelParams};
 use crate::{Error, Result};
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
-/// Tile of C per workgroup (must match BM/BN in gemm.wgsl).
-const TILE: usize = 64;
+/// Tile of C per workgroup and K per step (must match BM/BN/BK in gemm.wgsl).
+pub const TILE: usize = 64;
+pub const BK: usize = 16;
+/// A launch with fewer workgroups than this leaves most of a 100+ SM GPU idle...
+pub const MIN_WORKGROUPS: usize = 256;
+/// ...and one whose workgroups loop over more K-steps than this serialises on a few of them.
+pub const MAX_K_STEPS: usize = 256;
+/// A product below this many FLOPs takes microseconds however it is launched: it is only
+/// split when its K is too long, never for the reduce kernel's extra launch.
+pub const SMALL_FLOPS: f64 = 50e6;
 
-/// A, B, C: every mode binds these.
+/// A, B, C: every plain mode binds these.
 pub(crate) const GEMM_BUFFERS: &[Binding] = &[read("a"), read("b"), write("c")];
+/// The split-K pair also binds the partial sums (the same list for both, so they share a
+/// bind group).
+pub(crate) const SPLIT_BUFFERS: &[Binding] = &[read("a"), read("b"), write("c"), write("partial")];
 
 /// The tiled loop; a mode defines `load_a`, `load_b`, `store`, `a_k_fast` and `b_n_fast`, and
-/// its params start with m, n, k.
+/// its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
+/// The whole of K, stored through the mode.
+pub(crate) const NO_SPLIT: &str = "fn k_begin(z: u32) -> u32 {
+    return 0u;
+}
+fn k_end(z: u32) -> u32 {
+    return p.k;
+}
+fn emit(z: u32, row: u32, col: u32, v: f32) {
+    store(z, row, col, v);
+}
+";
+/// Layer z of the grid takes K from z * k_split; its sums go to partial[z].
+pub(crate) const SPLIT: &str = "fn k_begin(z: u32) -> u32 {
+    return z * p.k_split;
+}
+fn k_end(z: u32) -> u32 {
+    return min(p.k, (z + 1u) * p.k_split);
+}
+fn emit(z: u32, row: u32, col: u32, v: f32) {
+    partial[(z * p.m + row) * p.n + col] = v;
+}
+";
+pub(crate) const REDUCE: &str = include_str!("../../shaders/gemm_reduce.wgsl");
+
+/// A GEMM mode's params: split-K needs to set its slice of K and the number of slices.
+pub(crate) trait GemmParams: KernelParams {
+    fn set_split(&mut self, k_split: u32, splits: u32);
+}
+
+/// One mode's plain kernel and its split-K pair.
+pub(crate) struct GemmKernels<P: KernelParams> {
+    pub plain: Kernel<P>,
+    pub split: Kernel<P>,
+    pub reduce: Kernel<P>,
+}
+
+impl<P: KernelParams> GemmKernels<P> {
+    pub(crate) fn all(&'static self) -> [&'static dyn KernelSource; 3] {
+        [&self.plain, &self.split, &self.reduce]
+    }
+}
+
+/// Declares a mode's three kernels from its WGSL fragments (params struct, loads, store).
+macro_rules! gemm_kernels {
+    ($name:literal, [$($fragment:expr),* $(,)?]) => {
+        $crate::ops::gemm::GemmKernels {
+            plain: $crate::device::Kernel::new(
+                $name,
+                $crate::ops::gemm::GEMM_BUFFERS,
+                &[$($fragment,)* $crate::ops::gemm::NO_SPLIT, $crate::ops::gemm::GEMM_CORE],
+            ),
+            split: $crate::device::Kernel::new(
+                concat!($name, "_splitk"),
+                $crate::ops::gemm::SPLIT_BUFFERS,
+                &[$($fragment,)* $crate::ops::gemm::SPLIT, $crate::ops::gemm::GEMM_CORE],
+            ),
+            reduce: $crate::device::Kernel::new(
+                concat!($name, "_splitk_reduce"),
+                $crate::ops::gemm::SPLIT_BUFFERS,
+                &[$($fragment,)* $crate::ops::gemm::REDUCE],
+            )
+            .entry("reduce_splits"),
+        }
+    };
+}
+pub(crate) use gemm_kernels;
+
+/// How one GEMM is launched: its shape and the grid the plan chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmLaunch {
+    pub kernel: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    /// Slices of K (1: no split-K).
+    pub splits: usize,
+    /// Workgroups of the GEMM pass.
+    pub workgroups: usize,
+    /// K-steps (of BK) each workgroup loops over.
+    pub k_steps: usize,
+}
+
+impl GemmLaunch {
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.m * self.n * self.k * self.batch) as f64
+    }
+}
+
+/// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n): split K when a workgroup
+/// would loop over more than [`MAX_K_STEPS`] steps, or when the tile grid has fewer than
+/// [`MIN_WORKGROUPS`] and the product is not small ([`SMALL_FLOPS`]), as far as the partial
+/// sums (`max_partial` floats) allow. Batched products keep the grid's third dimension for the
+/// batch and are not split.
+pub fn plan(
+    kernel: &'static str,
+    m: usize,
+    n: usize,
+    k: usize,
+    batch: usize,
+    max_partial: usize,
+) -> GemmLaunch {
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * batch;
+    let steps = k.div_ceil(BK).max(1);
+    let mut slice = steps;
+    if let (Some(forced), 1) = (FORCED_SPLITS.with(Cell::get), batch) {
+        slice = steps.div_ceil(forced.clamp(1, steps));
+    } else if batch == 1 && tiles > 0 {
+        let small = 2.0 * ((m * n * k) as f64) < SMALL_FLOPS;
+        let fill = if small {
+            1
+        } else {
+            MIN_WORKGROUPS.div_ceil(tiles)
+        };
+        let want = fill.max(steps.div_ceil(MAX_K_STEPS));
+        if want > 1 {
+            slice = (steps / want).max(1);
+            while slice < steps && steps.div_ceil(slice) * m * n > max_partial {
+                slice += 1;
+            }
+        }
+    }
+    let splits = steps.div_ceil(slice);
+    GemmLaunch {
+        kernel,
+        m,
+        n,
+        k,
+        batch,
+        splits,
+        workgroups: tiles * splits,
+        k_steps: slice,
+    }
+}
+
+thread_local! {
+    static RECORDED: RefCell<Option<Vec<GemmLaunch>>> = const { RefCell::new(None) };
+    static FORCED_SPLITS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every unbatched GEMM on this thread split into `splits` slices of K (at most
+/// one per K-step; 1: never split): tests and benches force each variant this way.
+pub fn with_splits<T>(splits: usize, f: impl FnOnce() -> T) -> T {
+    let previous = FORCED_SPLITS.with(|c| c.replace(Some(splits)));
+    let out = f();
+    FORCED_SPLITS.with(|c| c.set(previous));
+    out
+}
+
+/// Runs `f` and returns, with its result, every GEMM launch it planned on this thread (for
+/// tests and benches: the shapes of a training step and the grids chosen for them).
+pub fn record_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<GemmLaunch>) {
+    let previous = RECORDED.with(|r| r.replace(Some(Vec::new())));
+    let out = f();
+    let launches = RECORDED.with(|r| r.replace(previous)).unwrap_or_default();
+    (out, launches)
+}
 
 /// Records C (m x n per batch) = A (m x k) * B (k x n) for `batch` batches.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn launch_gemm<P: KernelParams>(
-    ctx: &GpuContext,
-    mode: &'static Kernel<P>,
+pub(crate) fn launch_gemm<P: GemmParams>(
+    ctx: &Arc<GpuContext>,
+    kernels: &'static GemmKernels<P>,
     params: &P,
-    m: usize,
-    n: usize,
+    (m, n, k): (usize, usize, usize),
     batch: usize,
     a: &GpuBuffer,
     b: &GpuBuffer,
     c: &GpuBuffer,
 ) -> Result<()> {
+    let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
+    let launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
+    RECORDED.with(|r| {
+        if let Some(v) = r.borrow_mut().as_mut() {
+            v.push(launch);
+        }
+    });
     let max = ctx.limits().max_compute_workgroups_per_dimension as usize;
-    let groups = [n.div_ceil(TILE), m.div_ceil(TILE), batch];
+    let groups = [n.div_ceil(TILE), m.div_ceil(TILE), batch * launch.splits];
     if groups.iter().any(|&g| g > max) {
         return Err(Error::TooLarge {
             bytes: *groups.iter().max().unwrap_or(&0) as u64,
@@ -38,5 +221,46 @@ pub(crate) fn launch_gemm<P: KernelParams>(
             limit_name: "GEMM workgroup grid (tiles or batches per dimension)",
         });
     }
-    ctx.dispatch(mode, params, &[a, b, c], groups.map(|g| g as u32))
+    let groups = groups.map(|g| g as u32);
+    if launch.splits == 1 {
+        return ctx.dispatch(&kernels.plain, params, &[a, b, c], groups);
+    }
+    let mut params = *params;
+    params.set_split((launch.k_steps * BK) as u32, launch.splits as u32);
+    let partial = ctx.alloc(launch.splits * m * n)?;
+    let buffers = [a, b, c, &partial];
+    ctx.dispatch(&kernels.split, &params, &buffers, groups)?;
+    ctx.dispatch(&kernels.reduce, &params, &buffers, ctx.grid(m * n)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plan, with_splits, BK, MAX_K_STEPS, MIN_WORKGROUPS};
+
+    const ROOM: usize = usize::MAX;
+
+    #[test]
+    fn weight_gradients_are_split_until_they_fill_the_gpu() {
+        // DCGAN G conv2 dW at batch 64: 18 tiles, 3,136 K-steps unsplit.
+        let l = plan("w", 64, 1152, 50_176, 1, ROOM);
+        assert!(l.splits > 1 && l.workgroups >= MIN_WORKGROUPS && l.k_steps <= MAX_K_STEPS);
+        assert!(l.splits * l.k_steps * BK >= 50_176, "the slices cover K: {l:?}");
+        // A big, square-ish product is left alone; so is a batched one.
+        assert_eq!(plan("f", 1024, 4096, 512, 1, ROOM).splits, 1);
+        assert_eq!(plan("b", 8, 8, 100_000, 4, ROOM).splits, 1);
+        // The partial sums must fit one binding: fewer, longer slices then.
+        let tight = plan("w", 64, 1152, 50_176, 1, 64 * 1152 * 4);
+        assert!(tight.splits <= 4, "{tight:?}");
+    }
+
+    #[test]
+    fn forced_splits_apply_to_unbatched_products_only() {
+        with_splits(3, || {
+            let l = plan("f", 5, 5, 100, 1, ROOM); // 7 K-steps in slices of 3
+            assert_eq!((l.splits, l.k_steps), (3, 3));
+            assert_eq!(plan("f", 5, 5, 100, 2, ROOM).splits, 1);
+            assert_eq!(plan("f", 5, 5, 10, 1, ROOM).splits, 1, "one K-step");
+        });
+        assert_eq!(plan("f", 5, 5, 100, 1, ROOM).splits, 1, "small: not split");
+    }
 }

@@ -1,27 +1,31 @@
 //! Batched matrix product with optionally transposed operands and broadcast batch dims.
 
-use super::gemm::{launch_gemm, GEMM_BUFFERS, GEMM_CORE};
+use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
-use crate::device::Kernel;
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
 crate::kernel_params! {
-    /// Row, column and batch strides of A and B (any transpose is a choice of strides).
+    /// Row, column and batch strides of A and B (any transpose is a choice of strides); the
+    /// split-K slice and count.
     pub(crate) struct MatmulParams {
         m: u32, n: u32, k: u32,
         a_rs: u32, a_cs: u32, a_bs: u32,
         b_rs: u32, b_cs: u32, b_bs: u32,
+        k_split: u32, splits: u32,
     }
 }
 
-pub(crate) static MATMUL: Kernel<MatmulParams> = Kernel::new(
-    "matmul",
-    GEMM_BUFFERS,
-    &[include_str!("../../shaders/gemm_matmul.wgsl"), GEMM_CORE],
-);
+impl GemmParams for MatmulParams {
+    fn set_split(&mut self, k_split: u32, splits: u32) {
+        (self.k_split, self.splits) = (k_split, splits);
+    }
+}
+
+pub(crate) static MATMUL: GemmKernels<MatmulParams> =
+    gemm_kernels!("matmul", [include_str!("../../shaders/gemm_matmul.wgsl")]);
 
 /// Where each batch's matrix starts and how elements are laid out, for one operand.
 #[derive(Clone, Copy)]
@@ -152,9 +156,10 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                 b_rs: u(ob.rs),
                 b_cs: u(ob.cs),
                 b_bs: u(ob.bs),
+                ..Default::default()
             };
             // k = 0 needs no special case: the accumulators start at zero.
-            launch_gemm(ctx, &MATMUL, &params, m, n, batch, x, y, &out)?;
+            launch_gemm(ctx, &MATMUL, &params, (m, n, k), batch, x, y, &out)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),

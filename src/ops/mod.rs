@@ -6,7 +6,7 @@ mod binary;
 pub mod conv;
 pub mod dropout;
 mod embedding;
-mod gemm;
+pub mod gemm;
 mod layout;
 mod loss;
 mod matmul;
@@ -30,7 +30,7 @@ pub fn kernels() -> Vec<&'static dyn KernelSource> {
     all.extend(conv::kernels());
     all.extend(batch_norm::kernels());
     all.extend(loss::kernels());
-    all.push(&matmul::MATMUL);
+    all.extend(matmul::MATMUL.all());
     all.push(&layout::COPY);
     all.extend(dropout::kernels());
     all.extend(embedding::EMBEDDING.iter().map(|k| k as &dyn KernelSource));

@@ -1,0 +1,15 @@
+// The second kernel of a split-K GEMM: C = the sum of the `splits` partial products, added in
+// order (deterministic), stored through the mode as the plain GEMM would.
+@compute @workgroup_size(WG)
+fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let mn = p.m * p.n;
+    if (i >= mn) {
+        return;
+    }
+    var s = 0.0;
+    for (var z = 0u; z < p.splits; z++) {
+        s += partial[z * mn + i];
+    }
+    store(0u, i / p.n, i % p.n, s);
+}
