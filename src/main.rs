@@ -11,4 +11,8 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+    // A run stopped by a signal saved its checkpoint; it still did not finish.
+    if let Some(status) = ganlab::train::interrupt::exit_status() {
+        std::process::exit(status);
+    }
 }

@@ -572,3 +572,73 @@ fn a_batch_size_of_zero_is_an_error_not_a_panic() {
     );
     assert!(!out.join("checkpoint.safetensors").exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sighup_checkpoint_then_exit_with_128_plus_the_signal() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    for (signal, number) in [("TERM", 15), ("HUP", 1), ("INT", 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+            .args([
+                "train",
+                "gan",
+                "--data-dir",
+                common::TINY,
+                "--device",
+                "cpu",
+                "--quiet",
+            ])
+            .args([
+                "--batch-size",
+                "4",
+                "--log-every",
+                "1",
+                "--steps",
+                "1000000000",
+            ])
+            .args(["--out", out.to_str().unwrap()])
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until it has trained a few steps.
+        let start = Instant::now();
+        let metrics = out.join("metrics.csv");
+        while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 4 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no training progress"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert_eq!(
+            status.status.code(),
+            Some(128 + number),
+            "SIG{signal}: {stderr}"
+        );
+        assert!(stderr.contains("saving a checkpoint"), "{stderr}");
+        // The checkpoint it left loads.
+        let grid = dir.path().join("grid.png");
+        let checkpoint = out.join("checkpoint.safetensors");
+        let (ok, text) = ganlab(&[
+            "sample",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--out",
+            grid.to_str().unwrap(),
+        ]);
+        assert!(ok && grid.exists(), "{text}");
+    }
+}

@@ -103,6 +103,20 @@ fn nan_stops_with_the_step_and_interrupt_checkpoints() {
         "4"
     );
 
+    // Before the first checkpoint: the message does not name one that does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Scripted {
+        step: 0,
+        nan_at: Some(1),
+        interrupt_at: None,
+    };
+    let err = train(&mut model, &data(), &config(dir.path(), 10))
+        .err()
+        .expect("NaN must stop the run")
+        .to_string();
+    assert!(err.contains("No checkpoint was written"), "{err}");
+    assert!(!dir.path().join("checkpoint.safetensors").exists());
+
     let dir = tempfile::tempdir().unwrap();
     let mut model = Scripted {
         step: 0,

@@ -109,12 +109,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(lr) = run.lr {
         model.set_learning_rate(lr)?;
     }
+    let source = match &dataset.source.dir {
+        Some(dir) => format!("from {}", dir.display()),
+        None => "generated".into(),
+    };
     println!(
-        "training {} on {} ({} images, {:?}) on {device:?} -> {}",
+        "training {} on {} ({} images {source}) on {device:?} -> {}",
         args.model,
         run.dataset,
         dataset.train.n,
-        dataset.source.dir,
         out_dir.display()
     );
     // Toy runs are always scored and plotted, at the sample interval.

@@ -244,7 +244,10 @@ mod tests {
         // DCGAN G conv2 dW at batch 64: 18 tiles, 3,136 K-steps unsplit.
         let l = plan("w", 64, 1152, 50_176, 1, ROOM);
         assert!(l.splits > 1 && l.workgroups >= MIN_WORKGROUPS && l.k_steps <= MAX_K_STEPS);
-        assert!(l.splits * l.k_steps * BK >= 50_176, "the slices cover K: {l:?}");
+        assert!(
+            l.splits * l.k_steps * BK >= 50_176,
+            "the slices cover K: {l:?}"
+        );
         // A big, square-ish product is left alone; so is a batched one.
         assert_eq!(plan("f", 1024, 4096, 512, 1, ROOM).splits, 1);
         assert_eq!(plan("b", 8, 8, 100_000, 4, ROOM).splits, 1);

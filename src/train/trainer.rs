@@ -236,10 +236,17 @@ pub fn train_with_eval(
                 .collect();
             if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
                 bar.abandon();
+                let last_good = if ckpt.exists() {
+                    format!(
+                        "The last good checkpoint is {} (step <= {})",
+                        ckpt.display(),
+                        step - 1
+                    )
+                } else {
+                    "No checkpoint was written before it".into()
+                };
                 return Err(Error::Invalid(format!(
-                    "{name} became {v} at step {step}; stopping. The last good checkpoint is {} (step <= {}); try a lower learning rate or another seed",
-                    ckpt.display(),
-                    step - 1
+                    "{name} became {v} at step {step}; stopping. {last_good}; try a lower learning rate or another seed"
                 )));
             }
             let scores = match evaluator.as_deref_mut() {
@@ -269,6 +276,9 @@ pub fn train_with_eval(
             save(model, step, &rng)?;
         }
         if interrupt::requested() {
+            bar.suspend(|| {
+                eprintln!("interrupted: saving a checkpoint at step {step} and stopping")
+            });
             save(model, step, &rng)?;
             interrupted = true;
             break;
