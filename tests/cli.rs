@@ -581,7 +581,7 @@ fn sigterm_and_sighup_checkpoint_then_exit_with_128_plus_the_signal() {
     for (signal, number) in [("TERM", 15), ("HUP", 1), ("INT", 2)] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
+        let child = Command::new(env!("CARGO_BIN_EXE_ganlab"))
             .args([
                 "train",
                 "gan",
