@@ -1,5 +1,5 @@
 // The second kernel of a split-K GEMM: C = the sum of the `splits` partial products, added in
-// order (deterministic), stored through the mode as the plain GEMM would.
+// order (deterministic), stored through the mode (after its epilogue) as the plain GEMM would.
 @compute @workgroup_size(WG)
 fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
@@ -11,5 +11,7 @@ fn reduce_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var z = 0u; z < p.splits; z++) {
         s += partial[z * mn + i];
     }
-    store(0u, i / p.n, i % p.n, s);
+    let row = i / p.n;
+    let col = i % p.n;
+    store(0u, row, col, epilogue(row, col, s));
 }

@@ -172,13 +172,15 @@ fn split_k_convolutions_match_cpu() {
     ] {
         let x = randn(&xs, &mut rng);
         let w = randn(&[cout, xs[1], k, k], &mut rng);
+        let bias = randn(&[cout], &mut rng);
         let gy = randn(
             x.conv2d(&w, None, stride, padding).unwrap().shape(),
             &mut rng,
         );
         let passes = |t: &[Tensor]| -> ganlab::Result<Tensor> {
             let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
-            let y = x.conv2d(&w, None, stride, padding)?;
+            // The forward with its bias in the (split-K reduce's) store.
+            let y = x.conv2d(&w, Some(&t[3]), stride, padding)?;
             let g = grad(&[y.clone()], Some(&[t[2].clone()]), &[x, w], false)?;
             let parts = [
                 y.flatten(0)?,
@@ -193,7 +195,7 @@ fn split_k_convolutions_match_cpu() {
                 assert_gpu_matches_cpu(
                     &what,
                     &gpu,
-                    &[x.clone(), w.clone(), gy.clone()],
+                    &[x.clone(), w.clone(), gy.clone(), bias.clone()],
                     GEMM_TOL,
                     passes,
                 )

@@ -335,3 +335,33 @@ fn split_k_matmul_matches_cpu() {
         }
     }
 }
+
+#[test]
+fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
+    use ganlab::ops::gemm::with_splits;
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("linear_with_its_bias_in_the_gemm_store_matches_cpu");
+    for (m, k, n) in [(1, 100, 6272), (64, 4096, 1), (33, 130, 129)] {
+        let inputs = [
+            randn(&[m, k], &mut rng),
+            randn(&[n, k], &mut rng),
+            randn(&[n], &mut rng),
+            randn(&[m, n], &mut rng),
+        ];
+        // The output and the three gradients, concatenated.
+        let run = |t: &[Tensor]| -> ganlab::Result<Tensor> {
+            let leaves: Vec<Tensor> = t[..3].iter().map(|v| v.detach().with_grad()).collect();
+            let y = leaves[0].linear(&leaves[1], Some(&leaves[2]))?;
+            let g = ganlab::grad(&[y.clone()], Some(&[t[3].clone()]), &leaves, false)?;
+            let mut parts = vec![y.flatten(0)?];
+            parts.extend(g.into_iter().map(|g| g.unwrap().flatten(0).unwrap()));
+            Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+        };
+        for splits in [1, 3] {
+            with_splits(splits, || {
+                let what = format!("linear {m}x{k} -> {n}, {splits} splits");
+                assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, run)
+            });
+        }
+    }
+}

@@ -116,10 +116,11 @@ fn the_kernel_list_covers_every_family_once() {
         );
     }
     // 15 unary, 9 x 2 binary, 2 x 2 reductions, 3 convolution modes and matmul (each plain
-    // and a split-K pair) and im2col, strided copy,
+    // and a split-K pair; conv forward and matmul also with a bias in the store) and im2col,
+    // strided copy,
     // 2 dropout, 2 embedding, 2 resampling, 4 batch norm, 2 BCE, fill and flat copy, 3
     // optimisers and clip.
-    let expected = 15 + 18 + 4 + 4 * 3 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 4;
+    let expected = 15 + 18 + 4 + 4 * 3 + 2 + 2 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 4;
     assert_eq!(kernels.len(), expected);
 }
 

@@ -2,7 +2,6 @@
 
 use super::init::{weight_layer, Fans, WeightConfig, Weights};
 use super::{Ctx, Layer};
-use crate::ops::matmul_t;
 use crate::{Device, Error, Result, Rng, Tensor};
 
 /// y = x W^T + b over the last dim. The weight is [out, in], PyTorch's layout, so checkpoints
@@ -52,11 +51,7 @@ impl Layer for Linear {
                 ),
             ));
         }
-        let y = matmul_t(x, &self.w.effective()?, false, true)?;
-        match &self.w.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
+        x.linear(&self.w.effective()?, self.w.bias.as_ref())
     }
 }
 

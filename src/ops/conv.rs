@@ -9,7 +9,7 @@
 
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
-use crate::cpu::{with_cpu2, Real};
+use crate::cpu::{with_cpu2, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -224,7 +224,7 @@ impl GemmParams for ConvParams {
 /// A convolution mode of the GEMM: A is always read along K; `$b_n_fast` says whether B is
 /// contiguous along N.
 macro_rules! conv_mode {
-    ($name:literal, $file:literal, $b_n_fast:literal) => {
+    ($name:literal, $file:literal, $b_n_fast:literal $(, with $bias:ident)?) => {
         gemm_kernels!(
             $name,
             [
@@ -237,12 +237,13 @@ macro_rules! conv_mode {
                     ";\n}\n"
                 ),
             ]
+            $(, with $bias)?
         )
     };
 }
 
 static FORWARD: GemmKernels<ConvParams> =
-    conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true");
+    conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true", with row_bias);
 static INPUT_GRAD: GemmKernels<ConvParams> =
     conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
 static WEIGHT_GRAD: GemmKernels<ConvParams> =
@@ -439,20 +440,48 @@ fn check_shape(t: &Tensor, want: &[usize], what: &str) -> Result<()> {
 
 /// y = conv(x, w).
 pub fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
+    conv_forward_bias(x, w, None, g)
+}
+
+/// y = conv(x, w) + bias (per output channel): on the GPU the bias is added in the GEMM's
+/// store, not by a broadcast add of its own.
+pub fn conv_forward_bias(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: Geometry,
+) -> Result<Tensor> {
     x.same_device(w, "conv2d")?;
     check_shape(x, &g.input_shape(), "input")?;
     check_shape(w, &g.weight_shape(), "weight")?;
+    if let Some(b) = bias {
+        x.same_device(b, "conv2d")?;
+        if b.shape() != [g.cout] {
+            return Err(Error::shape(
+                "conv2d",
+                format!("bias has shape {:?}, expected [{}]", b.shape(), g.cout),
+            ));
+        }
+    }
+    let bias_buffer = match bias.map(Tensor::storage) {
+        Some(Storage::Gpu(b)) => Some(b),
+        _ => None,
+    };
     let storage = match (x.storage(), w.storage()) {
-        (Storage::Cpu(xs), Storage::Cpu(ws)) => std::rc::Rc::new(Storage::Cpu(
-            with_cpu2!("conv2d", xs, ws, x, w => forward_cpu(x, w, &g))?,
-        )),
+        (Storage::Cpu(xs), Storage::Cpu(ws)) => {
+            let y = with_cpu2!("conv2d", xs, ws, x, w => forward_cpu(x, w, &g))?;
+            if let Some(b) = bias {
+                add_channel_bias_cpu(&y, &b.to_vec_f64()?, &g);
+            }
+            std::rc::Rc::new(Storage::Cpu(y))
+        }
         (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 let params = g.params(g.cout, g.ncols(), g.k());
                 let mnk = (g.cout, g.ncols(), g.k());
-                launch_gemm(ctx, &FORWARD, &params, mnk, 1, wb, xb, &out)?;
+                launch_gemm(ctx, &FORWARD, &params, mnk, 1, [wb, xb, &out], bias_buffer)?;
                 std::rc::Rc::new(Storage::Gpu(out))
             }
             ConvAlgo::Im2col => {
@@ -466,23 +495,44 @@ pub fn conv_forward(x: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                     vec![g.k(), g.ncols()],
                 );
                 let y = no_grad(|| -> Result<Tensor> {
-                    w.detach()
+                    let y = w
+                        .detach()
                         .reshape(&[g.cout, g.k()])?
                         .matmul(&cols)?
                         .reshape(&[g.cout, g.batch, g.oh * g.ow])?
-                        .permute(&[1, 0, 2])
+                        .permute(&[1, 0, 2])?;
+                    match bias {
+                        Some(b) => y.add(&b.detach().reshape(&[1, g.cout, 1])?),
+                        None => Ok(y),
+                    }
                 })?;
                 y.storage_rc().clone()
             }
         },
         _ => unreachable!("same_device checked"),
     };
+    let inputs: Vec<&Tensor> = [x, w].into_iter().chain(bias).collect();
     Ok(Tensor::from_op_shared(
         storage,
         g.output_shape(),
-        &[x, w],
+        &inputs,
         ForwardGrad(g),
     ))
+}
+
+/// y[n, c, ..] += bias[c], in place on a fresh CPU output.
+fn add_channel_bias_cpu(y: &CpuStorage, bias: &[f64], g: &Geometry) {
+    fn add<T: Real>(y: &mut [T], bias: &[f64], plane: usize) {
+        for (i, chunk) in y.chunks_mut(plane.max(1)).enumerate() {
+            let b = T::from_f64(bias[i % bias.len()]);
+            chunk.iter_mut().for_each(|v| *v = *v + b);
+        }
+    }
+    let plane = g.oh * g.ow;
+    match y {
+        CpuStorage::F32(v) => add(&mut v.borrow_mut(), bias, plane),
+        CpuStorage::F64(v) => add(&mut v.borrow_mut(), bias, plane),
+    }
 }
 
 /// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
@@ -500,7 +550,15 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, g.cout * g.kh * g.kw);
             let k = g.cout * g.kh * g.kw;
-            launch_gemm(ctx, &INPUT_GRAD, &params, (m, n, k), 1, wb, gb, &out)?;
+            launch_gemm(
+                ctx,
+                &INPUT_GRAD,
+                &params,
+                (m, n, k),
+                1,
+                [wb, gb, &out],
+                None,
+            )?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
@@ -533,9 +591,8 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
                 &params,
                 (m, n, g.ncols()),
                 1,
-                gb,
-                xb,
-                &out,
+                [gb, xb, &out],
+                None,
             )?;
             Storage::Gpu(out)
         }
@@ -557,14 +614,22 @@ impl GradFn for ForwardGrad {
     }
     fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (x, w) = (&inputs[0], &inputs[1]);
-        Ok(vec![
+        let mut grads = vec![
             x.requires_grad()
                 .then(|| conv_input_grad(g, w, self.0))
                 .transpose()?,
             w.requires_grad()
                 .then(|| conv_weight_grad(x, g, self.0))
                 .transpose()?,
-        ])
+        ];
+        if let Some(b) = inputs.get(2) {
+            grads.push(
+                b.requires_grad()
+                    .then(|| g.sum(&[0, 2, 3], false))
+                    .transpose()?,
+            );
+        }
+        Ok(grads)
     }
 }
 
@@ -653,7 +718,7 @@ impl Tensor {
             stride,
             padding.resolve(h, w, kh, kw, stride),
         )?;
-        add_channel_bias(conv_forward(self, weight, g)?, bias, g.cout)
+        conv_forward_bias(self, weight, bias, g)
     }
 
     /// Transposed convolution (PyTorch `ConvTranspose2d`): weights [cin, cout, kh, kw],

@@ -31,11 +31,20 @@ pub(crate) const GEMM_BUFFERS: &[Binding] = &[read("a"), read("b"), write("c")];
 /// The split-K pair also binds the partial sums (the same list for both, so they share a
 /// bind group).
 pub(crate) const SPLIT_BUFFERS: &[Binding] = &[read("a"), read("b"), write("c"), write("partial")];
+/// With a bias folded into the store.
+pub(crate) const BIAS_BUFFERS: &[Binding] = &[read("a"), read("b"), write("c"), read("bias")];
+pub(crate) const SPLIT_BIAS_BUFFERS: &[Binding] = &[
+    read("a"),
+    read("b"),
+    write("c"),
+    write("partial"),
+    read("bias"),
+];
 
 /// The tiled loop; a mode defines `load_a`, `load_b`, `store`, `a_k_fast` and `b_n_fast`, and
 /// its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
-/// The whole of K, stored through the mode.
+/// The whole of K, stored through the mode (after the epilogue).
 pub(crate) const NO_SPLIT: &str = "fn k_begin(z: u32) -> u32 {
     return 0u;
 }
@@ -43,7 +52,22 @@ fn k_end(z: u32) -> u32 {
     return p.k;
 }
 fn emit(z: u32, row: u32, col: u32, v: f32) {
-    store(z, row, col, v);
+    store(z, row, col, epilogue(row, col, v));
+}
+";
+/// What happens to a finished sum before it is stored: nothing, or a per-row bias (a
+/// convolution's per-channel bias, folded into the store instead of a broadcast add).
+pub(crate) const NO_EPILOGUE: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
+    return v;
+}
+";
+pub(crate) const ROW_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
+    return v + bias[row];
+}
+";
+/// A per-column bias (a linear layer's, with samples as rows).
+pub(crate) const COL_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
+    return v + bias[col];
 }
 ";
 /// Layer z of the grid takes K from z * k_split; its sums go to partial[z].
@@ -64,40 +88,85 @@ pub(crate) trait GemmParams: KernelParams {
     fn set_split(&mut self, k_split: u32, splits: u32);
 }
 
-/// One mode's plain kernel and its split-K pair.
+/// One mode's plain kernel and its split-K pair; where the mode takes a per-row bias, the
+/// plain kernel and the reduce kernel again with the bias added in the store.
 pub(crate) struct GemmKernels<P: KernelParams> {
     pub plain: Kernel<P>,
     pub split: Kernel<P>,
     pub reduce: Kernel<P>,
+    pub bias: Option<[Kernel<P>; 2]>,
 }
 
 impl<P: KernelParams> GemmKernels<P> {
-    pub(crate) fn all(&'static self) -> [&'static dyn KernelSource; 3] {
-        [&self.plain, &self.split, &self.reduce]
+    pub(crate) fn all(&'static self) -> Vec<&'static dyn KernelSource> {
+        let mut all: Vec<&'static dyn KernelSource> = vec![&self.plain, &self.split, &self.reduce];
+        if let Some([plain, reduce]) = &self.bias {
+            all.extend([plain as &dyn KernelSource, reduce]);
+        }
+        all
     }
 }
 
-/// Declares a mode's three kernels from its WGSL fragments (params struct, loads, store).
+/// Declares a mode's kernels from its WGSL fragments (loads, store); `with row_bias` or
+/// `with col_bias` adds the variants that add a per-row or per-column bias in the store.
 macro_rules! gemm_kernels {
-    ($name:literal, [$($fragment:expr),* $(,)?]) => {
+    ($name:literal, [$($fragment:expr),* $(,)?] $(, with $bias:ident)?) => {
         $crate::ops::gemm::GemmKernels {
             plain: $crate::device::Kernel::new(
                 $name,
                 $crate::ops::gemm::GEMM_BUFFERS,
-                &[$($fragment,)* $crate::ops::gemm::NO_SPLIT, $crate::ops::gemm::GEMM_CORE],
+                &[
+                    $($fragment,)*
+                    $crate::ops::gemm::NO_EPILOGUE,
+                    $crate::ops::gemm::NO_SPLIT,
+                    $crate::ops::gemm::GEMM_CORE,
+                ],
             ),
             split: $crate::device::Kernel::new(
                 concat!($name, "_splitk"),
                 $crate::ops::gemm::SPLIT_BUFFERS,
-                &[$($fragment,)* $crate::ops::gemm::SPLIT, $crate::ops::gemm::GEMM_CORE],
+                &[
+                    $($fragment,)*
+                    $crate::ops::gemm::NO_EPILOGUE,
+                    $crate::ops::gemm::SPLIT,
+                    $crate::ops::gemm::GEMM_CORE,
+                ],
             ),
             reduce: $crate::device::Kernel::new(
                 concat!($name, "_splitk_reduce"),
                 $crate::ops::gemm::SPLIT_BUFFERS,
-                &[$($fragment,)* $crate::ops::gemm::REDUCE],
+                &[$($fragment,)* $crate::ops::gemm::NO_EPILOGUE, $crate::ops::gemm::REDUCE],
             )
             .entry("reduce_splits"),
+            bias: gemm_kernels!(@bias $name, [$($fragment),*] $($bias)?),
         }
+    };
+    (@bias $name:literal, [$($fragment:expr),*]) => { None };
+    (@bias $name:literal, [$($fragment:expr),*] row_bias) => {
+        gemm_kernels!(@with $name, [$($fragment),*], $crate::ops::gemm::ROW_BIAS)
+    };
+    (@bias $name:literal, [$($fragment:expr),*] col_bias) => {
+        gemm_kernels!(@with $name, [$($fragment),*], $crate::ops::gemm::COL_BIAS)
+    };
+    (@with $name:literal, [$($fragment:expr),*], $epilogue:expr) => {
+        Some([
+            $crate::device::Kernel::new(
+                concat!($name, "_bias"),
+                $crate::ops::gemm::BIAS_BUFFERS,
+                &[
+                    $($fragment,)*
+                    $epilogue,
+                    $crate::ops::gemm::NO_SPLIT,
+                    $crate::ops::gemm::GEMM_CORE,
+                ],
+            ),
+            $crate::device::Kernel::new(
+                concat!($name, "_splitk_reduce_bias"),
+                $crate::ops::gemm::SPLIT_BIAS_BUFFERS,
+                &[$($fragment,)* $epilogue, $crate::ops::gemm::REDUCE],
+            )
+            .entry("reduce_splits"),
+        ])
     };
 }
 pub(crate) use gemm_kernels;
@@ -193,7 +262,8 @@ pub fn record_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<GemmLaunch>) {
     (out, launches)
 }
 
-/// Records C (m x n per batch) = A (m x k) * B (k x n) for `batch` batches.
+/// Records C (m x n per batch) = A (m x k) * B (k x n) for `batch` batches, plus the bias in
+/// the store when given (modes declared `with row_bias` or `with col_bias`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_gemm<P: GemmParams>(
     ctx: &Arc<GpuContext>,
@@ -201,9 +271,8 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     params: &P,
     (m, n, k): (usize, usize, usize),
     batch: usize,
-    a: &GpuBuffer,
-    b: &GpuBuffer,
-    c: &GpuBuffer,
+    [a, b, c]: [&GpuBuffer; 3],
+    bias: Option<&GpuBuffer>,
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
     let launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
@@ -222,15 +291,33 @@ pub(crate) fn launch_gemm<P: GemmParams>(
         });
     }
     let groups = groups.map(|g| g as u32);
+    let with_bias = match (bias, &kernels.bias) {
+        (None, _) => None,
+        (Some(bias), Some(kernels)) => Some((bias, kernels)),
+        (Some(_), None) => {
+            return Err(Error::Gpu(format!(
+                "{} has no bias variant",
+                kernels.plain.name
+            )))
+        }
+    };
     if launch.splits == 1 {
-        return ctx.dispatch(&kernels.plain, params, &[a, b, c], groups);
+        return match with_bias {
+            None => ctx.dispatch(&kernels.plain, params, &[a, b, c], groups),
+            Some((bias, [plain, _])) => ctx.dispatch(plain, params, &[a, b, c, bias], groups),
+        };
     }
     let mut params = *params;
     params.set_split((launch.k_steps * BK) as u32, launch.splits as u32);
     let partial = ctx.alloc(launch.splits * m * n)?;
-    let buffers = [a, b, c, &partial];
-    ctx.dispatch(&kernels.split, &params, &buffers, groups)?;
-    ctx.dispatch(&kernels.reduce, &params, &buffers, ctx.grid(m * n)?)
+    ctx.dispatch(&kernels.split, &params, &[a, b, c, &partial], groups)?;
+    let grid = ctx.grid(m * n)?;
+    match with_bias {
+        None => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
+        Some((bias, [_, reduce])) => {
+            ctx.dispatch(reduce, &params, &[a, b, c, &partial, bias], grid)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,11 @@ impl GemmParams for MatmulParams {
     }
 }
 
-pub(crate) static MATMUL: GemmKernels<MatmulParams> =
-    gemm_kernels!("matmul", [include_str!("../../shaders/gemm_matmul.wgsl")]);
+pub(crate) static MATMUL: GemmKernels<MatmulParams> = gemm_kernels!(
+    "matmul",
+    [include_str!("../../shaders/gemm_matmul.wgsl")],
+    with col_bias
+);
 
 /// Where each batch's matrix starts and how elements are laid out, for one operand.
 #[derive(Clone, Copy)]
@@ -159,7 +162,7 @@ pub fn matmul_t(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                 ..Default::default()
             };
             // k = 0 needs no special case: the accumulators start at zero.
-            launch_gemm(ctx, &MATMUL, &params, (m, n, k), batch, x, y, &out)?;
+            launch_gemm(ctx, &MATMUL, &params, (m, n, k), batch, [x, y, &out], None)?;
             Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
@@ -212,7 +215,100 @@ impl GradFn for MatmulGrad {
     }
 }
 
+/// A linear layer's y = x w^T + b with the bias added in the GEMM's store (2-D x on the GPU).
+struct LinearGrad;
+
+impl GradFn for LinearGrad {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (x, w, b) = (&inputs[0], &inputs[1], &inputs[2]);
+        Ok(vec![
+            x.requires_grad()
+                .then(|| matmul_t(g, w, false, false))
+                .transpose()?,
+            w.requires_grad()
+                .then(|| matmul_t(g, x, true, false))
+                .transpose()?,
+            b.requires_grad().then(|| g.sum(&[0], false)).transpose()?,
+        ])
+    }
+}
+
 impl Tensor {
+    /// x w^T + b for x [.., in], w [out, in] and b [out]: a linear layer. For a 2-D x on the
+    /// GPU one kernel, the bias added in the GEMM's store.
+    pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let fused = match (self.storage(), w.storage(), bias.map(Tensor::storage)) {
+            (Storage::Gpu(x), Storage::Gpu(wb), Some(Storage::Gpu(bb)))
+                if self.rank() == 2 && w.rank() == 2 =>
+            {
+                Some((x, wb, bb))
+            }
+            _ => None,
+        };
+        let (Some((xb, wb, bb)), Some(b)) = (fused, bias) else {
+            let y = matmul_t(self, w, false, true)?;
+            return match bias {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        };
+        let ([m, k], [n, k2], [nb]) = (self.shape(), w.shape(), b.shape()) else {
+            return Err(Error::shape(
+                "linear",
+                format!(
+                    "x {:?}, w {:?}, bias {:?}",
+                    self.shape(),
+                    w.shape(),
+                    b.shape()
+                ),
+            ));
+        };
+        if k != k2 || nb != n {
+            return Err(Error::shape(
+                "linear",
+                format!(
+                    "x {:?}, w {:?}, bias {:?}",
+                    self.shape(),
+                    w.shape(),
+                    b.shape()
+                ),
+            ));
+        }
+        let (m, n, k) = (*m, *n, *k);
+        let ctx = xb.context();
+        let out = ctx.alloc(m * n)?;
+        // x row-major [m, k]; w^T read through w's strides.
+        let params = MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            a_rs: k as u32,
+            a_cs: 1,
+            b_rs: 1,
+            b_cs: k as u32,
+            ..Default::default()
+        };
+        launch_gemm(
+            ctx,
+            &MATMUL,
+            &params,
+            (m, n, k),
+            1,
+            [xb, wb, &out],
+            Some(bb),
+        )?;
+        Ok(Tensor::from_op(
+            Storage::Gpu(out),
+            vec![m, n],
+            &[self, w, b],
+            LinearGrad,
+        ))
+    }
+
     /// Matrix product over the last two dims, batch dims broadcast.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         matmul_t(self, other, false, false)
