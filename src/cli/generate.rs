@@ -44,8 +44,8 @@ impl Common {
             }
             Some(l) if l >= CLASSES => {
                 return Err(Error::Invalid(format!(
-                    "--label {l}: classes are 0..{}",
-                    CLASSES
+                    "--label {l}: classes are 0-{}",
+                    CLASSES - 1
                 )))
             }
             _ => {}

@@ -54,16 +54,32 @@ fn required(path: &Path, key: &str, what: &str) -> Result<String> {
         .ok_or_else(|| Error::Checkpoint(format!("{}: no {what} in its metadata", path.display())))
 }
 
+/// A string from a file, fit to print: quoted, control characters escaped, at most 60
+/// characters (a hostile checkpoint's metadata can be megabytes of terminal escapes).
+pub fn quoted(text: &str) -> String {
+    const MAX: usize = 60;
+    let shown: String = text.chars().take(MAX).collect();
+    let more = if text.chars().nth(MAX).is_some() {
+        "..."
+    } else {
+        ""
+    };
+    format!("\"{}{more}\"", shown.escape_debug())
+}
+
 /// Restores what `save` wrote into `parts` (every entry must match), after checking that the
 /// checkpoint holds a `kind` model.
 pub fn load(path: &Path, kind: &str, parts: Vec<(&str, &mut dyn Stateful)>) -> Result<RunState> {
     let ck = Checkpoint::load(path)?;
     // The kind first, for a clearer message than a list of mismatched names.
     if ck.metadata("model") != Some(kind) {
+        let found = match ck.metadata("model") {
+            Some(model) => format!("holds the model {}", quoted(model)),
+            None => "names no model (not a ganlab checkpoint?)".into(),
+        };
         return Err(Error::Checkpoint(format!(
-            "{}: holds a {} model, not {kind}",
-            path.display(),
-            ck.metadata("model").unwrap_or("unknown"),
+            "{}: {found}, not {kind}",
+            path.display()
         )));
     }
     let (mut rng, mut step) = ([0u64; 7], 0u64);
@@ -119,3 +135,20 @@ macro_rules! checkpoint_methods {
     };
 }
 pub(crate) use checkpoint_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn metadata_is_quoted_escaped_and_truncated() {
+        assert_eq!(quoted("dcgan"), "\"dcgan\"");
+        assert_eq!(quoted("a\u{1b}[2Jb"), "\"a\\u{1b}[2Jb\"");
+        let long = quoted(&"x".repeat(50_000_000));
+        assert!(
+            long.len() < 70 && long.ends_with("...\""),
+            "{}",
+            &long[..20]
+        );
+    }
+}
