@@ -309,3 +309,54 @@ fn weight_clipping_bounds_every_value_in_place() {
     }
     assert!(clip_(&[], -1.0).is_err());
 }
+
+#[test]
+fn the_parallel_cpu_update_of_a_large_tensor_equals_the_update_of_its_pieces() {
+    let mut rng =
+        fresh_rng("the_parallel_cpu_update_of_a_large_tensor_equals_the_update_of_its_pieces");
+    // 50,000 values: several of the CPU pass's parallel chunks, the last one ragged.
+    let (n, pieces) = (50_000, 10);
+    let values = Tensor::randn(&[n], 0.0, 1.0, &mut rng, &Device::Cpu)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    let grads: Vec<Vec<f32>> = (0..3)
+        .map(|_| {
+            Tensor::randn(&[n], 0.0, 1.0, &mut rng, &Device::Cpu)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+        })
+        .collect();
+    let whole = Tensor::from_vec(values.clone(), &[n], &Device::Cpu)
+        .unwrap()
+        .with_grad();
+    let parts: Vec<Tensor> = values
+        .chunks(n / pieces)
+        .map(|c| {
+            Tensor::from_vec(c.to_vec(), &[c.len()], &Device::Cpu)
+                .unwrap()
+                .with_grad()
+        })
+        .collect();
+    let mut one = Optimizer::new(Adam::default(), 0.01, vec![("w".into(), whole.clone())]).unwrap();
+    let named = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("p{i}"), p.clone()))
+        .collect();
+    let mut many = Optimizer::new(Adam::default(), 0.01, named).unwrap();
+    for g in &grads {
+        one.zero_grad();
+        many.zero_grad();
+        set_grad(&whole, g);
+        for (p, c) in parts.iter().zip(g.chunks(n / pieces)) {
+            set_grad(p, c);
+        }
+        one.step().unwrap();
+        many.step().unwrap();
+    }
+    let pieces: Vec<f32> = parts.iter().flat_map(|p| p.to_vec().unwrap()).collect();
+    assert_eq!(whole.to_vec().unwrap(), pieces);
+    assert_ne!(whole.to_vec().unwrap(), values, "the update ran");
+}

@@ -19,6 +19,7 @@ pub use sgd::Sgd;
 use crate::device::{Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{DType, Error, Result, Tensor};
+use rayon::prelude::*;
 use std::rc::Rc;
 
 /// An optimiser's update of one element, written twice: as a WGSL kernel and as the CPU
@@ -209,6 +210,48 @@ pub fn check_lr(lr: f32) -> Result<()> {
     }
 }
 
+/// The CPU update: one parallel pass over chunks of the parameter, its gradient and its state.
+fn update_cpu<R: UpdateRule>(scalars: &[f32], p: &mut [f32], g: &[f32], state: &mut [&mut [f32]]) {
+    const CHUNK: usize = 1 << 14;
+    let run = |p: &mut [f32], g: &[f32], state: &mut [&mut [f32]]| {
+        let mut scratch = [0f32; MAX_SLOTS];
+        let scratch = &mut scratch[..state.len()];
+        for i in 0..p.len() {
+            for (v, s) in scratch.iter_mut().zip(state.iter()) {
+                *v = s[i];
+            }
+            p[i] = R::update(scalars, p[i], g[i], scratch);
+            for (v, s) in scratch.iter().zip(state.iter_mut()) {
+                s[i] = *v;
+            }
+        }
+    };
+    if p.len() <= CHUNK {
+        return run(p, g, state);
+    }
+    // Split every slice at the same chunk boundaries, then update the chunks in parallel.
+    let mut chunks = Vec::with_capacity(p.len().div_ceil(CHUNK));
+    let (mut p, mut g) = (p, g);
+    let mut state: Vec<&mut [f32]> = state.iter_mut().map(|s| &mut s[..]).collect();
+    while !p.is_empty() {
+        let at = CHUNK.min(p.len());
+        let (ph, pt) = p.split_at_mut(at);
+        let (gh, gt) = g.split_at(at);
+        let mut heads = Vec::with_capacity(state.len());
+        let mut tails = Vec::with_capacity(state.len());
+        for s in state {
+            let (h, t) = s.split_at_mut(at);
+            heads.push(h);
+            tails.push(t);
+        }
+        chunks.push((ph, gh, heads));
+        (p, g, state) = (pt, gt, tails);
+    }
+    chunks
+        .into_par_iter()
+        .for_each(|(p, g, mut state)| run(p, g, &mut state));
+}
+
 /// One parameter's update, in place, on its device.
 fn update<R: UpdateRule>(scalars: &[f32], slot: &Slot, g: &Tensor) -> Result<()> {
     const { assert!(R::SLOTS.len() <= MAX_SLOTS) };
@@ -249,17 +292,8 @@ fn update<R: UpdateRule>(scalars: &[f32], slot: &Slot, g: &Tensor) -> Result<()>
                     Storage::Gpu(_) => unreachable!("state lives beside its parameter"),
                 }
             }
-            let mut scratch = [0f32; MAX_SLOTS];
-            let scratch = &mut scratch[..state.len()];
-            for i in 0..p.len() {
-                for (v, s) in scratch.iter_mut().zip(&state) {
-                    *v = s[i];
-                }
-                p[i] = R::update(scalars, p[i], g[i], scratch);
-                for (v, s) in scratch.iter().zip(state.iter_mut()) {
-                    s[i] = *v;
-                }
-            }
+            let mut state: Vec<&mut [f32]> = state.iter_mut().map(|s| &mut s[..]).collect();
+            update_cpu::<R>(scalars, &mut p, &g, &mut state);
         }
         (Storage::Gpu(pb), Storage::Gpu(gb)) => {
             let ctx = pb.context();
