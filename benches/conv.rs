@@ -179,6 +179,9 @@ fn main() {
                 if let Device::Gpu(ctx) = &dev {
                     software = ctx.is_software();
                     println!("GPU: {}", ctx.describe());
+                    if ctx.is_noop() {
+                        println!("noop: host overhead only, no kernel runs");
+                    }
                     println!(
                         "GPU timing: {}",
                         if ctx.has_timestamps() {

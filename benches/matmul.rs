@@ -178,6 +178,9 @@ fn main() {
     let software = matches!(&gpu, Some(Device::Gpu(c)) if c.is_software());
     if let Some(Device::Gpu(ctx)) = &gpu {
         println!("GPU: {}", ctx.describe());
+        if ctx.is_noop() {
+            println!("noop: host overhead only, no kernel runs");
+        }
         println!(
             "GPU timing: {}",
             if ctx.has_timestamps() {
