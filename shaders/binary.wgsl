@@ -19,7 +19,7 @@ fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     var rem = i;
     var ia = 0u;
     var ib = 0u;
-    for (var d = 5; d >= 0; d--) {
+    for (var d = 5; d >= 6 - i32(p.rank); d--) {
         let c = rem % p.shape[d];
         rem = rem / p.shape[d];
         ia += c * p.sa[d];

@@ -74,9 +74,16 @@ macro_rules! with_op {
 
 crate::kernel_params! {
     /// `same` reads only n; `broadcast` walks the output's shape with each operand's strides
-    /// (0 along stretched dims), left-padded to rank 6.
-    /// `a` is the op's scalar (leaky relu's slope).
-    struct BinaryParams { n: u32, a: f32, shape: [u32; 6], sa: [u32; 6], sb: [u32; 6] }
+    /// (0 along stretched dims), coalesced as on the CPU and left-padded to rank 6; only the
+    /// last `rank` dims are walked. `a` is the op's scalar (leaky relu's slope).
+    struct BinaryParams {
+        n: u32,
+        a: f32,
+        rank: u32,
+        shape: [u32; 6],
+        sa: [u32; 6],
+        sb: [u32; 6],
+    }
 }
 
 const BUFFERS: &[Binding] = &[read("a"), read("b"), write("z")];
@@ -235,12 +242,15 @@ pub(crate) fn binary(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
             let ctx = x.context();
             let n = numel(&shape);
             let out = ctx.alloc(n)?;
+            // Dims every operand walks contiguously are merged: fewer div/mod per element.
+            let (cs, ca, cb) = coalesce(&shape, &sa, &sb);
             let params = BinaryParams {
                 n: n as u32,
                 a: op.scalar(),
-                shape: pad_to_max_rank(name, &shape, 1)?,
-                sa: pad_to_max_rank(name, &sa, 0)?,
-                sb: pad_to_max_rank(name, &sb, 0)?,
+                rank: cs.len() as u32,
+                shape: pad_to_max_rank(name, &cs, 1)?,
+                sa: pad_to_max_rank(name, &ca, 0)?,
+                sb: pad_to_max_rank(name, &cb, 0)?,
             };
             let kernel = &op.kernels()[usize::from(!same)];
             ctx.dispatch(kernel, &params, &[x, y, &out], ctx.grid(n)?)?;
