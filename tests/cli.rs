@@ -147,7 +147,7 @@ fn train_resume_sample_interpolate_and_arithmetic() {
         "--device",
         "cpu",
     ]);
-    assert!(!ok && text.contains("0..25"), "{text}");
+    assert!(!ok && text.contains("each 0-24"), "{text}");
 }
 
 #[test]
@@ -641,4 +641,83 @@ fn sigterm_and_sighup_checkpoint_then_exit_with_128_plus_the_signal() {
         ]);
         assert!(ok && grid.exists(), "{text}");
     }
+}
+
+#[test]
+fn degenerate_counts_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("none.safetensors");
+    let ckpt = ckpt.to_str().unwrap();
+    let out = dir.path().join("out.png");
+    let out = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["sample", "--checkpoint", ckpt, "--n", "0", "--out", out],
+            "--n",
+        ),
+        (
+            &[
+                "interpolate",
+                "--checkpoint",
+                ckpt,
+                "--from",
+                "1",
+                "--to",
+                "2",
+                "--steps",
+                "1",
+            ],
+            "--steps",
+        ),
+        (
+            &[
+                "arithmetic",
+                "--checkpoint",
+                ckpt,
+                "--grid-seed",
+                "1",
+                "--a",
+                "1,2",
+                "--b",
+                "3,4,5",
+                "--c",
+                "6,7,8",
+            ],
+            "three grid indices",
+        ),
+        (
+            &[
+                "arithmetic",
+                "--checkpoint",
+                ckpt,
+                "--grid-seed",
+                "1",
+                "--a",
+                "1,2,3,4",
+                "--b",
+                "3,4,5",
+                "--c",
+                "6,7,8",
+            ],
+            "three grid indices",
+        ),
+        (&["train", "gan", "--sample-every", "0"], "--sample-every"),
+        (
+            &["train", "gan", "--checkpoint-every", "0"],
+            "--checkpoint-every",
+        ),
+        (&["train", "gan", "--log-every", "0"], "--log-every"),
+    ];
+    for (args, want) in cases {
+        let (ok, text) = ganlab(args);
+        assert!(
+            !ok && text.contains(want) && !text.contains("panicked"),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

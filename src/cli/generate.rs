@@ -1,6 +1,7 @@
 //! Verbs that draw from a trained generator: sample grids, interpolation, vector arithmetic.
 
 use super::GpuFlags;
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use ganlab::models;
 use ganlab::train::trainer::{seeded_noise, CLASSES};
@@ -98,7 +99,8 @@ impl Loaded {
 pub struct SampleArgs {
     #[command(flatten)]
     common: Common,
-    #[arg(long, default_value_t = 25)]
+    /// Images in the grid (1 to 10,000).
+    #[arg(long, default_value_t = 25, value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -133,8 +135,8 @@ pub struct InterpolateArgs {
     /// Seed of the end noise vector.
     #[arg(long)]
     to: u64,
-    /// Images along the path, ends included.
-    #[arg(long, default_value_t = 10)]
+    /// Images along the path, ends included (2 to 1,000).
+    #[arg(long, default_value_t = 10, value_parser = RangedU64ValueParser::<usize>::new().range(2..=1_000))]
     steps: usize,
     /// Follow the great circle (slerp) instead of the straight line; Gaussian noise
     /// concentrates near a sphere, so slerp stays where the generator was trained.
@@ -218,9 +220,10 @@ fn indices(text: &str, n: usize) -> Result<Vec<usize>> {
                 "\"{text}\": expected comma-separated grid indices like 3,7,12"
             ))
         })?;
-    if idx.is_empty() || idx.iter().any(|&i| i >= n) {
+    if idx.len() != 3 || idx.iter().any(|&i| i >= n) {
         return Err(Error::Invalid(format!(
-            "\"{text}\": indices must be in 0..{n}"
+            "\"{text}\": give three grid indices, each 0-{}",
+            n - 1
         )));
     }
     Ok(idx)
@@ -230,14 +233,15 @@ fn indices(text: &str, n: usize) -> Result<Vec<usize>> {
 /// decoded mean(A) - mean(B) + mean(C), alone and with three small perturbations (as in the
 /// DCGAN paper's figure).
 pub fn arithmetic(args: &ArithmeticArgs) -> Result<()> {
-    let mut loaded = args.common.load()?;
-    let d = loaded.model.z_dim();
-    let grid = seeded_noise(args.grid_seed, 25, d, &Device::Cpu)?.to_vec()?;
+    // The indices first: a typo is reported before the checkpoint is read.
     let concepts = [
         indices(&args.a, 25)?,
         indices(&args.b, 25)?,
         indices(&args.c, 25)?,
     ];
+    let mut loaded = args.common.load()?;
+    let d = loaded.model.z_dim();
+    let grid = seeded_noise(args.grid_seed, 25, d, &Device::Cpu)?.to_vec()?;
     let cols = concepts.iter().map(Vec::len).max().unwrap_or(3) + 1;
     let mean = |idx: &[usize]| -> Vec<f32> {
         (0..d)

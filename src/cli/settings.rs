@@ -91,13 +91,13 @@ pub struct RunFlags {
     /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan and cgan, 50 for
     /// dcgan and wgan, 100 for wgan-gp, 4 per phase for progan); on toy data, a samples-vs-data
     /// plot with the modes covered every K steps (default 250).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample_every: Option<u64>,
     /// Save a checkpoint every K steps (and at the end, and on Ctrl-C) [default: 1000].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
     /// Read losses back from the device and log them every K steps [default: 10].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub log_every: Option<u64>,
 }
 
