@@ -198,11 +198,6 @@ fn grad_reduce_cpu<T: Real>(
     .unzip()
 }
 
-/// Values of a small per-channel tensor, in f64.
-fn host_values(t: &Tensor) -> Result<Vec<f64>> {
-    t.to_vec_f64()
-}
-
 /// Overwrites a CPU tensor's values in place (its dtype kept).
 fn set_values(t: &Tensor, v: &[f64]) {
     if let Storage::Cpu(s) = t.storage() {
@@ -330,7 +325,7 @@ impl Tensor {
                     if update {
                         let m = f64::from(state.momentum);
                         let blend = |run: &Tensor, batch: &[f64], k: f64| -> Result<()> {
-                            let old = host_values(run)?;
+                            let old = run.to_vec_f64()?;
                             let new: Vec<f64> = old
                                 .iter()
                                 .zip(batch)
@@ -345,11 +340,11 @@ impl Tensor {
                     (mean, var)
                 } else {
                     (
-                        host_values(state.running_mean)?,
-                        host_values(state.running_var)?,
+                        state.running_mean.to_vec_f64()?,
+                        state.running_var.to_vec_f64()?,
                     )
                 };
-                let (g, b) = (host_values(gamma)?, host_values(beta)?);
+                let (g, b) = (gamma.to_vec_f64()?, beta.to_vec_f64()?);
                 let eps = f64::from(state.eps);
                 let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
                 let scale: Vec<f64> = inv.iter().zip(&g).map(|(i, g)| i * g).collect();
@@ -498,13 +493,13 @@ impl GradFn for BatchNormGrad {
         let d = Dims::of(x)?;
         match (x.storage(), g.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => {
-                let s = host_values(stats)?;
+                let s = stats.to_vec_f64()?;
                 let (mean, var) = s.split_at(d.c);
                 let eps = f64::from(self.eps);
                 let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
                 let (dbeta, dgamma) =
                     with_slices2!(x, g, xs, gs => grad_reduce_cpu(xs, gs, d, mean, &inv))?;
-                let gam = host_values(gamma)?;
+                let gam = gamma.to_vec_f64()?;
                 let m = d.m() as f64;
                 let dx = if want(x) {
                     let storage = with_slices2!(x, g, xs, gs => {

@@ -215,6 +215,18 @@ impl GradFn for MatmulGrad {
     }
 }
 
+fn linear_shapes(x: &Tensor, w: &Tensor, b: &Tensor) -> Error {
+    Error::shape(
+        "linear",
+        format!(
+            "x {:?}, w {:?}, bias {:?}: expected [m, in], [out, in], [out]",
+            x.shape(),
+            w.shape(),
+            b.shape()
+        ),
+    )
+}
+
 /// A linear layer's y = x w^T + b with the bias added in the GEMM's store (2-D x on the GPU).
 struct LinearGrad;
 
@@ -256,29 +268,13 @@ impl Tensor {
                 None => Ok(y),
             };
         };
-        let ([m, k], [n, k2], [nb]) = (self.shape(), w.shape(), b.shape()) else {
-            return Err(Error::shape(
-                "linear",
-                format!(
-                    "x {:?}, w {:?}, bias {:?}",
-                    self.shape(),
-                    w.shape(),
-                    b.shape()
-                ),
-            ));
+        let shapes = (self.shape(), w.shape(), b.shape());
+        let (&[m, k], &[n, k2], &[nb]) = shapes else {
+            return Err(linear_shapes(self, w, b));
         };
         if k != k2 || nb != n {
-            return Err(Error::shape(
-                "linear",
-                format!(
-                    "x {:?}, w {:?}, bias {:?}",
-                    self.shape(),
-                    w.shape(),
-                    b.shape()
-                ),
-            ));
+            return Err(linear_shapes(self, w, b));
         }
-        let (m, n, k) = (*m, *n, *k);
         let ctx = xb.context();
         let out = ctx.alloc(m * n)?;
         // x row-major [m, k]; w^T read through w's strides.
