@@ -92,7 +92,7 @@ fn snapshot(run: &mut Run) -> Vec<(String, Vec<u64>)> {
         .named_parameters("net")
         .iter()
         .chain(&run.net.named_buffers("net"))
-        .chain(&run.opt.named_state("opt"))
+        .chain(&run.opt.named_state("opt").unwrap())
         .map(|(n, t)| (n.clone(), bits(t)))
         .collect();
     out.push(("opt.step".into(), vec![run.opt.steps()]));

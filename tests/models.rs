@@ -220,6 +220,7 @@ fn resuming_from_a_checkpoint_is_bit_exact_on_the_cpu() {
     let moments = |m: &BookGan| {
         m.opt_g
             .named_state("")
+            .unwrap()
             .into_iter()
             .map(|(n, t)| (n, t.to_vec().unwrap()))
             .collect::<Vec<_>>()

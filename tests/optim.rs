@@ -6,7 +6,7 @@
 mod common;
 
 use common::{fresh_rng, gpu, rel_l2};
-use ganlab::optim::{clip_, Adam, Optimizer, RmsProp, Sgd, UpdateRule};
+use ganlab::optim::{Adam, Optimizer, RmsProp, Sgd, UpdateRule};
 use ganlab::{Device, Rng, Tensor};
 
 const P0: [f32; 7] = [0.5, -1.25, 2.0, 0.0, -0.03, 1.0, 3.5];
@@ -43,6 +43,7 @@ fn trajectory<R: UpdateRule>(
         opt.step().unwrap();
         let state = opt
             .named_state("")
+            .unwrap()
             .iter()
             .map(|(_, s)| s.to_vec().unwrap())
             .collect();
@@ -206,7 +207,7 @@ fn large_tensors_update_the_same_on_gpu_and_cpu() {
             opt.step().unwrap();
         }
         let mut all = p.to_vec().unwrap();
-        for (_, s) in opt.named_state("") {
+        for (_, s) in opt.named_state("").unwrap() {
             all.extend(s.to_vec().unwrap());
         }
         all
@@ -279,35 +280,138 @@ fn zero_grad_and_parameters_without_gradients() {
     assert_eq!(opt.steps(), 0);
     assert!(opt
         .named_state("")
+        .unwrap()
         .iter()
         .all(|(_, s)| s.to_vec().unwrap() == [0.0]));
 }
 
 #[test]
-fn weight_clipping_bounds_every_value_in_place() {
+fn weight_clipping_bounds_every_updated_value_in_the_same_pass() {
     let values = vec![-1.0, -0.011, -0.01, 0.0, 0.005, 0.01, 0.02, 3.0];
     let want = [-0.01, -0.01, -0.01, 0.0, 0.005, 0.01, 0.01, 0.01];
     let mut devices = vec![Device::Cpu];
     devices.extend(gpu());
     let mut rng = Rng::seed(3);
     for device in &devices {
-        let t = Tensor::from_vec(values.clone(), &[2, 4], device).unwrap();
+        // SGD at lr 0 leaves the values as they are: what moves them is the clip alone.
+        let t = Tensor::from_vec(values.clone(), &[2, 4], device)
+            .unwrap()
+            .with_grad();
         let view = t.reshape(&[8]).unwrap();
-        clip_(std::slice::from_ref(&t), 0.01).unwrap();
+        let big = Tensor::randn(&[70_001], 0.0, 0.02, &mut rng, device)
+            .unwrap()
+            .with_grad();
+        let before = big.to_vec().unwrap();
+        let params = vec![("t".into(), t.clone()), ("big".into(), big.clone())];
+        let mut opt = Optimizer::new(Sgd::default(), 0.0, params).unwrap();
+        opt.set_clip(Some(0.01)).unwrap();
+        set_grad(&t, &[1.0; 8]);
+        set_grad(&big, &vec![1.0; 70_001]);
+        opt.step().unwrap();
         assert_eq!(
             view.to_vec().unwrap(),
             want,
             "{device:?}: not clipped in place"
         );
-
-        let big = Tensor::randn(&[70_001], 0.0, 0.02, &mut rng, device).unwrap();
-        let before = big.to_vec().unwrap();
-        clip_(std::slice::from_ref(&big), 0.01).unwrap();
         for (b, a) in before.iter().zip(big.to_vec().unwrap()) {
             assert_eq!(a, b.clamp(-0.01, 0.01), "{device:?}");
         }
+        assert!(opt.set_clip(Some(-1.0)).is_err() && opt.set_clip(Some(f32::NAN)).is_err());
     }
-    assert!(clip_(&[], -1.0).is_err());
+}
+
+/// Ragged parameters in two groups, some without a gradient, Adam with the clip on: the
+/// multi-tensor step must update each exactly as an optimiser holding it alone would.
+#[test]
+fn a_multi_tensor_step_equals_one_optimiser_per_parameter_on_every_device() {
+    let mut rng = fresh_rng("a_multi_tensor_step_equals_one_optimiser_per_parameter");
+    let sizes = [1usize, 300, 70_001, 5, 256, 257, 3];
+    let idle = [false, false, false, true, false, false, false];
+    let groups = [0usize, 0, 0, 0, 1, 1, 1];
+    let lrs = [0.01f32, 0.003];
+    let init: Vec<Vec<f32>> = sizes
+        .iter()
+        .map(|&n| {
+            Tensor::randn(&[n], 0.0, 0.05, &mut rng, &Device::Cpu)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+        })
+        .collect();
+    let grads: Vec<Vec<Vec<f32>>> = (0..3)
+        .map(|_| {
+            sizes
+                .iter()
+                .map(|&n| {
+                    Tensor::randn(&[n], 0.0, 1.0, &mut rng, &Device::Cpu)
+                        .unwrap()
+                        .to_vec()
+                        .unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    let leaf = |v: &Vec<f32>, device: &Device| {
+        Tensor::from_vec(v.clone(), &[v.len()], device)
+            .unwrap()
+            .with_grad()
+    };
+    let step_all = |params: &[Tensor], opts: &mut [Optimizer<Adam>], step: usize| {
+        for (i, p) in params.iter().enumerate() {
+            p.zero_grad();
+            if !idle[i] {
+                set_grad(p, &grads[step][i]);
+            }
+        }
+        opts.iter_mut().for_each(|o| o.step().unwrap());
+    };
+    // The reference: one optimiser per parameter, on the CPU.
+    let alone: Vec<Tensor> = init.iter().map(|v| leaf(v, &Device::Cpu)).collect();
+    let mut singles: Vec<Optimizer<Adam>> = alone
+        .iter()
+        .zip(groups)
+        .map(|(p, g)| {
+            let mut o =
+                Optimizer::new(Adam::default(), lrs[g], vec![("p".into(), p.clone())]).unwrap();
+            o.set_clip(Some(0.06)).unwrap();
+            o
+        })
+        .collect();
+    for step in 0..3 {
+        step_all(&alone, &mut singles, step);
+    }
+    let want: Vec<Vec<f32>> = alone.iter().map(|p| p.to_vec().unwrap()).collect();
+
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for device in &devices {
+        let params: Vec<Tensor> = init.iter().map(|v| leaf(v, device)).collect();
+        let named = |range: std::ops::Range<usize>| {
+            range
+                .map(|i| (format!("p{i}"), params[i].clone()))
+                .collect()
+        };
+        let mut opt = Optimizer::new(Adam::default(), lrs[0], named(0..4)).unwrap();
+        opt.add_group(lrs[1], named(4..7)).unwrap();
+        opt.set_clip(Some(0.06)).unwrap();
+        for step in 0..3 {
+            step_all(&params, std::slice::from_mut(&mut opt), step);
+        }
+        for (i, p) in params.iter().enumerate() {
+            let got = p.to_vec().unwrap();
+            if matches!(device, Device::Cpu) {
+                assert_eq!(got, want[i], "p{i} on the CPU");
+            } else {
+                let err = rel_l2(&got, &want[i]);
+                assert!(err <= 1e-6, "p{i} on {device:?}: relative L2 error {err:e}");
+            }
+        }
+        assert_eq!(
+            params[3].to_vec().unwrap(),
+            init[3],
+            "a parameter without gradient moved"
+        );
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn snapshot(m: &ProGan) -> Vec<(String, Vec<f32>)> {
         });
     }
     for (prefix, opt) in [("opt_g", &m.opt_g), ("opt_d", &m.opt_d)] {
-        for (name, t) in opt.named_state(prefix) {
+        for (name, t) in opt.named_state(prefix).unwrap() {
             out.push((name, t.to_vec().unwrap()));
         }
     }
@@ -261,6 +261,7 @@ fn adam_state_is_reset_when_a_resolution_is_added() {
     let moments = |m: &ProGan, name: &str| -> Vec<f32> {
         m.opt_d
             .named_state("")
+            .unwrap()
             .into_iter()
             .filter(|(n, _)| n.starts_with(name))
             .flat_map(|(_, t)| t.to_vec().unwrap())

@@ -22,6 +22,12 @@ type Setter<'a> = Box<dyn FnOnce(&[u64]) + 'a>;
 pub(super) enum Target<'a> {
     /// An f32 tensor, overwritten in place (the module keeps its handle).
     F32(Tensor),
+    /// A part of a flat f32 tensor from `offset` on, saved with `shape`.
+    F32At {
+        flat: Tensor,
+        offset: usize,
+        shape: Vec<usize>,
+    },
     /// A u64 vector of this length, handed to a setter.
     U64 { len: usize, set: Setter<'a> },
 }
@@ -30,20 +36,21 @@ impl Target<'_> {
     pub(super) fn expected(&self) -> (Dtype, Vec<usize>) {
         match self {
             Target::F32(t) => (Dtype::F32, t.shape().to_vec()),
+            Target::F32At { shape, .. } => (Dtype::F32, shape.clone()),
             Target::U64 { len, .. } => (Dtype::U64, vec![*len]),
         }
     }
 
     /// Writes `data` (little-endian, dtype and shape already checked).
     pub(super) fn apply(self, data: &[u8], shape: &[usize]) -> Result<()> {
+        let f32s = || -> Vec<f32> {
+            data.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        };
         match self {
-            Target::F32(t) => {
-                let values = data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                t.assign(&Tensor::from_vec(values, shape, &t.device())?)
-            }
+            Target::F32(t) => t.assign(&Tensor::from_vec(f32s(), shape, &t.device())?),
+            Target::F32At { flat, offset, .. } => flat.write_at(offset, &f32s()),
             Target::U64 { set, .. } => {
                 let values: Vec<u64> = data
                     .chunks_exact(8)
@@ -76,6 +83,20 @@ impl<'a> Targets<'a> {
     /// One f32 tensor, overwritten in place.
     pub fn tensor(&mut self, name: String, t: &Tensor) {
         self.list.push((name, Target::F32(t.clone())));
+    }
+
+    /// A part shaped `shape` of the flat f32 tensor `flat`, from `offset` on, overwritten in
+    /// place.
+    pub fn tensor_at(&mut self, name: String, flat: &Tensor, offset: usize, shape: Vec<usize>) {
+        let flat = flat.clone();
+        self.list.push((
+            name,
+            Target::F32At {
+                flat,
+                offset,
+                shape,
+            },
+        ));
     }
 
     /// One u64 vector of length `len`, handed to `set`.
@@ -116,15 +137,15 @@ impl<M: Module + ?Sized> Stateful for M {
 /// An optimiser: `<prefix>.<param>.<slot>` for its state, `<prefix>.step` for its counter.
 impl<R: UpdateRule> Stateful for Optimizer<R> {
     fn save_state(&self, prefix: &str, ck: &mut Checkpoint) -> Result<()> {
-        for (name, t) in self.named_state(prefix) {
+        for (name, t) in self.named_state(prefix)? {
             ck.put_tensor(&name, &t)?;
         }
         ck.put_u64s(&join(prefix, "step"), &[self.steps()])
     }
 
     fn restore_targets<'a>(&'a mut self, prefix: &str, targets: &mut Targets<'a>) {
-        for (name, t) in self.named_state(prefix) {
-            targets.tensor(name, &t);
+        for (name, flat, offset, shape) in self.state_locations(prefix) {
+            targets.tensor_at(name, &flat, offset, shape);
         }
         targets.u64s(join(prefix, "step"), 1, move |v| {
             if let Some(&steps) = v.first() {

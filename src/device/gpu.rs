@@ -34,7 +34,7 @@ crate::kernel_params! {
     struct FillParams { n: u32, value: f32 }
 }
 crate::kernel_params! {
-    struct CopyParams { n: u32 }
+    struct CopyParams { n: u32, src_off: u32, dst_off: u32 }
 }
 
 static FILL: Kernel<FillParams> = Kernel::new(
@@ -58,7 +58,7 @@ static COPY: Kernel<CopyParams> = Kernel::new(
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
     if (i < p.n) {
-        dst[i] = src[i];
+        dst[p.dst_off + i] = src[p.src_off + i];
     }
 }
 "],
@@ -388,7 +388,23 @@ impl GpuContext {
 
     /// Records a copy of the first `len` values of `src` into `dst`.
     pub fn copy(&self, src: &GpuBuffer, dst: &GpuBuffer, len: usize) -> Result<()> {
-        let params = CopyParams { n: len as u32 };
+        self.copy_range(src, 0, dst, 0, len)
+    }
+
+    /// Records a copy of `len` values from `src` at `src_off` into `dst` at `dst_off`.
+    pub fn copy_range(
+        &self,
+        src: &GpuBuffer,
+        src_off: usize,
+        dst: &GpuBuffer,
+        dst_off: usize,
+        len: usize,
+    ) -> Result<()> {
+        let params = CopyParams {
+            n: len as u32,
+            src_off: src_off as u32,
+            dst_off: dst_off as u32,
+        };
         self.dispatch(&COPY, &params, &[src, dst], self.grid(len)?)
     }
 

@@ -34,7 +34,7 @@ macro_rules! wgsl_arrays {
         })*
     };
 }
-wgsl_arrays!(u32, 2; u32, 6; f32, 4);
+wgsl_arrays!(u32, 2; u32, 3; u32, 6; f32, 4);
 
 /// A kernel's parameters: a `#[repr(C)]` `Pod` struct whose fields are listed for WGSL.
 /// Declare with [`kernel_params!`](crate::kernel_params).

@@ -14,7 +14,7 @@ use super::saved::checkpoint_methods;
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
 use crate::autograd::no_grad;
 use crate::nn::{Ctx, Layer, Module};
-use crate::optim::{clip_, Adam, Optimizer, RmsProp, UpdateRule};
+use crate::optim::{Adam, Optimizer, RmsProp, UpdateRule};
 use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 
@@ -57,10 +57,16 @@ impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
         (rule, lr): (R, f32),
         dropout_seed: u64,
     ) -> Result<Self> {
+        let mut opt_c = Optimizer::new(rule, lr, critic.named_parameters(""))?;
+        if let Lipschitz::Clip(c) = lipschitz {
+            // Every critic parameter is updated at every critic step: clipping in the update's
+            // pass bounds them all.
+            opt_c.set_clip(Some(c))?;
+        }
         Ok(Wgan {
             kind: kind.to_string(),
             opt_g: Optimizer::new(rule, lr, generator.named_parameters(""))?,
-            opt_c: Optimizer::new(rule, lr, critic.named_parameters(""))?,
+            opt_c,
             generator,
             critic,
             z_dim,
@@ -80,11 +86,11 @@ impl<R: UpdateRule> Wgan<R> {
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
         let fake = predict(&self.generator, &z, None, &mut self.ctx)?;
         match self.lipschitz {
-            Lipschitz::Clip(c) => {
+            Lipschitz::Clip(_) => {
                 // The book's two `train_on_batch` calls: real (y = -1), then fake (y = +1),
                 // each its own update, each followed by the clip.
-                let real_loss = self.clipped_update(real, -1.0, c)?;
-                let fake_loss = self.clipped_update(&fake, 1.0, c)?;
+                let real_loss = self.clipped_update(real, -1.0)?;
+                let fake_loss = self.clipped_update(&fake, 1.0)?;
                 Ok((no_grad(|| real_loss.add(&fake_loss))?, None))
             }
             Lipschitz::Penalty(lambda) => {
@@ -106,8 +112,8 @@ impl<R: UpdateRule> Wgan<R> {
     }
 
     /// One critic update on the Wasserstein loss mean(y * D(x)) for a constant label y, then
-    /// every critic parameter clipped to [-c, c].
-    fn clipped_update(&mut self, x: &Tensor, y: f64, c: f32) -> Result<Tensor> {
+    /// every critic parameter clipped to [-c, c] (in the optimiser's pass).
+    fn clipped_update(&mut self, x: &Tensor, y: f64) -> Result<Tensor> {
         self.opt_c.zero_grad();
         let loss = self
             .critic
@@ -116,7 +122,6 @@ impl<R: UpdateRule> Wgan<R> {
             .mul_scalar(y)?;
         loss.backward()?;
         self.opt_c.step()?;
-        clip_(&self.critic.parameters(), c)?;
         Ok(loss.detach())
     }
 

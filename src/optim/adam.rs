@@ -1,7 +1,7 @@
 //! Adam as Keras computes it (eps outside the bias correction).
 
 use super::{OptimParams, UpdateRule};
-use crate::device::{read, write, Kernel};
+use crate::device::Kernel;
 
 /// Keras `Adam`: m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
 /// p -= lr_t m / (sqrt(v) + eps) with lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t).
@@ -23,10 +23,9 @@ impl Default for Adam {
     }
 }
 
-static KERNEL: Kernel<OptimParams> = Kernel::new(
+static KERNEL: Kernel<OptimParams> = super::kernel(
     "adam",
-    &[write("w"), read("g"), write("m"), write("v")],
-    &[include_str!("../../shaders/adam.wgsl")],
+    &[include_str!("../../shaders/adam.wgsl"), super::MULTI],
 );
 
 impl UpdateRule for Adam {

@@ -1,36 +1,34 @@
-//! Optimisers whose update runs where the parameters live: one fused kernel launch per
-//! parameter tensor on the GPU (parameter and state updated in place in one pass), and the
-//! same formula element by element on the CPU. Keras' update rules and defaults.
+//! Multi-tensor optimisers: one step updates every parameter of the optimiser in as few kernel
+//! launches as the binding limit allows ([`PAIRS`] parameters per launch on the GPU, one
+//! parallel pass on the CPU), with the state of all parameters in one flat buffer. Keras'
+//! update rules and defaults; WGAN's weight clipping is folded into the same pass.
 //!
-//! An [`Optimizer`] holds parameter groups (each with its own learning rate), the per-parameter
-//! state its [`UpdateRule`] needs (Adam's moments, RMSprop's mean square, SGD's velocity) and
-//! the step counter.
+//! An [`Optimizer`] holds parameter groups (each with its own learning rate), the state its
+//! [`UpdateRule`] needs (Adam's moments, RMSprop's mean square, SGD's velocity), the step
+//! counter and the optional clip bound.
 
 mod adam;
-mod clip;
 mod rmsprop;
 mod sgd;
 
 pub use adam::Adam;
-pub use clip::clip_;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
-use crate::device::{Kernel, KernelSource};
+use crate::device::{read, write, Binding, GpuBuffer, Kernel, KernelSource};
 use crate::tensor::Storage;
-use crate::{DType, Error, Result, Tensor};
+use crate::{DType, Device, Error, Result, Tensor};
 use rayon::prelude::*;
 use std::rc::Rc;
 
-/// An optimiser's update of one element, written twice: as a WGSL kernel and as the CPU
+/// An optimiser's update of one element, written twice: as a WGSL function and as the CPU
 /// function with the identical arithmetic.
 pub trait UpdateRule {
     /// Kernel (pipeline) name.
     const NAME: &'static str;
-    /// The per-parameter state tensors, by name (saved in checkpoints as `<param>.<slot>`).
+    /// The per-parameter state, by name (saved in checkpoints as `<param>.<slot>`).
     const SLOTS: &'static [&'static str];
-    /// The kernel: parameter (written), gradient (read), then one written buffer per slot;
-    /// its params are the element count and `scalars`.
+    /// The multi-tensor kernel: [`kernel`] over the rule's WGSL `update` function.
     const KERNEL: &'static Kernel<OptimParams>;
 
     /// The scalars of step `t` (counting from 1) at learning rate `lr`, as the kernel reads them.
@@ -44,20 +42,56 @@ pub trait UpdateRule {
 /// The most slots a rule may have (the CPU loop's scratch space).
 const MAX_SLOTS: usize = 4;
 
+/// Parameters one GPU launch updates: the state buffer and three (parameter, gradient) pairs
+/// fill the 8 storage bindings every adapter offers, params arena included.
+pub const PAIRS: usize = 3;
+
 crate::kernel_params! {
-    /// Every update rule's params: the element count and up to four scalars (unused ones 0).
-    pub struct OptimParams { n: u32, scalars: [f32; 4] }
+    /// A multi-tensor launch: pair k covers threads [ends[k-1], ends[k]) and keeps its state at
+    /// offs[k] (slot s at offs[k] + s * stride); `clipped` != 0 clamps results to [-clip, clip];
+    /// up to four rule scalars (unused ones 0).
+    pub struct OptimParams {
+        ends: [u32; 3],
+        offs: [u32; 3],
+        stride: u32,
+        clipped: u32,
+        clip: f32,
+        scalars: [f32; 4],
+    }
 }
+
+const BUFFERS: &[Binding] = &[
+    write("state"),
+    write("w0"),
+    read("g0"),
+    write("w1"),
+    read("g1"),
+    write("w2"),
+    read("g2"),
+];
+
+/// A rule's multi-tensor kernel: its WGSL `fn update(w: f32, g: f32, s: u32) -> f32` (which
+/// reads and writes `state[s + slot * p.stride]`) under the shared launch body.
+pub(crate) const fn kernel(
+    name: &'static str,
+    update: &'static [&'static str],
+) -> Kernel<OptimParams> {
+    Kernel::new(name, BUFFERS, update)
+}
+
+/// The launch body every rule shares (appended after the rule's `update`).
+pub(crate) const MULTI: &str = include_str!("../../shaders/optim_multi.wgsl");
 
 /// Every optimiser kernel (for the portability test).
 pub fn kernels() -> Vec<&'static dyn KernelSource> {
-    vec![Adam::KERNEL, RmsProp::KERNEL, Sgd::KERNEL, &clip::CLIP]
+    vec![Adam::KERNEL, RmsProp::KERNEL, Sgd::KERNEL]
 }
 
 struct Slot {
     name: String,
     param: Tensor,
-    state: Vec<Tensor>,
+    /// Where this parameter's state starts in each flat state tensor.
+    offset: usize,
 }
 
 struct Group {
@@ -71,6 +105,10 @@ struct Group {
 pub struct Optimizer<R: UpdateRule> {
     rule: R,
     groups: Vec<Group>,
+    /// The state of every parameter, [slots, values]: each slot's row holds all parameters'
+    /// values back to back (one buffer to bind).
+    state: Option<Tensor>,
+    clip: Option<f32>,
     steps: u64,
 }
 
@@ -80,6 +118,8 @@ impl<R: UpdateRule> Optimizer<R> {
         let mut opt = Optimizer {
             rule,
             groups: Vec::new(),
+            state: None,
+            clip: None,
             steps: 0,
         };
         opt.add_group(lr, params)?;
@@ -89,12 +129,25 @@ impl<R: UpdateRule> Optimizer<R> {
     /// Adds a parameter group with its own learning rate; returns its index.
     pub fn add_group(&mut self, lr: f32, params: Vec<(String, Tensor)>) -> Result<usize> {
         check_lr(lr)?;
+        let device = match (params.first(), self.slots().next()) {
+            (_, Some(s)) => s.param.device(),
+            (Some((_, p)), None) => p.device(),
+            (None, None) => Device::Cpu,
+        };
+        let mut total = self.state_len();
         let mut slots = Vec::with_capacity(params.len());
         for (name, param) in params {
             if param.dtype() != DType::F32 || !param.is_leaf() {
                 return Err(Error::Invalid(format!(
                     "optimiser: parameter {name} must be an f32 leaf tensor"
                 )));
+            }
+            if !param.device().same(&device) {
+                return Err(Error::DeviceMismatch {
+                    op: "optimiser",
+                    a: format!("{:?}", param.device()),
+                    b: format!("{device:?}"),
+                });
             }
             let taken = |other: &Slot| {
                 other.name == name || Rc::ptr_eq(other.param.storage_rc(), param.storage_rc())
@@ -104,11 +157,27 @@ impl<R: UpdateRule> Optimizer<R> {
                     "optimiser: parameter {name} is already in this optimiser"
                 )));
             }
-            let state = R::SLOTS
-                .iter()
-                .map(|_| param.zeros_like())
-                .collect::<Result<_>>()?;
-            slots.push(Slot { name, param, state });
+            slots.push(Slot {
+                name,
+                offset: total,
+                param,
+            });
+            total = slots.last().map_or(total, |s| s.offset + s.param.numel());
+        }
+        // Offsets and slot strides are u32 in the kernel.
+        if total.saturating_mul(R::SLOTS.len()) > u32::MAX as usize {
+            return Err(Error::Invalid(format!(
+                "optimiser: {total} parameter values exceed the {} the kernel can address",
+                u32::MAX as usize / R::SLOTS.len().max(1)
+            )));
+        }
+        let grown = total - self.state_len();
+        if grown > 0 {
+            let zeros = Tensor::zeros(&[R::SLOTS.len(), grown], &device)?;
+            self.state = Some(match self.state.take() {
+                Some(old) => Tensor::concat(&[&old, &zeros], 1)?,
+                None => zeros,
+            });
         }
         self.groups.push(Group { lr, slots });
         Ok(self.groups.len() - 1)
@@ -116,6 +185,13 @@ impl<R: UpdateRule> Optimizer<R> {
 
     fn slots(&self) -> impl Iterator<Item = &Slot> {
         self.groups.iter().flat_map(|g| &g.slots)
+    }
+
+    /// Values per state slot: every parameter's size, summed.
+    fn state_len(&self) -> usize {
+        self.slots()
+            .last()
+            .map_or(0, |s| s.offset + s.param.numel())
     }
 
     pub fn rule(&self) -> &R {
@@ -136,6 +212,20 @@ impl<R: UpdateRule> Optimizer<R> {
         Ok(())
     }
 
+    /// Clamps every parameter the optimiser updates to [-c, c] right after its update, in the
+    /// same pass (WGAN's weight clipping); `None` turns it off.
+    pub fn set_clip(&mut self, clip: Option<f32>) -> Result<()> {
+        if let Some(c) = clip {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(Error::Invalid(format!(
+                    "clip bound {c} must be finite and >= 0"
+                )));
+            }
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -151,14 +241,35 @@ impl<R: UpdateRule> Optimizer<R> {
         self.slots().map(|s| s.param.clone()).collect()
     }
 
-    /// The per-parameter state as `<param name>.<slot>` under `prefix`, for checkpoints.
-    pub fn named_state(&self, prefix: &str) -> Vec<(String, Tensor)> {
+    /// A copy of the per-parameter state as `<param name>.<slot>` under `prefix` (CPU tensors
+    /// shaped like their parameters), for checkpoints and inspection.
+    pub fn named_state(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
+        let flat = match &self.state {
+            Some(t) => t.to_vec()?,
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for (name, _, offset, shape) in self.state_locations(prefix) {
+            let values = flat[offset..offset + crate::shape::numel(&shape)].to_vec();
+            out.push((name, Tensor::from_vec(values, &shape, &Device::Cpu)?));
+        }
+        Ok(out)
+    }
+
+    /// Where each `<param name>.<slot>` of [`named_state`](Self::named_state) lives: the state
+    /// tensor, the flat offset in it and the parameter's shape (checkpoint restore).
+    pub fn state_locations(&self, prefix: &str) -> Vec<(String, Tensor, usize, Vec<usize>)> {
+        let (Some(state), stride) = (&self.state, self.state_len()) else {
+            return Vec::new();
+        };
         self.slots()
             .flat_map(|s| {
-                R::SLOTS.iter().zip(&s.state).map(move |(slot, t)| {
+                R::SLOTS.iter().enumerate().map(move |(k, slot)| {
                     (
                         crate::nn::join(prefix, &format!("{}.{slot}", s.name)),
-                        t.clone(),
+                        state.clone(),
+                        k * stride + s.offset,
+                        s.param.shape().to_vec(),
                     )
                 })
             })
@@ -174,10 +285,8 @@ impl<R: UpdateRule> Optimizer<R> {
 
     /// Zeroes the state and the step counter (ProGAN resets Adam when it grows a resolution).
     pub fn reset_state(&mut self) -> Result<()> {
-        for s in self.slots() {
-            for t in &s.state {
-                t.assign(&t.zeros_like()?)?;
-            }
+        if let Some(t) = &self.state {
+            t.assign(&t.zeros_like()?)?;
         }
         self.steps = 0;
         Ok(())
@@ -185,17 +294,188 @@ impl<R: UpdateRule> Optimizer<R> {
 
     /// Applies one update to every parameter that has a gradient.
     pub fn step(&mut self) -> Result<()> {
+        const { assert!(R::SLOTS.len() <= MAX_SLOTS && !R::SLOTS.is_empty()) };
         let t = self.steps + 1;
+        let mut work = Vec::new();
         for group in &self.groups {
             let scalars = self.rule.scalars(group.lr, t);
+            let mut jobs = Vec::new();
             for slot in &group.slots {
                 if let Some(g) = slot.param.grad() {
-                    update::<R>(&scalars, slot, &g)?;
+                    check_grad(slot, &g)?;
+                    jobs.push(Job { slot, grad: g });
                 }
             }
+            work.push((scalars, jobs));
+        }
+        // A gradient must not alias any parameter: parameters are written while it is read.
+        for job in work.iter().flat_map(|(_, jobs)| jobs) {
+            if self
+                .slots()
+                .any(|s| Rc::ptr_eq(s.param.storage_rc(), job.grad.storage_rc()))
+            {
+                return Err(Error::Invalid(format!(
+                    "optimiser: the gradient of {} shares a parameter's storage",
+                    job.slot.name
+                )));
+            }
+        }
+        match &self.state {
+            Some(state) if matches!(state.storage(), Storage::Gpu(_)) => {
+                self.step_gpu(state, &work)?
+            }
+            Some(state) => self.step_cpu(state, &work)?,
+            None => {}
         }
         self.steps = t;
         Ok(())
+    }
+
+    /// One launch per [`PAIRS`] parameters of a group.
+    fn step_gpu(&self, state: &Tensor, work: &[(Vec<f32>, Vec<Job>)]) -> Result<()> {
+        let state = gpu_buffer(state);
+        let ctx = state.context();
+        for (scalars, jobs) in work {
+            for chunk in jobs.chunks(PAIRS) {
+                let mut params = OptimParams {
+                    stride: self.state_len() as u32,
+                    clipped: self.clip.is_some() as u32,
+                    clip: self.clip.unwrap_or(0.0),
+                    ..Default::default()
+                };
+                params.scalars[..scalars.len()].copy_from_slice(scalars);
+                let mut buffers = vec![state];
+                let mut end = 0;
+                for k in 0..PAIRS {
+                    // Missing pairs repeat the first with an empty range: bound, never touched.
+                    let job = chunk.get(k).unwrap_or(&chunk[0]);
+                    if k < chunk.len() {
+                        end += job.slot.param.numel();
+                        params.offs[k] = job.slot.offset as u32;
+                    }
+                    params.ends[k] = end as u32;
+                    buffers.push(gpu_buffer(&job.slot.param));
+                    buffers.push(gpu_buffer(&job.grad));
+                }
+                ctx.dispatch(R::KERNEL, &params, &buffers, ctx.grid(end)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One parallel pass over chunks of every parameter, its gradient and its state.
+    fn step_cpu(&self, state: &Tensor, work: &[(Vec<f32>, Vec<Job>)]) -> Result<()> {
+        const CHUNK: usize = 1 << 14;
+        let dtype_err = || Error::DType {
+            op: "optimiser",
+            dtype: DType::F64,
+            hint: "optimisers update f32 parameters",
+        };
+        fn cpu(t: &Tensor) -> &crate::cpu::CpuStorage {
+            match t.storage() {
+                Storage::Cpu(c) => c,
+                Storage::Gpu(_) => unreachable!("parameters, gradients and state share a device"),
+            }
+        }
+        let jobs: Vec<(&[f32], &Job)> = work
+            .iter()
+            .flat_map(|(k, jobs)| jobs.iter().map(move |j| (&k[..], j)))
+            .collect();
+        let mut params = Vec::with_capacity(jobs.len());
+        let mut grads = Vec::with_capacity(jobs.len());
+        for (_, job) in &jobs {
+            params.push(cpu(&job.slot.param).f32_mut().ok_or_else(dtype_err)?);
+            grads.push(cpu(&job.grad).f32().ok_or_else(dtype_err)?);
+        }
+        let mut state = cpu(state).f32_mut().ok_or_else(dtype_err)?;
+        // Each slot's row of the state, cut into the jobs' ranges (in offset order).
+        let mut rest: Vec<&mut [f32]> = state.chunks_mut(self.state_len().max(1)).collect();
+        let mut consumed = 0;
+        let mut pieces: Vec<Piece> = Vec::new();
+        for (((scalars, job), p), g) in jobs.iter().zip(params.iter_mut()).zip(&grads) {
+            let mut own = Vec::with_capacity(rest.len());
+            for r in rest.iter_mut() {
+                let (_, tail) = std::mem::take(r).split_at_mut(job.slot.offset - consumed);
+                let (mine, tail) = tail.split_at_mut(p.len());
+                own.push(mine);
+                *r = tail;
+            }
+            consumed = job.slot.offset + p.len();
+            // Split the parameter, its gradient and state at the same chunk boundaries.
+            let (mut p, mut g) = (&mut p[..], &g[..]);
+            while !p.is_empty() {
+                let at = CHUNK.min(p.len());
+                let (ph, pt) = p.split_at_mut(at);
+                let (gh, gt) = g.split_at(at);
+                let mut heads = Vec::with_capacity(own.len());
+                for s in own.iter_mut() {
+                    let (h, t) = std::mem::take(s).split_at_mut(at);
+                    heads.push(h);
+                    *s = t;
+                }
+                pieces.push(Piece {
+                    scalars,
+                    p: ph,
+                    g: gh,
+                    state: heads,
+                });
+                (p, g) = (pt, gt);
+            }
+        }
+        let clip = self.clip;
+        pieces.into_par_iter().for_each(|mut piece| {
+            let mut scratch = [0f32; MAX_SLOTS];
+            let scratch = &mut scratch[..piece.state.len()];
+            for i in 0..piece.p.len() {
+                for (v, s) in scratch.iter_mut().zip(piece.state.iter()) {
+                    *v = s[i];
+                }
+                let w = R::update(piece.scalars, piece.p[i], piece.g[i], scratch);
+                piece.p[i] = clip.map_or(w, |c| w.clamp(-c, c));
+                for (v, s) in scratch.iter().zip(piece.state.iter_mut()) {
+                    s[i] = *v;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A parameter with its gradient at this step.
+struct Job<'a> {
+    slot: &'a Slot,
+    grad: Tensor,
+}
+
+/// A chunk of one parameter's CPU update.
+struct Piece<'a> {
+    scalars: &'a [f32],
+    p: &'a mut [f32],
+    g: &'a [f32],
+    state: Vec<&'a mut [f32]>,
+}
+
+fn check_grad(slot: &Slot, g: &Tensor) -> Result<()> {
+    slot.param.same_device(g, "optimiser")?;
+    if g.shape() != slot.param.shape() || g.dtype() != DType::F32 {
+        return Err(Error::shape(
+            "optimiser",
+            format!(
+                "gradient of {} is {:?} {:?}, parameter is {:?}",
+                slot.name,
+                g.dtype(),
+                g.shape(),
+                slot.param.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn gpu_buffer(t: &Tensor) -> &GpuBuffer {
+    match t.storage() {
+        Storage::Gpu(b) => b,
+        Storage::Cpu(_) => unreachable!("parameters, gradients and state share a device"),
     }
 }
 
@@ -208,110 +488,4 @@ pub fn check_lr(lr: f32) -> Result<()> {
             "learning rate {lr} must be finite and >= 0"
         )))
     }
-}
-
-/// The CPU update: one parallel pass over chunks of the parameter, its gradient and its state.
-fn update_cpu<R: UpdateRule>(scalars: &[f32], p: &mut [f32], g: &[f32], state: &mut [&mut [f32]]) {
-    const CHUNK: usize = 1 << 14;
-    let run = |p: &mut [f32], g: &[f32], state: &mut [&mut [f32]]| {
-        let mut scratch = [0f32; MAX_SLOTS];
-        let scratch = &mut scratch[..state.len()];
-        for i in 0..p.len() {
-            for (v, s) in scratch.iter_mut().zip(state.iter()) {
-                *v = s[i];
-            }
-            p[i] = R::update(scalars, p[i], g[i], scratch);
-            for (v, s) in scratch.iter().zip(state.iter_mut()) {
-                s[i] = *v;
-            }
-        }
-    };
-    if p.len() <= CHUNK {
-        return run(p, g, state);
-    }
-    // Split every slice at the same chunk boundaries, then update the chunks in parallel.
-    let mut chunks = Vec::with_capacity(p.len().div_ceil(CHUNK));
-    let (mut p, mut g) = (p, g);
-    let mut state: Vec<&mut [f32]> = state.iter_mut().map(|s| &mut s[..]).collect();
-    while !p.is_empty() {
-        let at = CHUNK.min(p.len());
-        let (ph, pt) = p.split_at_mut(at);
-        let (gh, gt) = g.split_at(at);
-        let mut heads = Vec::with_capacity(state.len());
-        let mut tails = Vec::with_capacity(state.len());
-        for s in state {
-            let (h, t) = s.split_at_mut(at);
-            heads.push(h);
-            tails.push(t);
-        }
-        chunks.push((ph, gh, heads));
-        (p, g, state) = (pt, gt, tails);
-    }
-    chunks
-        .into_par_iter()
-        .for_each(|(p, g, mut state)| run(p, g, &mut state));
-}
-
-/// One parameter's update, in place, on its device.
-fn update<R: UpdateRule>(scalars: &[f32], slot: &Slot, g: &Tensor) -> Result<()> {
-    const { assert!(R::SLOTS.len() <= MAX_SLOTS) };
-    let p = &slot.param;
-    p.same_device(g, R::NAME)?;
-    if g.shape() != p.shape() || g.dtype() != DType::F32 {
-        return Err(Error::shape(
-            "optimiser",
-            format!(
-                "gradient of {} is {:?} {:?}, parameter is {:?}",
-                slot.name,
-                g.dtype(),
-                g.shape(),
-                p.shape()
-            ),
-        ));
-    }
-    // The parameter is written while the gradient is read: they must be different buffers.
-    if Rc::ptr_eq(p.storage_rc(), g.storage_rc()) {
-        return Err(Error::Invalid(format!(
-            "optimiser: the gradient of {} shares the parameter's storage",
-            slot.name
-        )));
-    }
-    match (p.storage(), g.storage()) {
-        (Storage::Cpu(ps), Storage::Cpu(gs)) => {
-            let dtype_err = || Error::DType {
-                op: "optimiser",
-                dtype: DType::F64,
-                hint: "optimisers update f32 parameters",
-            };
-            let mut p = ps.f32_mut().ok_or_else(dtype_err)?;
-            let g = gs.f32().ok_or_else(dtype_err)?;
-            let mut state = Vec::with_capacity(slot.state.len());
-            for s in &slot.state {
-                match s.storage() {
-                    Storage::Cpu(c) => state.push(c.f32_mut().ok_or_else(dtype_err)?),
-                    Storage::Gpu(_) => unreachable!("state lives beside its parameter"),
-                }
-            }
-            let mut state: Vec<&mut [f32]> = state.iter_mut().map(|s| &mut s[..]).collect();
-            update_cpu::<R>(scalars, &mut p, &g, &mut state);
-        }
-        (Storage::Gpu(pb), Storage::Gpu(gb)) => {
-            let ctx = pb.context();
-            let mut params = OptimParams {
-                n: p.numel() as u32,
-                ..Default::default()
-            };
-            params.scalars[..scalars.len()].copy_from_slice(scalars);
-            let mut buffers = vec![pb, gb];
-            for s in &slot.state {
-                match s.storage() {
-                    Storage::Gpu(b) => buffers.push(b),
-                    Storage::Cpu(_) => unreachable!("state lives beside its parameter"),
-                }
-            }
-            ctx.dispatch(R::KERNEL, &params, &buffers, ctx.grid(p.numel())?)?;
-        }
-        _ => unreachable!("same_device checked"),
-    }
-    Ok(())
 }

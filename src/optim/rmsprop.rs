@@ -1,7 +1,7 @@
 //! RMSprop as Keras computes it without momentum (eps outside the square root).
 
 use super::{OptimParams, UpdateRule};
-use crate::device::{read, write, Kernel};
+use crate::device::Kernel;
 
 /// Keras `RMSprop`: v = rho v + (1 - rho) g^2; p -= lr g / (sqrt(v) + eps).
 /// Defaults are Keras': rho 0.9, eps 1e-7.
@@ -20,10 +20,9 @@ impl Default for RmsProp {
     }
 }
 
-static KERNEL: Kernel<OptimParams> = Kernel::new(
+static KERNEL: Kernel<OptimParams> = super::kernel(
     "rmsprop",
-    &[write("w"), read("g"), write("v")],
-    &[include_str!("../../shaders/rmsprop.wgsl")],
+    &[include_str!("../../shaders/rmsprop.wgsl"), super::MULTI],
 );
 
 impl UpdateRule for RmsProp {

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, as Keras computes it.
 
 use super::{OptimParams, UpdateRule};
-use crate::device::{read, write, Kernel};
+use crate::device::Kernel;
 
 /// Keras `SGD`: velocity = momentum velocity - lr g; p += velocity (plain descent at
 /// momentum 0, Keras' default).
@@ -10,10 +10,9 @@ pub struct Sgd {
     pub momentum: f32,
 }
 
-static KERNEL: Kernel<OptimParams> = Kernel::new(
+static KERNEL: Kernel<OptimParams> = super::kernel(
     "sgd",
-    &[write("w"), read("g"), write("velocity")],
-    &[include_str!("../../shaders/sgd.wgsl")],
+    &[include_str!("../../shaders/sgd.wgsl"), super::MULTI],
 );
 
 impl UpdateRule for Sgd {

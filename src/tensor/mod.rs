@@ -383,6 +383,39 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
+    /// Overwrites `values.len()` values of this f32 tensor's flat storage from `offset` on
+    /// (recorded like a kernel on the GPU).
+    pub(crate) fn write_at(&self, offset: usize, values: &[f32]) -> Result<()> {
+        if offset + values.len() > self.numel() {
+            return Err(Error::shape(
+                "write_at",
+                format!(
+                    "{} values at offset {offset} into {} elements",
+                    values.len(),
+                    self.numel()
+                ),
+            ));
+        }
+        match self.storage() {
+            Storage::Cpu(CpuStorage::F32(d)) => {
+                d.borrow_mut()[offset..offset + values.len()].copy_from_slice(values)
+            }
+            Storage::Cpu(CpuStorage::F64(_)) => {
+                return Err(Error::DType {
+                    op: "write_at",
+                    dtype: DType::F64,
+                    hint: "writes f32 values",
+                })
+            }
+            Storage::Gpu(d) => {
+                let ctx = d.context();
+                let src = ctx.upload(values)?;
+                ctx.copy_range(&src, 0, d, offset, values.len())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Overwrites this tensor's values with `src`'s, in place and outside autograd: for
     /// parameters, optimiser state and running statistics. Views sharing the storage change too.
     pub fn assign(&self, src: &Tensor) -> Result<()> {

@@ -1,9 +1,0 @@
-// In-place clipping to [-c, c] (WGAN's weight clipping), one element per thread.
-
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg);
-    if (i < p.n) {
-        w[i] = clamp(w[i], -p.c, p.c);
-    }
-}
