@@ -72,11 +72,8 @@ pub struct BookGan {
     /// The dropout stream (seed and calls so far), checkpointed with the model.
     pub ctx: Ctx,
     pub style: LoopStyle,
-}
-
-/// 1.0 where the logit says "real" (> 0, i.e. sigmoid > 0.5) and the label agrees.
-fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
-    no_grad(|| logits.sign()?.relu()?.eq_mask(labels)?.mean_all())
+    /// The constant targets (ones, zeros) of the last batch size, kept across steps.
+    targets: Option<(Tensor, Tensor)>,
 }
 
 impl BookGan {
@@ -98,6 +95,7 @@ impl BookGan {
             hyper,
             ctx: Ctx::new(dropout_seed),
             style: LoopStyle::default(),
+            targets: None,
         })
     }
 
@@ -112,9 +110,24 @@ impl BookGan {
         let logits = self
             .discriminator
             .forward_labeled(x, classes, &mut self.ctx)?;
-        let loss = logits.bce_with_logits(label)?;
+        let (loss, accuracy) = logits.bce_with_logits_accuracy(label)?;
         loss.backward()?;
-        Ok((loss.detach(), accuracy(&logits, label)?))
+        Ok((loss.detach(), accuracy))
+    }
+
+    /// The targets "real" (ones) and "fake" (zeros) for a batch of `b`, made once per size.
+    fn targets(&mut self, b: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+        match &self.targets {
+            Some((ones, zeros)) if ones.shape()[0] == b => Ok((ones.clone(), zeros.clone())),
+            _ => {
+                let made = (
+                    Tensor::ones(&[b, 1], device)?,
+                    Tensor::zeros(&[b, 1], device)?,
+                );
+                self.targets = Some(made.clone());
+                Ok(made)
+            }
+        }
     }
 
     /// One `train_on_batch` of D (Keras): its own gradient, its own update.
@@ -165,10 +178,7 @@ impl Trainable for BookGan {
         let classes = conditional.then_some(labels);
         let fresh: Option<Vec<usize>> =
             conditional.then(|| (0..b).map(|_| rng.below(CLASSES)).collect());
-        let (ones, zeros) = (
-            Tensor::ones(&[b, 1], &device)?,
-            Tensor::zeros(&[b, 1], &device)?,
-        );
+        let (ones, zeros) = self.targets(b, &device)?;
         let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
             LoopStyle::KerasTf1 | LoopStyle::KerasTf2 => {
                 let fake = self.sample(&z, classes)?;

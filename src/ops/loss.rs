@@ -3,7 +3,7 @@
 //! differentiable ops.
 
 use crate::autograd::{self, GradFn};
-use crate::cpu::{with_cpu2, Real};
+use crate::cpu::{with_cpu2, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -19,7 +19,7 @@ crate::kernel_params! {
 const BCE_COMMON: &str = include_str!("../../shaders/bce_logits.wgsl");
 static BCE_FORWARD: Kernel<LossParams> = Kernel::new(
     "bce_logits",
-    &[read("x"), read("y"), write("out")],
+    &[read("x"), read("y"), write("out"), write("acc")],
     &[
         BCE_COMMON,
         include_str!("../../shaders/bce_logits_forward.wgsl"),
@@ -41,17 +41,24 @@ pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
     vec![&BCE_FORWARD, &BCE_BACKWARD]
 }
 
-/// Stable in f64: max(x, 0) - x y + log(1 + exp(-|x|)), averaged.
+/// Stable in f64: max(x, 0) - x y + log(1 + exp(-|x|)), averaged; then the accuracy.
 fn bce_logits_cpu<T: Real>(x: &[T], y: &[T]) -> Vec<T> {
-    let sum: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(&x, &y)| {
-            let (x, y) = (x.to_f64(), y.to_f64());
-            x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()
-        })
-        .sum();
-    vec![T::from_f64(sum / x.len() as f64)]
+    let (loss, hits) = x.iter().zip(y).fold((0.0, 0.0), |(loss, hits), (&x, &y)| {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let l = x.max(0.0) - x * y + (-x.abs()).exp().ln_1p();
+        (loss + l, hits + f64::from(u8::from(predicted(x) == y)))
+    });
+    let n = x.len() as f64;
+    vec![T::from_f64(loss / n), T::from_f64(hits / n)]
+}
+
+/// The class a logit predicts, as Keras' `binary_accuracy` rounds sigmoid(x) at 0.5.
+fn predicted(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// g (sigmoid(x) - y) / n, with the sigmoid in the form that never overflows.
@@ -140,32 +147,47 @@ impl Tensor {
     /// max(x, 0) - x * y + log(1 + exp(-|x|)). Its gradient is exactly (sigmoid(x) - y) / n,
     /// at x = 0 too. One kernel each way on the GPU.
     pub fn bce_with_logits(&self, target: &Tensor) -> Result<Tensor> {
+        Ok(self.bce_with_logits_accuracy(target)?.0)
+    }
+
+    /// [`bce_with_logits`](Self::bce_with_logits) and, from the same kernel, Keras'
+    /// `binary_accuracy` of the logits (no gradient): the share of elements whose predicted
+    /// class (1 where x > 0, i.e. sigmoid(x) > 0.5, else 0) equals the target.
+    pub fn bce_with_logits_accuracy(&self, target: &Tensor) -> Result<(Tensor, Tensor)> {
         same_shape("bce_with_logits", self, target)?;
         self.same_device(target, "bce_with_logits")?;
         if self.numel() == 0 {
             return Err(Error::shape("bce_with_logits", "no elements to average"));
         }
-        let storage = match (self.storage(), target.storage()) {
+        let (loss, acc) = match (self.storage(), target.storage()) {
             (Storage::Cpu(xs), Storage::Cpu(ys)) => {
-                Storage::Cpu(with_cpu2!("bce_with_logits", xs, ys, x, y => bce_logits_cpu(x, y))?)
+                let both = with_cpu2!("bce_with_logits", xs, ys, x, y => bce_logits_cpu(x, y))?;
+                let (loss, acc) = match both {
+                    CpuStorage::F32(v) => {
+                        let v = v.into_inner();
+                        (CpuStorage::from(vec![v[0]]), CpuStorage::from(vec![v[1]]))
+                    }
+                    CpuStorage::F64(v) => {
+                        let v = v.into_inner();
+                        (CpuStorage::from(vec![v[0]]), CpuStorage::from(vec![v[1]]))
+                    }
+                };
+                (Storage::Cpu(loss), Storage::Cpu(acc))
             }
             (Storage::Gpu(xb), Storage::Gpu(yb)) => {
                 let ctx = xb.context();
-                let out = ctx.alloc(1)?;
+                let (loss, acc) = (ctx.alloc(1)?, ctx.alloc(1)?);
                 let params = LossParams {
                     n: self.numel() as u32,
                 };
-                ctx.dispatch(&BCE_FORWARD, &params, &[xb, yb, &out], [1, 1, 1])?;
-                Storage::Gpu(out)
+                ctx.dispatch(&BCE_FORWARD, &params, &[xb, yb, &loss, &acc], [1, 1, 1])?;
+                (Storage::Gpu(loss), Storage::Gpu(acc))
             }
             _ => unreachable!("same_device checked"),
         };
-        Ok(Tensor::from_op(
-            storage,
-            Vec::new(),
-            &[self, target],
-            BceLogitsGrad,
-        ))
+        let acc = Tensor::from_storage(std::rc::Rc::new(acc), Vec::new());
+        let loss = Tensor::from_op(loss, Vec::new(), &[self, target], BceLogitsGrad);
+        Ok((loss, acc))
     }
 
     /// Binary cross-entropy on probabilities, as Keras computes it: p clipped to
