@@ -5,7 +5,7 @@
 //                stats[c] = mean, stats[C + c] = var; the running statistics updated in place
 //                (Keras: running = momentum * running + (1 - momentum) * batch, the variance
 //                scaled by `unbiased`) when `update` is 1.
-//   apply:       y = (x - mean) / sqrt(var + eps) * gamma + beta, mean/var read at
+//   apply:       y = act((x - mean) / sqrt(var + eps) * gamma + beta), mean/var read at
 //                mean[c] and var[var_off + c] (the batch stats buffer, or the running ones).
 //                The gradient kernels read the batch stats buffer.
 //   grad_reduce: one workgroup per channel: dbeta = sum dy, dgamma = sum dy * xhat.

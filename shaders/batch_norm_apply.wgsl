@@ -9,6 +9,6 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let c = (i / p.hw) % p.c;
-    y[i] = (x[i] - mean_[c]) * inv_std(c) * gamma[c] + beta[c];
+    y[i] = activate((x[i] - mean_[c]) * inv_std(c) * gamma[c] + beta[c]);
 }
 

@@ -190,3 +190,76 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
         }
     }
 }
+
+/// Warm-step dispatch budgets at batch 64 (issue: fused kernels and leaner autograd): what a
+/// training iteration launches, counted on the noop backend so no GPU is needed. A change that
+/// adds launches to a step has to raise these on purpose.
+#[test]
+fn a_warm_training_step_stays_within_its_dispatch_budget() {
+    let device = context(AdapterRequest {
+        backend: Some("noop".into()),
+        ..Default::default()
+    });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    let mut over = Vec::new();
+    for (model, budget) in [("dcgan", 250), ("gan", 120)] {
+        let mut rng = Rng::seed(1);
+        let mut m = models::build(model, "mnist", &Default::default(), &mut rng, &device).unwrap();
+        let real = Tensor::rand_uniform(&[64, 1, 28, 28], -1.0, 1.0, &mut rng, &device).unwrap();
+        let labels = vec![0; 64];
+        let mut step = || {
+            let metrics = m.train_step(&real, &labels, &mut rng).unwrap();
+            Tensor::items(&metrics).unwrap();
+        };
+        step();
+        let before = ctx.counters();
+        step();
+        step();
+        let per_step = ctx.counters().since(&before).dispatches / 2;
+        eprintln!("{model} b64: {per_step} dispatches per step");
+        if per_step > budget {
+            over.push(format!("{model}: {per_step} > {budget}"));
+        }
+    }
+    assert!(over.is_empty(), "over budget: {over:?}");
+}
+
+/// The optimisers launch one kernel per three parameters of a group (the binding limit), not
+/// one per parameter.
+#[test]
+fn an_optimiser_step_launches_one_kernel_per_three_parameters() {
+    use ganlab::optim::{Adam, Optimizer, PAIRS};
+    let device = context(AdapterRequest {
+        backend: Some("noop".into()),
+        ..Default::default()
+    });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    let params: Vec<Tensor> = (1..=8)
+        .map(|n| Tensor::zeros(&[n * 10], &device).unwrap().with_grad())
+        .collect();
+    let named =
+        |r: std::ops::Range<usize>| r.map(|i| (format!("p{i}"), params[i].clone())).collect();
+    let mut opt = Optimizer::new(Adam::default(), 0.1, named(0..7)).unwrap();
+    opt.add_group(0.2, named(7..8)).unwrap();
+    for p in &params {
+        p.mul_scalar(2.0)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+    }
+    let before = ctx.counters();
+    opt.step().unwrap();
+    let launched = ctx.counters().since(&before).dispatches;
+    assert_eq!(PAIRS, 3);
+    assert_eq!(
+        launched,
+        3 + 1,
+        "7 parameters in 3 launches, 1 more for the second group"
+    );
+}

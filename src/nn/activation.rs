@@ -1,26 +1,22 @@
-//! Activation layers.
+//! Activation layers. An activation right after a layer that can fold it into its own kernel
+//! (linear or convolution with a bias, batch norm) is fused by [`Sequential`](super::Sequential).
 
 use super::{Ctx, Layer, Module};
 use crate::{Result, Tensor};
 
 /// ReLU, LeakyReLU(alpha), Tanh or Sigmoid as a layer.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    Relu,
-    LeakyRelu(f32),
-    Tanh,
-    Sigmoid,
-}
+pub use crate::ops::Activation;
 
 impl Module for Activation {}
 
 impl Layer for Activation {
     fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
-        match *self {
-            Activation::Relu => x.relu(),
-            Activation::LeakyRelu(alpha) => x.leaky_relu(alpha),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => x.sigmoid(),
-        }
+        self.apply(x)
+    }
+
+    /// Every activation but a leaky relu with a negative slope (whose derivative the output
+    /// does not tell).
+    fn as_activation(&self) -> Option<Activation> {
+        self.foldable().ok()
     }
 }

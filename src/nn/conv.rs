@@ -1,7 +1,7 @@
 //! 2-D convolution and transposed convolution layers (NCHW, PyTorch weight layouts).
 
 use super::init::{weight_layer, Fans, WeightConfig, WeightInit, Weights};
-use super::{Ctx, Layer};
+use super::{Activation, Ctx, Layer};
 use crate::ops::Padding;
 use crate::{Device, Result, Rng, Tensor};
 
@@ -87,6 +87,23 @@ impl Layer for Conv2d {
             self.cfg.stride,
             self.cfg.padding,
         )
+    }
+
+    fn forward_activated(
+        &self,
+        x: &Tensor,
+        act: Activation,
+        _: &mut Ctx,
+    ) -> Option<Result<Tensor>> {
+        Some(self.w.effective().and_then(|w| {
+            x.conv2d_activated(
+                &w,
+                self.w.bias.as_ref(),
+                self.cfg.stride,
+                self.cfg.padding,
+                Some(act),
+            )
+        }))
     }
 }
 

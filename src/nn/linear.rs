@@ -1,7 +1,7 @@
 //! Fully connected layer (Keras `Dense`).
 
 use super::init::{weight_layer, Fans, WeightConfig, Weights};
-use super::{Ctx, Layer};
+use super::{Activation, Ctx, Layer};
 use crate::{Device, Error, Result, Rng, Tensor};
 
 /// y = x W^T + b over the last dim. The weight is [out, in], PyTorch's layout, so checkpoints
@@ -37,8 +37,8 @@ impl Linear {
     }
 }
 
-impl Layer for Linear {
-    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+impl Linear {
+    fn check_input(&self, x: &Tensor) -> Result<()> {
         if x.rank() < 2 || x.shape()[x.rank() - 1] != self.inputs {
             return Err(Error::shape(
                 "Linear",
@@ -51,7 +51,25 @@ impl Layer for Linear {
                 ),
             ));
         }
+        Ok(())
+    }
+}
+
+impl Layer for Linear {
+    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+        self.check_input(x)?;
         x.linear(&self.w.effective()?, self.w.bias.as_ref())
+    }
+
+    fn forward_activated(
+        &self,
+        x: &Tensor,
+        act: Activation,
+        _: &mut Ctx,
+    ) -> Option<Result<Tensor>> {
+        Some(self.check_input(x).and_then(|()| {
+            x.linear_activated(&self.w.effective()?, self.w.bias.as_ref(), Some(act))
+        }))
     }
 }
 

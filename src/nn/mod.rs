@@ -223,6 +223,22 @@ impl Drop for Frozen<'_> {
 /// A module with one input and one output: what `Sequential` chains.
 pub trait Layer: Module {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor>;
+
+    /// This layer as an activation the layer before it may fold into its kernel.
+    fn as_activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// `forward` followed by `act` in one kernel, where this layer can fold it (`None`: it
+    /// cannot, and the caller runs the activation on its own).
+    fn forward_activated(
+        &self,
+        _x: &Tensor,
+        _act: Activation,
+        _ctx: &mut Ctx,
+    ) -> Option<Result<Tensor>> {
+        None
+    }
 }
 
 /// What a forward pass draws on besides its input: the dropout stream. Every dropout call

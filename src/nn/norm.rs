@@ -1,7 +1,7 @@
 //! Batch normalisation with Keras' conventions (momentum, eps, which variance feeds the
 //! running statistics), over (N, C) or (N, C, H, W).
 
-use super::{Ctx, FrozenNorm, Layer, Mode, Module, Role};
+use super::{Activation, Ctx, FrozenNorm, Layer, Mode, Module, Role};
 use crate::ops::BatchNormState;
 use crate::{Device, Result, Tensor};
 
@@ -68,8 +68,8 @@ impl Module for BatchNorm {
     }
 }
 
-impl Layer for BatchNorm {
-    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+impl BatchNorm {
+    fn forward_with(&self, x: &Tensor, act: Option<Activation>) -> Result<Tensor> {
         let (batch_stats, momentum) = match (self.mode.is_training(), self.mode.frozen()) {
             (true, None) => (true, self.momentum),
             // Momentum 1 leaves the running statistics as they are.
@@ -82,6 +82,21 @@ impl Layer for BatchNorm {
             momentum,
             eps: self.eps,
         };
-        x.batch_norm(&self.gamma, &self.beta, &state, batch_stats)
+        x.batch_norm_activated(&self.gamma, &self.beta, &state, batch_stats, act)
+    }
+}
+
+impl Layer for BatchNorm {
+    fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
+        self.forward_with(x, None)
+    }
+
+    fn forward_activated(
+        &self,
+        x: &Tensor,
+        act: Activation,
+        _: &mut Ctx,
+    ) -> Option<Result<Tensor>> {
+        Some(self.forward_with(x, Some(act)))
     }
 }

@@ -47,9 +47,22 @@ impl Module for Sequential {
 }
 
 impl Layer for Sequential {
+    /// The layers in order; an activation that follows a layer able to fold it runs inside
+    /// that layer's kernel (the same values, one launch fewer).
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        self.layers
-            .iter()
-            .try_fold(x.clone(), |h, (_, layer)| layer.forward(&h, ctx))
+        let mut h = x.clone();
+        let mut layers = self.layers.iter().map(|(_, l)| l).peekable();
+        while let Some(layer) = layers.next() {
+            let act = layers.peek().and_then(|next| next.as_activation());
+            let fused = act.and_then(|act| layer.forward_activated(&h, act, ctx));
+            h = match fused {
+                Some(y) => {
+                    layers.next();
+                    y?
+                }
+                None => layer.forward(&h, ctx)?,
+            };
+        }
+        Ok(h)
     }
 }

@@ -7,6 +7,7 @@
 //! again (`create_graph`), and for the inference-mode backward, the rule differentiates the
 //! composite expression instead, built from the same inputs.
 
+use super::activation::{Activated, Activation};
 use crate::autograd::{self, GradFn};
 use crate::cpu::{CpuStorage, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
@@ -25,7 +26,8 @@ pub struct BatchNormState<'a> {
 }
 
 crate::kernel_params! {
-    /// A (N, C, HW) view: m = N * HW values per channel; mean at [c], var at [var_off + c].
+    /// A (N, C, HW) view: m = N * HW values per channel; mean at [c], var at [var_off + c];
+    /// the activation the apply pass folds in.
     pub(crate) struct BatchNormParams {
         m: u32,
         c: u32,
@@ -35,6 +37,8 @@ crate::kernel_params! {
         unbiased: f32,
         eps: f32,
         update: u32,
+        act: u32,
+        act_alpha: f32,
     }
 }
 
@@ -71,7 +75,12 @@ static APPLY: Kernel<BatchNormParams> = Kernel::new(
         read("beta"),
         write("y"),
     ],
-    &[COMMON, include_str!("../../shaders/batch_norm_apply.wgsl")],
+    &[
+        COMMON,
+        super::activation::FUNCTIONS,
+        super::activation::ACTIVATE,
+        include_str!("../../shaders/batch_norm_apply.wgsl"),
+    ],
 )
 .entry("apply");
 static GRAD_REDUCE: Kernel<BatchNormParams> =
@@ -279,6 +288,19 @@ impl Tensor {
         state: &BatchNormState,
         training: bool,
     ) -> Result<Tensor> {
+        self.batch_norm_activated(gamma, beta, state, training, None)
+    }
+
+    /// `act(batch_norm(..))`, the activation applied in the same pass.
+    pub fn batch_norm_activated(
+        &self,
+        gamma: &Tensor,
+        beta: &Tensor,
+        state: &BatchNormState,
+        training: bool,
+        act: Option<Activation>,
+    ) -> Result<Tensor> {
+        let act = act.map(Activation::foldable).transpose()?;
         let d = Dims::of(self)?;
         for (name, t) in [
             ("gamma", gamma),
@@ -350,6 +372,10 @@ impl Tensor {
                 let scale: Vec<f64> = inv.iter().zip(&g).map(|(i, g)| i * g).collect();
                 let shift: Vec<f64> = (0..d.c).map(|c| b[c] - mean[c] * scale[c]).collect();
                 let y = with_slices!(self, x => cpu_storage(apply_cpu(x, d, &scale, &shift)));
+                let y = match y {
+                    Storage::Cpu(y) => Storage::Cpu(Activation::apply_cpu(act, y)),
+                    gpu => gpu,
+                };
                 let stats = if training {
                     let both = [mean, var].concat();
                     Stats::Batch(match self.dtype() {
@@ -375,7 +401,12 @@ impl Tensor {
                 ) else {
                     unreachable!("same_device checked")
                 };
-                let mut params = d.params(0, state.eps);
+                let (act, act_alpha) = Activation::code(act);
+                let mut params = BatchNormParams {
+                    act,
+                    act_alpha,
+                    ..d.params(0, state.eps)
+                };
                 let stats = if training {
                     let sb = ctx.alloc(2 * d.c)?;
                     let p = BatchNormParams {
@@ -412,14 +443,18 @@ impl Tensor {
             storage,
             self.shape().to_vec(),
             &[self, gamma, beta],
-            BatchNormGrad {
-                stats,
-                eps: state.eps,
+            Activated {
+                op: BatchNormGrad {
+                    stats,
+                    eps: state.eps,
+                },
+                act,
             },
         ))
     }
 }
 
+/// Batch norm's backward (it does not read the output).
 struct BatchNormGrad {
     stats: Stats,
     eps: f32,

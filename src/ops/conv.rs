@@ -7,6 +7,7 @@
 //! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
 //! CPU each is im2col/col2im around one large blocked GEMM.
 
+use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::{with_cpu2, CpuStorage, Real};
@@ -204,14 +205,16 @@ impl Geometry {
 }
 
 crate::kernel_params! {
-    /// A product's m, n, k, then the whole [`Geometry`] and the split-K slice and count;
-    /// also the im2col kernel's (k unused).
+    /// A product's m, n, k, then the whole [`Geometry`] and the split-K slice and count, and
+    /// the activation the forward's bias variant folds into its store; also the im2col
+    /// kernel's (k unused).
     pub(crate) struct ConvParams {
         m: u32, n: u32, k: u32,
         batch: u32, cin: u32, h: u32, w: u32,
         cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
         stride: u32, pt: u32, pl: u32,
         k_split: u32, splits: u32,
+        act: u32, act_alpha: f32,
     }
 }
 
@@ -451,6 +454,19 @@ pub fn conv_forward_bias(
     bias: Option<&Tensor>,
     g: Geometry,
 ) -> Result<Tensor> {
+    conv_forward_activated(x, w, bias, None, g)
+}
+
+/// y = act(conv(x, w) + bias): on the GPU's implicit GEMM with a bias, bias and activation
+/// in the store; on the CPU, applied to the fresh output in place.
+pub fn conv_forward_activated(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Activation>,
+    g: Geometry,
+) -> Result<Tensor> {
+    let act = act.map(Activation::foldable).transpose()?;
     x.same_device(w, "conv2d")?;
     check_shape(x, &g.input_shape(), "input")?;
     check_shape(w, &g.weight_shape(), "weight")?;
@@ -467,19 +483,29 @@ pub fn conv_forward_bias(
         Some(Storage::Gpu(b)) => Some(b),
         _ => None,
     };
+    // The activation applied with the convolution (the rest runs as its own op).
+    let mut folded = None;
     let storage = match (x.storage(), w.storage()) {
         (Storage::Cpu(xs), Storage::Cpu(ws)) => {
             let y = with_cpu2!("conv2d", xs, ws, x, w => forward_cpu(x, w, &g))?;
             if let Some(b) = bias {
                 add_channel_bias_cpu(&y, &b.to_vec_f64()?, &g);
             }
-            std::rc::Rc::new(Storage::Cpu(y))
+            folded = act;
+            std::rc::Rc::new(Storage::Cpu(Activation::apply_cpu(act, y)))
         }
         (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
-                let params = g.params(g.cout, g.ncols(), g.k());
+                // Only the bias variant's store applies an activation.
+                folded = act.filter(|_| bias_buffer.is_some());
+                let (act, act_alpha) = Activation::code(folded);
+                let params = ConvParams {
+                    act,
+                    act_alpha,
+                    ..g.params(g.cout, g.ncols(), g.k())
+                };
                 let mnk = (g.cout, g.ncols(), g.k());
                 launch_gemm(ctx, &FORWARD, &params, mnk, 1, [wb, xb, &out], bias_buffer)?;
                 std::rc::Rc::new(Storage::Gpu(out))
@@ -512,12 +538,19 @@ pub fn conv_forward_bias(
         _ => unreachable!("same_device checked"),
     };
     let inputs: Vec<&Tensor> = [x, w].into_iter().chain(bias).collect();
-    Ok(Tensor::from_op_shared(
+    let y = Tensor::from_op_shared(
         storage,
         g.output_shape(),
         &inputs,
-        ForwardGrad(g),
-    ))
+        Activated {
+            op: ForwardGrad(g),
+            act: folded,
+        },
+    );
+    if folded.is_some() {
+        return Ok(y);
+    }
+    y.activated(act)
 }
 
 /// y[n, c, ..] += bias[c], in place on a fresh CPU output.
@@ -606,6 +639,7 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
     ))
 }
 
+/// The convolution's backward (it does not read the output).
 struct ForwardGrad(Geometry);
 
 impl GradFn for ForwardGrad {
@@ -694,6 +728,18 @@ impl Tensor {
         stride: usize,
         padding: Padding,
     ) -> Result<Tensor> {
+        self.conv2d_activated(weight, bias, stride, padding, None)
+    }
+
+    /// `act(conv2d(..))`, the activation folded into the convolution's store where it can be.
+    pub fn conv2d_activated(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        padding: Padding,
+        act: Option<Activation>,
+    ) -> Result<Tensor> {
         let (h, w) = match self.shape() {
             [_, _, h, w] => (*h, *w),
             s => {
@@ -718,7 +764,7 @@ impl Tensor {
             stride,
             padding.resolve(h, w, kh, kw, stride),
         )?;
-        conv_forward_bias(self, weight, bias, g)
+        conv_forward_activated(self, weight, bias, act, g)
     }
 
     /// Transposed convolution (PyTorch `ConvTranspose2d`): weights [cin, cout, kh, kw],

@@ -56,18 +56,19 @@ fn emit(z: u32, row: u32, col: u32, v: f32) {
 }
 ";
 /// What happens to a finished sum before it is stored: nothing, or a per-row bias (a
-/// convolution's per-channel bias, folded into the store instead of a broadcast add).
+/// convolution's per-channel bias, folded into the store instead of a broadcast add) and then
+/// the activation the params name (`act`, `act_alpha`; none is 0).
 pub(crate) const NO_EPILOGUE: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
     return v;
 }
 ";
 pub(crate) const ROW_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
-    return v + bias[row];
+    return activate(v + bias[row]);
 }
 ";
 /// A per-column bias (a linear layer's, with samples as rows).
 pub(crate) const COL_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f32 {
-    return v + bias[col];
+    return activate(v + bias[col]);
 }
 ";
 /// Layer z of the grid takes K from z * k_split; its sums go to partial[z].
@@ -108,7 +109,8 @@ impl<P: KernelParams> GemmKernels<P> {
 }
 
 /// Declares a mode's kernels from its WGSL fragments (loads, store); `with row_bias` or
-/// `with col_bias` adds the variants that add a per-row or per-column bias in the store.
+/// `with col_bias` adds the variants that add a per-row or per-column bias in the store, then
+/// the activation the params name (the mode's params declare `act` and `act_alpha`).
 macro_rules! gemm_kernels {
     ($name:literal, [$($fragment:expr),* $(,)?] $(, with $bias:ident)?) => {
         $crate::ops::gemm::GemmKernels {
@@ -156,6 +158,8 @@ macro_rules! gemm_kernels {
                 &[
                     $($fragment,)*
                     $epilogue,
+                    $crate::ops::activation::FUNCTIONS,
+                    $crate::ops::activation::ACTIVATE,
                     $crate::ops::gemm::NO_SPLIT,
                     $crate::ops::gemm::GEMM_CORE,
                 ],
@@ -163,7 +167,13 @@ macro_rules! gemm_kernels {
             $crate::device::Kernel::new(
                 concat!($name, "_splitk_reduce_bias"),
                 $crate::ops::gemm::SPLIT_BIAS_BUFFERS,
-                &[$($fragment,)* $epilogue, $crate::ops::gemm::REDUCE],
+                &[
+                    $($fragment,)*
+                    $epilogue,
+                    $crate::ops::activation::FUNCTIONS,
+                    $crate::ops::activation::ACTIVATE,
+                    $crate::ops::gemm::REDUCE,
+                ],
             )
             .entry("reduce_splits"),
         ])

@@ -1,5 +1,6 @@
 //! Batched matrix product with optionally transposed operands and broadcast batch dims.
 
+use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
@@ -9,12 +10,13 @@ use crate::{Error, Result, Tensor};
 
 crate::kernel_params! {
     /// Row, column and batch strides of A and B (any transpose is a choice of strides); the
-    /// split-K slice and count.
+    /// split-K slice and count; the activation folded into the bias variant's store.
     pub(crate) struct MatmulParams {
         m: u32, n: u32, k: u32,
         a_rs: u32, a_cs: u32, a_bs: u32,
         b_rs: u32, b_cs: u32, b_bs: u32,
         k_split: u32, splits: u32,
+        act: u32, act_alpha: f32,
     }
 }
 
@@ -227,7 +229,8 @@ fn linear_shapes(x: &Tensor, w: &Tensor, b: &Tensor) -> Error {
     )
 }
 
-/// A linear layer's y = x w^T + b with the bias added in the GEMM's store (2-D x on the GPU).
+/// A linear layer's y = x w^T + b with the bias added in the GEMM's store (2-D x on the GPU);
+/// it does not read the output (an activation folded in wraps it in `Activated`).
 struct LinearGrad;
 
 impl GradFn for LinearGrad {
@@ -253,6 +256,18 @@ impl Tensor {
     /// x w^T + b for x [.., in], w [out, in] and b [out]: a linear layer. For a 2-D x on the
     /// GPU one kernel, the bias added in the GEMM's store.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.linear_activated(w, bias, None)
+    }
+
+    /// `act(x w^T + b)`: with a bias, on a 2-D x on the GPU, one kernel (bias and activation
+    /// in the GEMM's store).
+    pub fn linear_activated(
+        &self,
+        w: &Tensor,
+        bias: Option<&Tensor>,
+        act: Option<Activation>,
+    ) -> Result<Tensor> {
+        let act = act.map(Activation::foldable).transpose()?;
         let fused = match (self.storage(), w.storage(), bias.map(Tensor::storage)) {
             (Storage::Gpu(x), Storage::Gpu(wb), Some(Storage::Gpu(bb)))
                 if self.rank() == 2 && w.rank() == 2 =>
@@ -263,10 +278,11 @@ impl Tensor {
         };
         let (Some((xb, wb, bb)), Some(b)) = (fused, bias) else {
             let y = matmul_t(self, w, false, true)?;
-            return match bias {
-                Some(b) => y.add(b),
-                None => Ok(y),
+            let y = match bias {
+                Some(b) => y.add(b)?,
+                None => y,
             };
+            return y.activated(act);
         };
         let shapes = (self.shape(), w.shape(), b.shape());
         let (&[m, k], &[n, k2], &[nb]) = shapes else {
@@ -277,6 +293,7 @@ impl Tensor {
         }
         let ctx = xb.context();
         let out = ctx.alloc(m * n)?;
+        let (act_code, act_alpha) = Activation::code(act);
         // x row-major [m, k]; w^T read through w's strides.
         let params = MatmulParams {
             m: m as u32,
@@ -286,6 +303,8 @@ impl Tensor {
             a_cs: 1,
             b_rs: 1,
             b_cs: k as u32,
+            act: act_code,
+            act_alpha,
             ..Default::default()
         };
         launch_gemm(
@@ -301,7 +320,10 @@ impl Tensor {
             Storage::Gpu(out),
             vec![m, n],
             &[self, w, b],
-            LinearGrad,
+            Activated {
+                op: LinearGrad,
+                act,
+            },
         ))
     }
 

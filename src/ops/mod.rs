@@ -1,6 +1,7 @@
 //! The ops, one file per family. Each holds the family's whole story: the CPU kernel, the
 //! launcher of its WGSL kernel in `shaders/`, and its backward rule written in tensor ops.
 
+mod activation;
 mod batch_norm;
 mod binary;
 pub mod conv;
@@ -15,6 +16,7 @@ mod reduce;
 mod resample;
 mod unary;
 
+pub use activation::Activation;
 pub use batch_norm::BatchNormState;
 pub use conv::{set_conv_algo, ConvAlgo, Padding};
 pub use matmul::matmul_t;

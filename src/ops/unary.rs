@@ -4,7 +4,7 @@
 
 use super::binary::{binary, Binary};
 use crate::autograd::GradFn;
-use crate::cpu::{self, with_cpu, Real};
+use crate::cpu::{self, with_cpu, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
@@ -96,6 +96,7 @@ macro_rules! unary_kernels {
             &[read("x"), write("y")],
             &[
                 concat!("fn op(x: f32) -> f32 {\n    return ", $expr, ";\n}\n"),
+                super::activation::FUNCTIONS,
                 include_str!("../../shaders/unary.wgsl"),
             ],
         );)*
@@ -112,11 +113,11 @@ unary_kernels! {
     LOG = "log": "log(x)";
     SQRT = "sqrt": "sqrt(x)";
     ABS = "abs": "abs(x)";
-    // tanh(15) is 1 in f32; clamping keeps exp-based implementations away from inf/inf.
-    TANH = "tanh": "tanh(clamp(x, -15.0, 15.0))";
-    SIGMOID = "sigmoid": "select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0)";
-    RELU = "relu": "select(0.0, x, x > 0.0)";
-    LEAKY_RELU = "leaky_relu": "select(p.a * x, x, x > 0.0)";
+    // The activations: shaders/activation.wgsl, shared with the kernels that fold them.
+    TANH = "tanh": "act_tanh(x)";
+    SIGMOID = "sigmoid": "act_sigmoid(x)";
+    RELU = "relu": "act_relu(x)";
+    LEAKY_RELU = "leaky_relu": "act_leaky_relu(x, p.a)";
     POW = "pow": "pow_real(x, p.a)";
     CLAMP = "clamp": "min(max(x, p.a), p.b)";
     ADD_SCALAR = "add_scalar": "x + p.a";
@@ -146,6 +147,11 @@ impl Unary {
             Unary::InRange(lo, hi) => (&IN_RANGE, lo, hi),
         }
     }
+}
+
+/// `op` on every value of CPU storage (no graph).
+pub(crate) fn apply_storage(op: Unary, s: &CpuStorage) -> CpuStorage {
+    with_cpu!(s, v => apply(op, v))
 }
 
 /// Applies `op` to every element, recording the graph edge.

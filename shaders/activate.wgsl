@@ -1,0 +1,11 @@
+// A folded activation, chosen by the params' `act` (0 none, 1 relu, 2 leaky relu with slope
+// `act_alpha`, 3 tanh, 4 sigmoid; src/ops/activation.rs numbers them).
+fn activate(x: f32) -> f32 {
+    switch p.act {
+        case 1u: { return act_relu(x); }
+        case 2u: { return act_leaky_relu(x, p.act_alpha); }
+        case 3u: { return act_tanh(x); }
+        case 4u: { return act_sigmoid(x); }
+        default: { return x; }
+    }
+}
