@@ -136,3 +136,28 @@ fn skipping_continues_the_same_sequence() {
         assert_eq!(b.next_indices(), &seq[12][..]);
     }
 }
+
+#[test]
+fn skipping_lands_where_drawing_does_at_any_distance_without_replaying() {
+    for sampling in [Sampling::WithReplacement, Sampling::EpochShuffle] {
+        // Skipping k batches gives the batch that k draws would have reached (epochs straddled).
+        let mut drawn = Batcher::new(13, 5, sampling, 9).unwrap();
+        for _ in 0..37 {
+            drawn.next_indices();
+        }
+        let mut skipped = Batcher::new(13, 5, sampling, 9).unwrap();
+        skipped.skip(37);
+        assert_eq!(skipped.next_indices(), drawn.next_indices(), "{sampling:?}");
+        // A resumed step of 10^15 (or a corrupt one near u64::MAX) costs no replay.
+        let start = std::time::Instant::now();
+        for far in [1_000_000_000_000_000, u64::MAX - 1] {
+            let mut b = Batcher::new(13, 5, sampling, 9).unwrap();
+            b.skip(far);
+            assert!(b.next_indices().iter().all(|&i| i < 13), "{sampling:?}");
+        }
+        assert!(
+            start.elapsed().as_secs_f64() < 1.0,
+            "{sampling:?}: skipping replayed"
+        );
+    }
+}

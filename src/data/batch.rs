@@ -49,18 +49,21 @@ impl Batch {
     }
 }
 
-/// Draws batch indices over a split of `n` items from a seeded `ChaCha8` stream.
+/// Draws batch indices over a split of `n` items. Batch b's draws (with replacement) come from
+/// `ChaCha8` stream b of the seed, and epoch e's permutation (epoch shuffling) from stream e,
+/// so any position is reached in O(1): a resumed run skips to its step without replaying.
 #[derive(Clone, Debug)]
 pub struct Batcher {
     n: usize,
     batch_size: usize,
     sampling: Sampling,
-    rng: ChaCha8Rng,
-    /// The current permutation (epoch shuffling only) and the position in it.
+    seed: u64,
+    /// The permutation of epoch `order_epoch` (epoch shuffling only).
     order: Vec<usize>,
-    pos: usize,
+    order_epoch: Option<u64>,
     indices: Vec<usize>,
-    drawn: u64,
+    /// Batches drawn so far.
+    batches: u64,
 }
 
 impl Batcher {
@@ -70,24 +73,15 @@ impl Batcher {
                 "cannot draw batches of {batch_size} from {n} items (both must be positive)"
             )));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let order = match sampling {
-            Sampling::WithReplacement => Vec::new(),
-            Sampling::EpochShuffle => {
-                let mut order: Vec<usize> = (0..n).collect();
-                order.shuffle(&mut rng);
-                order
-            }
-        };
         Ok(Batcher {
             n,
             batch_size,
             sampling,
-            rng,
-            order,
-            pos: 0,
+            seed,
+            order: Vec::new(),
+            order_epoch: None,
             indices: Vec::with_capacity(batch_size),
-            drawn: 0,
+            batches: 0,
         })
     }
 
@@ -97,7 +91,13 @@ impl Batcher {
 
     /// Items drawn so far divided by the split size.
     pub fn epochs(&self) -> f64 {
-        self.drawn as f64 / self.n as f64
+        self.batches as f64 * self.batch_size as f64 / self.n as f64
+    }
+
+    fn stream(&self, index: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(index);
+        rng
     }
 
     /// The indices of the next batch.
@@ -105,32 +105,36 @@ impl Batcher {
         self.indices.clear();
         match self.sampling {
             Sampling::WithReplacement => {
+                let mut rng = self.stream(self.batches);
                 for _ in 0..self.batch_size {
-                    self.indices.push(self.rng.random_range(0..self.n));
+                    self.indices.push(rng.random_range(0..self.n));
                 }
             }
             Sampling::EpochShuffle => {
+                // Item position of this batch's first draw, as u128: no overflow at any step.
+                let mut at = u128::from(self.batches) * self.batch_size as u128;
                 while self.indices.len() < self.batch_size {
-                    if self.pos == self.n {
-                        self.order.shuffle(&mut self.rng);
-                        self.pos = 0;
+                    let epoch = (at / self.n as u128) as u64;
+                    let pos = (at % self.n as u128) as usize;
+                    if self.order_epoch != Some(epoch) {
+                        let mut rng = self.stream(epoch);
+                        self.order = (0..self.n).collect();
+                        self.order.shuffle(&mut rng);
+                        self.order_epoch = Some(epoch);
                     }
-                    let take = (self.batch_size - self.indices.len()).min(self.n - self.pos);
-                    self.indices
-                        .extend_from_slice(&self.order[self.pos..self.pos + take]);
-                    self.pos += take;
+                    let take = (self.batch_size - self.indices.len()).min(self.n - pos);
+                    self.indices.extend_from_slice(&self.order[pos..pos + take]);
+                    at += take as u128;
                 }
             }
         }
-        self.drawn += self.batch_size as u64;
+        self.batches += 1;
         &self.indices
     }
 
-    /// Skips `batches` draws, so a resumed run continues the same sequence of batches.
+    /// Skips `batches` draws, so a resumed run continues the same sequence of batches (O(1)).
     pub fn skip(&mut self, batches: u64) {
-        for _ in 0..batches {
-            self.next_indices();
-        }
+        self.batches = self.batches.saturating_add(batches);
     }
 
     /// Draws the next batch of `split` into `out`.
