@@ -13,6 +13,7 @@ pub mod data;
 pub mod device;
 mod error;
 pub mod eval;
+mod files;
 pub mod models;
 pub mod nn;
 pub mod ops;

@@ -30,7 +30,6 @@
 //! # Ok(()) }
 //! ```
 
-mod atomic;
 mod stateful;
 
 pub use stateful::{Stateful, Targets};
@@ -173,7 +172,7 @@ impl Checkpoint {
     /// Writes the checkpoint to `path` atomically: a crash mid-save leaves the previous file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = self.to_bytes()?;
-        atomic::write_atomic(path.as_ref(), |f| f.write_all(&bytes))
+        crate::files::write_atomic(path.as_ref(), |f| f.write_all(&bytes))
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint> {

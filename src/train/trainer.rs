@@ -164,6 +164,17 @@ pub fn train_with_eval(
 ) -> Result<Summary> {
     let samples_dir = cfg.out_dir.join("samples");
     std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
+    // A run killed while saving leaves its temporary file behind.
+    let swept: usize = [&cfg.out_dir, &samples_dir]
+        .iter()
+        .map(|d| crate::files::remove_stale_temporaries(d))
+        .sum();
+    if swept > 0 {
+        eprintln!(
+            "note: removed {swept} temporary file(s) a killed run left in {}",
+            cfg.out_dir.display()
+        );
+    }
     let ckpt = cfg.out_dir.join(CHECKPOINT);
     let state = if cfg.resume {
         model.load_checkpoint(&checkpoint_to_resume(&cfg.out_dir)?)?
