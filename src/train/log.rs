@@ -24,14 +24,36 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 impl MetricsLog {
     /// Opens `path`; a new file gets the header `step,wall_s,<columns>`. Resuming at `from_step`
-    /// drops rows logged after it (work the checkpoint does not contain).
+    /// drops rows logged after it (work the checkpoint does not contain), and refuses a log of
+    /// other columns. A symbolic link is refused, not followed. The kept rows are rewritten
+    /// atomically, so a crash here loses none.
     pub fn open(path: &Path, columns: &[&str], from_step: u64) -> Result<Self> {
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(Error::Invalid(format!(
+                "{} is a symbolic link; the metrics log is written only as a regular file (remove the link)",
+                path.display()
+            )));
+        }
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         let header = format!("step,wall_s,{}", columns.join(","));
         let mut kept = vec![header.clone()];
         if from_step > 0 && path.exists() {
-            let old = BufReader::new(File::open(path).map_err(io(path))?);
-            for line in old.lines().skip(1) {
+            let mut old = BufReader::new(File::open(path).map_err(io(path))?).lines();
+            let old_header = old
+                .next()
+                .transpose()
+                .map_err(io(path))?
+                .unwrap_or_default();
+            if old_header != header {
+                return Err(Error::Invalid(format!(
+                    "{} has the columns `{old_header}`, this run logs `{header}`: resume with the settings it was started with (e.g. the same evaluation), or move the log away",
+                    path.display()
+                )));
+            }
+            for line in old {
                 let line = line.map_err(io(path))?;
                 let step: Option<u64> = line.split(',').next().and_then(|s| s.parse().ok());
                 if step.is_some_and(|s| s <= from_step) {
@@ -39,15 +61,13 @@ impl MetricsLog {
                 }
             }
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
+        crate::files::write_atomic(path, |f| {
+            kept.iter().try_for_each(|line| writeln!(f, "{line}"))
+        })?;
+        let file = OpenOptions::new()
+            .append(true)
             .open(path)
             .map_err(io(path))?;
-        for line in &kept {
-            writeln!(file, "{line}").map_err(io(path))?;
-        }
         Ok(MetricsLog {
             path: path.to_path_buf(),
             file,
