@@ -53,7 +53,7 @@ pub enum Error {
     #[error("autograd: {0}")]
     Autograd(String),
 
-    #[error("invalid argument: {0}")]
+    #[error("{0}")]
     Invalid(String),
 
     #[error("checkpoint {0}")]

@@ -121,7 +121,7 @@ pub struct Source {
     pub rule: Rule,
     /// The folder the files were read from; `None` for generated sets.
     pub dir: Option<PathBuf>,
-    /// A line the user must see (the fallback notice), already printed unless quiet.
+    /// A line the user must see (the fallback notice) that a quiet load did not print.
     pub notice: Option<String>,
 }
 

@@ -66,7 +66,7 @@ pub enum DataError {
     },
     #[error("{0}")]
     Usage(String),
-    #[error("invalid argument: {0}")]
+    #[error("{0}")]
     InvalidArgument(String),
 }
 

@@ -28,6 +28,7 @@ pub fn load_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset
     }
     // What each place lacked, for the error when none works.
     let mut looked = Vec::new();
+    let mut asked = Vec::new();
     for (rule, label, dir, unset) in local_places(spec, opts) {
         let Some(dir) = dir else {
             looked.push(format!("{label}: {unset}"));
@@ -35,7 +36,13 @@ pub fn load_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset
         };
         match find_files(&dir, &spec.files) {
             Ok(paths) => return load_dir(spec, &paths, source(rule, &dir)),
-            Err(why) => looked.push(format!("{label} {}: {why}", dir.display())),
+            Err(why) => {
+                // A folder the user named and we could not use is said, not skipped silently.
+                if rule == Rule::GanlabData {
+                    asked.push(format!("{label} {}: {why}", dir.display()));
+                }
+                looked.push(format!("{label} {}: {why}", dir.display()));
+            }
         }
     }
     // Short reasons for the one-line fallback notice; the full ones go in the list.
@@ -60,7 +67,8 @@ pub fn load_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset
         }
     };
     if spec.fallback.is_some() {
-        match load_fallback(spec, opts, why_no_download) {
+        asked.push(why_no_download.into());
+        match load_fallback(spec, opts, &asked.join("; ")) {
             Ok(ds) => return Ok(ds),
             Err(why) => looked.push(why),
         }
@@ -128,11 +136,12 @@ fn load_fallback(
         "full {} not available ({why_no_download}); {}",
         spec.name, fallback.notice
     );
-    if !opts.quiet {
+    let mut src = source(Rule::Fixture, &dir);
+    if opts.quiet {
+        src.notice = Some(notice);
+    } else {
         eprintln!("note: {notice}");
     }
-    let mut src = source(Rule::Fixture, &dir);
-    src.notice = Some(notice);
     // Files matching their checksums load; should they not, the reason joins the list.
     load_dir(spec, &paths, src).map_err(|e| e.to_string())
 }
@@ -172,6 +181,10 @@ fn download(spec: &ImageSetSpec, opts: &LoadOptions, dest: &Path) -> Result<Foun
 fn find_files(dir: &Path, files: &[FileSpec]) -> std::result::Result<Found, String> {
     if !dir.is_dir() {
         return Err("no such folder".into());
+    }
+    // A folder we may not list is not "missing files".
+    if let Err(e) = std::fs::read_dir(dir) {
+        return Err(format!("cannot be read ({e})"));
     }
     let mut found = Vec::with_capacity(files.len());
     let mut missing = Vec::new();
