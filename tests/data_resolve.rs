@@ -341,6 +341,29 @@ fn mnist_falls_back_to_the_shipped_10k_subset() {
 }
 
 #[test]
+fn without_a_fixtures_folder_mnist_falls_back_to_the_copy_built_into_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut opts = options(tmp.path());
+    opts.fixtures_dir = Some(data_support::fixtures());
+    let folder = load("mnist", &opts).unwrap();
+    for fixtures in [None, Some(tmp.path().join("nowhere"))] {
+        opts.fixtures_dir = fixtures;
+        let ds = load("mnist", &opts).unwrap();
+        assert_eq!(ds.source.rule, Rule::Embedded);
+        assert_eq!(ds.source.dir, None);
+        assert!(ds
+            .source
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("10,000-digit subset"));
+        // The same digits as the shipped files.
+        assert_eq!(ds.identity(), folder.identity());
+        assert_eq!((ds.train.n, ds.test.n), (9000, 1000));
+    }
+}
+
+#[test]
 fn mnist_offline_fails_fast_to_the_subset() {
     let tmp = tempfile::tempdir().unwrap();
     let mut opts = options(tmp.path());
@@ -376,7 +399,16 @@ fn damaged_subset_is_not_used() {
         sub.join("t10k-labels-idx1-ubyte.gz"),
     )
     .unwrap();
-    let msg = load("mnist", &options(tmp.path())).unwrap_err().to_string();
+    // Not used: the copy built into the binary is, the last place in the order.
+    let ds = load("mnist", &options(tmp.path())).unwrap();
+    assert_eq!(ds.source.rule, Rule::Embedded);
+    assert_eq!(ds.test.n, 1000, "the shipped labels, not the tiny set's");
+    // Without that copy, the damage is the error.
+    let mut spec = registry::mnist();
+    spec.fallback.as_mut().unwrap().embedded = None;
+    let msg = load_image_set(&spec, &options(tmp.path()))
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("SHA-256 mismatch") && msg.contains("mnist-10k"),
         "{msg}"

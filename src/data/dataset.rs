@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use super::idx::{read_idx_file, IdxKind};
+use super::idx::{read_idx_file, IdxArray, IdxKind};
 use super::{DataError, Result};
 
 /// One split. Items are stored contiguously, `item_len()` values each, in `item_shape` order.
@@ -49,6 +49,20 @@ impl Split {
     ) -> Result<Split> {
         let images = read_idx_file(images_path, IdxKind::Images)?;
         let labels = read_idx_file(labels_path, IdxKind::Labels)?;
+        Split::from_idx(
+            [(images_path, images), (labels_path, labels)],
+            (rows, cols),
+            classes,
+        )
+    }
+
+    /// A split from decoded IDX images and labels (each with the path its errors name),
+    /// checked: the image size, at least one image, as many labels, every label a class.
+    pub fn from_idx(
+        [(images_path, images), (labels_path, labels)]: [(&Path, IdxArray); 2],
+        (rows, cols): (usize, usize),
+        classes: usize,
+    ) -> Result<Split> {
         let (n, shape) = (images.dims[0], [images.dims[1], images.dims[2]]);
         if shape != [rows, cols] {
             return Err(DataError::BadContent {
@@ -57,6 +71,12 @@ impl Split {
                     "images are {}x{}, expected {rows}x{cols}",
                     shape[0], shape[1]
                 ),
+            });
+        }
+        if n == 0 {
+            return Err(DataError::BadContent {
+                path: images_path.to_owned(),
+                what: "holds no images (a dataset needs at least one in each split)".into(),
             });
         }
         if labels.dims[0] != n {
@@ -71,8 +91,9 @@ impl Split {
             return Err(DataError::BadContent {
                 path: labels_path.to_owned(),
                 what: format!(
-                    "label {} at index {i} is outside 0..{classes}",
-                    labels.data[i]
+                    "label {} at index {i} is not a class (0-{})",
+                    labels.data[i],
+                    classes - 1
                 ),
             });
         }
@@ -98,6 +119,7 @@ pub enum Rule {
     Debian,
     Downloaded,
     Fixture,
+    Embedded,
     Generated { seed: u64 },
 }
 
@@ -110,6 +132,7 @@ impl fmt::Display for Rule {
             Rule::Debian => f.write_str("Debian dataset package"),
             Rule::Downloaded => f.write_str("downloaded into the user cache"),
             Rule::Fixture => f.write_str("fallback: subset shipped with ganlab"),
+            Rule::Embedded => f.write_str("fallback: subset built into the ganlab binary"),
             Rule::Generated { seed } => write!(f, "generated from seed {seed}"),
         }
     }
@@ -135,6 +158,25 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// What identifies the data a run trains on, whatever folder it came from: the name, the
+    /// split sizes, the item shape and a hash of every value and label.
+    pub fn identity(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for split in [&self.train, &self.test] {
+            split.labels.hash(&mut h);
+            split.images.iter().for_each(|v| v.to_bits().hash(&mut h));
+        }
+        format!(
+            "{}: {} train + {} test items of {:?}, content {:016x}",
+            self.name,
+            self.train.n,
+            self.test.n,
+            self.train.item_shape,
+            h.finish()
+        )
+    }
+
     /// The `ganlab data info` report: source, counts, shape, classes with per-class counts.
     pub fn info(&self) -> String {
         let mut out = String::new();

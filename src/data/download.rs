@@ -191,6 +191,11 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(hasher.finalize().as_slice()))
 }
 
+/// SHA-256 of bytes in memory, as lowercase hex.
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex(Sha256::digest(data).as_slice())
+}
+
 /// Errors with [`DataError::Checksum`] unless `actual` is `expected`.
 pub fn check_sha256(what: &str, actual: &str, expected: &str) -> Result<()> {
     if actual.eq_ignore_ascii_case(expected) {

@@ -4,7 +4,7 @@
 //! left empty by `Default`, so tests point them at temporary folders and a loopback server
 //! without touching the process environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where the Debian dataset packages put their files.
@@ -56,8 +56,8 @@ impl Default for LoadOptions {
 }
 
 impl LoadOptions {
-    /// What the `ganlab` binary uses: the real environment, downloads on, the project's
-    /// `fixtures/` next to its manifest.
+    /// What the `ganlab` binary uses: the real environment, downloads on, and as the last
+    /// resort the subset built into the binary.
     pub fn from_env() -> Self {
         let var = |name: &str| {
             std::env::var_os(name)
@@ -70,7 +70,8 @@ impl LoadOptions {
             home: var("HOME"),
             debian_root: Some(PathBuf::from(DEBIAN_DATASETS_ROOT)),
             allow_download: true,
-            fixtures_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")),
+            // The shipped subset comes from the binary itself: no path of the build machine.
+            fixtures_dir: None,
             download: DownloadConfig {
                 proxy_from_env: true,
                 ..DownloadConfig::default()

@@ -43,6 +43,9 @@ pub struct FallbackSpec {
     pub files: Vec<FileSpec>,
     /// What to tell the user, in one line, when it is used.
     pub notice: String,
+    /// The same files compiled into the binary (in `files` order), the last resort: a binary
+    /// that is installed or copied elsewhere still trains offline.
+    pub embedded: Option<[&'static [u8]; 4]>,
 }
 
 /// An MNIST-style image dataset: four IDX files of 28x28 grey images and labels.
@@ -65,15 +68,15 @@ pub struct ImageSetSpec {
 /// What a dataset name stands for.
 #[derive(Clone, Debug)]
 pub enum Entry {
-    Images(ImageSetSpec),
+    Images(Box<ImageSetSpec>),
     Toy(ToySpec),
 }
 
 /// Looks a dataset up by its name (see [`NAMES`]).
 pub fn lookup(name: &str) -> Result<Entry> {
     match name {
-        "mnist" => Ok(Entry::Images(mnist())),
-        "fashion-mnist" => Ok(Entry::Images(fashion_mnist())),
+        "mnist" => Ok(Entry::Images(Box::new(mnist()))),
+        "fashion-mnist" => Ok(Entry::Images(Box::new(fashion_mnist()))),
         "toy-bimodal" => Ok(Entry::Toy(toy::bimodal())),
         "toy-ring" => Ok(Entry::Toy(toy::ring())),
         _ => Err(DataError::UnknownDataset(name.to_owned())),
@@ -134,10 +137,16 @@ pub fn mnist() -> ImageSetSpec {
                     545,
                 ),
             ]),
-            notice: "using the 10,000-digit subset shipped in fixtures/mnist-10k \
+            notice: "using the 10,000-digit subset shipped with ganlab \
                      (9,000 train / 1,000 test); `ganlab data fetch mnist` with network access \
                      gets all 70,000"
                 .into(),
+            embedded: Some([
+                include_bytes!("../../fixtures/mnist-10k/train-images-idx3-ubyte.gz"),
+                include_bytes!("../../fixtures/mnist-10k/train-labels-idx1-ubyte.gz"),
+                include_bytes!("../../fixtures/mnist-10k/t10k-images-idx3-ubyte.gz"),
+                include_bytes!("../../fixtures/mnist-10k/t10k-labels-idx1-ubyte.gz"),
+            ]),
         }),
     }
 }

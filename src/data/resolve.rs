@@ -16,7 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use super::dataset::{Dataset, Rule, Source, Split};
-use super::download::{check_sha256, sha256_file, Downloader};
+use super::download::{check_sha256, sha256_bytes, sha256_file, Downloader};
+use super::idx::{parse_idx, IdxKind};
 use super::options::LoadOptions;
 use super::registry::{FileRole, FileSpec, ImageSetSpec};
 use super::{DataError, Result};
@@ -117,33 +118,92 @@ fn local_places(
     places
 }
 
-/// Step 6: the shipped subset, checked against its checksums and announced; or why not.
+/// Step 6: the shipped subset, from the fixtures folder where one is configured, else the copy
+/// built into the binary; checked against its checksums and announced; or why not.
 fn load_fallback(
     spec: &ImageSetSpec,
     opts: &LoadOptions,
     why_no_download: &str,
 ) -> std::result::Result<Dataset, String> {
     let fallback = spec.fallback.as_ref().ok_or("no shipped subset")?;
-    let fixtures = opts
-        .fixtures_dir
-        .as_ref()
-        .ok_or("shipped subset: no fixtures folder configured")?;
-    let dir = fixtures.join(&fallback.subdir);
-    let paths = find_files(&dir, &fallback.files)
-        .and_then(|p| verify(&fallback.files, p))
-        .map_err(|why| format!("shipped subset {}: {why}", dir.display()))?;
     let notice = format!(
         "full {} not available ({why_no_download}); {}",
         spec.name, fallback.notice
     );
-    let mut src = source(Rule::Fixture, &dir);
-    if opts.quiet {
-        src.notice = Some(notice);
-    } else {
-        eprintln!("note: {notice}");
+    let announce = |mut src: Source| {
+        if opts.quiet {
+            src.notice = Some(notice.clone());
+        } else {
+            eprintln!("note: {notice}");
+        }
+        src
+    };
+    let folder = opts.fixtures_dir.as_ref().map(|f| f.join(&fallback.subdir));
+    let from_folder = match &folder {
+        Some(dir) => find_files(dir, &fallback.files)
+            .and_then(|p| verify(&fallback.files, p))
+            .map_err(|why| format!("shipped subset {}: {why}", dir.display())),
+        None => Err("shipped subset: no fixtures folder configured".into()),
+    };
+    match (from_folder, fallback.embedded) {
+        (Ok(paths), _) => {
+            let dir = folder.expect("found in it");
+            // Files matching their checksums load; should they not, the reason joins the list.
+            load_dir(spec, &paths, announce(source(Rule::Fixture, &dir))).map_err(|e| e.to_string())
+        }
+        (Err(_), Some(bytes)) => load_embedded(
+            spec,
+            &fallback.files,
+            bytes,
+            announce(Source {
+                rule: Rule::Embedded,
+                dir: None,
+                notice: None,
+            }),
+        )
+        .map_err(|e| format!("built-in subset: {e}")),
+        (Err(why), None) => Err(why),
     }
-    // Files matching their checksums load; should they not, the reason joins the list.
-    load_dir(spec, &paths, src).map_err(|e| e.to_string())
+}
+
+/// The subset compiled into the binary, checked against its checksums like any file.
+fn load_embedded(
+    spec: &ImageSetSpec,
+    files: &[FileSpec],
+    bytes: [&[u8]; 4],
+    source: Source,
+) -> Result<Dataset> {
+    let mut arrays = Vec::with_capacity(4);
+    for (file, data) in files.iter().zip(bytes) {
+        let name = PathBuf::from(format!("<built-in>/{}", file.name));
+        check_sha256(&file.name, &sha256_bytes(data), &file.sha256)?;
+        let kind = match file.role {
+            FileRole::TrainImages | FileRole::TestImages => IdxKind::Images,
+            FileRole::TrainLabels | FileRole::TestLabels => IdxKind::Labels,
+        };
+        let array = parse_idx(data, kind).map_err(|source| DataError::Idx {
+            path: name.clone(),
+            source,
+        })?;
+        arrays.push((name, array));
+    }
+    let mut arrays = arrays.into_iter();
+    let mut split = || -> Result<Split> {
+        let (ip, images) = arrays.next().expect("four files");
+        let (lp, labels) = arrays.next().expect("four files");
+        Split::from_idx(
+            [(&ip, images), (&lp, labels)],
+            (spec.rows, spec.cols),
+            spec.classes.len(),
+        )
+    };
+    Ok(Dataset {
+        name: spec.name.clone(),
+        train: split()?,
+        test: split()?,
+        classes: spec.classes.clone(),
+        source,
+    })
 }
 
 /// `ganlab data fetch`: downloads into `--data-dir` or the user cache (keeping files already

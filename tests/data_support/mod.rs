@@ -79,6 +79,7 @@ pub fn tiny_spec(mirrors: Vec<String>) -> ImageSetSpec {
             subdir: "tiny-fallback".into(),
             files: specs,
             notice: "using the tiny fallback".into(),
+            embedded: None,
         }),
     }
 }
