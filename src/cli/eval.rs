@@ -28,9 +28,11 @@ pub struct TrainClassifierArgs {
     dataset: String,
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    #[arg(long, default_value_t = 6)]
+    /// Passes over the training set (1 to 1,000).
+    #[arg(long, default_value_t = 6, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    /// Images per batch (1 to 65,536).
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     batch_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -44,6 +46,13 @@ pub struct TrainClassifierArgs {
 }
 
 pub fn train_classifier(args: &TrainClassifierArgs) -> Result<()> {
+    if let data::Entry::Toy(_) = data::registry::lookup(&args.dataset)? {
+        return Err(Error::Invalid(format!(
+            "the evaluation classifier scores images (mnist, fashion-mnist); {} is a toy set, \
+             which training scores by the modes its samples cover",
+            args.dataset
+        )));
+    }
     let device = args.gpu.device(&args.device)?;
     let data = load_dataset(&args.dataset, &args.data_dir)?;
     let mut clf = Classifier::new(&args.dataset, &mut Rng::seed(args.seed), &device)?;
@@ -93,8 +102,8 @@ pub struct EvalArgs {
     dataset: String,
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Samples to draw from the checkpoint.
-    #[arg(long, default_value_t = 10_000)]
+    /// Samples to draw from the checkpoint (2 to 100,000: FID needs a covariance).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=100_000))]
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -112,6 +121,13 @@ pub struct EvalArgs {
 
 fn idx_images(path: &Path) -> Result<Vec<f32>> {
     let arr = read_idx_file(path, IdxKind::Images)?;
+    if arr.dims[0] < 2 {
+        return Err(Error::Invalid(format!(
+            "{}: {} image(s); FID and IS need at least 2",
+            path.display(),
+            arr.dims[0]
+        )));
+    }
     if arr.dims[1..] != [28, 28] {
         return Err(Error::Invalid(format!(
             "{}: images are {:?}, the classifier takes 28x28",
@@ -139,7 +155,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             args.dataset
         )));
     }
-    let clf = Classifier::load(&clf_path, &device)?;
+    let clf = Classifier::load_for(&clf_path, &args.dataset, &device)?;
     let data = load_dataset(&args.dataset, &args.data_dir)?;
     let images = match (&args.checkpoint, &args.images) {
         (Some(ckpt), None) => {

@@ -67,7 +67,8 @@ pub struct RunFlags {
     /// How batches are drawn [default: replacement].
     #[arg(long, value_enum)]
     pub sampling: Option<SamplingArg>,
-    /// Training-step semantics of gan, dcgan and cgan [default: keras-tf1].
+    /// Training-step semantics of gan, dcgan and cgan; for wgan, keras-tf1 or keras-tf2 say
+    /// how its frozen critic's batch norm normalises [default: keras-tf1].
     #[arg(long = "loop", value_enum)]
     #[serde(rename = "loop")]
     pub loop_style: Option<LoopArg>,
@@ -99,6 +100,11 @@ pub struct RunFlags {
     /// Read losses back from the device and log them every K steps [default: 10].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub log_every: Option<u64>,
+    /// Not a flag: the identity of the data the run trains on (`Dataset::identity`), saved so
+    /// that a resume on other data is refused.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// A run's settings with every default filled in.
@@ -177,6 +183,7 @@ impl RunFlags {
             width: *self.width.get_or_insert(default.width),
             ..default
         };
+        progan.validate("--width / --phase-images, from the flags or the run's saved settings")?;
         let phase_steps = progan.phase_images.div_ceil(batch_size as u64).max(1);
         let (steps, sample_every) = match model {
             _ if toy.is_some() => (3_000, 250),
@@ -207,6 +214,21 @@ impl RunFlags {
             checkpoint_every: *self.checkpoint_every.get_or_insert(1000),
             log_every: *self.log_every.get_or_insert(10),
         })
+    }
+
+    /// Records the identity of the data the run trains on; a resumed run must train on the
+    /// same (from whatever folder), and older checkpoints, which did not record it, take it.
+    pub fn check_data(&mut self, identity: String, from: &str) -> Result<()> {
+        match &self.data {
+            Some(saved) if *saved != identity => Err(Error::Invalid(format!(
+                "this run trained on {saved}; the data found now ({from}) is {identity}: \
+                 resume with the run's data (--data-dir), or start a new run"
+            ))),
+            _ => {
+                self.data = Some(identity);
+                Ok(())
+            }
+        }
     }
 
     /// What the trainer saves in every checkpoint (`TrainConfig::settings`) for `resumed`.

@@ -143,6 +143,21 @@ impl Classifier {
         ck.save(path)
     }
 
+    /// Loads a classifier and checks it was trained on `dataset` (its scores on another
+    /// dataset's images would mean nothing).
+    pub fn load_for(path: &Path, dataset: &str, device: &Device) -> Result<Self> {
+        let c = Classifier::load(path, device)?;
+        if c.dataset != dataset {
+            return Err(Error::Invalid(format!(
+                "the classifier {} was trained on {}, not {dataset}: pass --classifier with one \
+                 trained on {dataset}, or train it with `ganlab train-classifier --dataset {dataset}`",
+                path.display(),
+                crate::models::saved::quoted(&c.dataset)
+            )));
+        }
+        Ok(c)
+    }
+
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let ck = Checkpoint::load(path)?;
         if ck.metadata("model") != Some("classifier") {

@@ -85,46 +85,113 @@ impl ProGanConfig {
         self.total_images().div_ceil(batch.max(1) as u64)
     }
 
+    /// The largest width accepted from a flag or a checkpoint: the paper's networks top out at
+    /// 512 channels, and 1024 already needs gigabytes per step at the 32x32 phase.
+    pub const MAX_WIDTH: usize = 1024;
+
+    /// Refuses sizes no run could hold (from a flag or a checkpoint's config), naming `from`.
+    pub fn validate(&self, from: &str) -> Result<()> {
+        let bad = |what: String| Err(Error::Invalid(format!("ProGAN {what} ({from})")));
+        if !(1..=Self::MAX_WIDTH).contains(&self.width) {
+            return bad(format!(
+                "width {} must be 1 to {}",
+                self.width,
+                Self::MAX_WIDTH
+            ));
+        }
+        if !(1..=4096).contains(&self.z_dim) {
+            return bad(format!("z_dim {} must be 1 to 4096", self.z_dim));
+        }
+        if !(1..=1024).contains(&self.mbstd_group) {
+            return bad(format!(
+                "minibatch-stddev group {} must be 1 to 1024",
+                self.mbstd_group
+            ));
+        }
+        if !(1..=1_000_000_000_000).contains(&self.phase_images) {
+            return bad(format!(
+                "phase_images {} must be 1 to 10^12",
+                self.phase_images
+            ));
+        }
+        Ok(())
+    }
+
     /// The config a checkpoint was trained with (its `config` metadata), so a resumed or
     /// sampled run rebuilds the same networks and schedule whatever the command line says.
     pub fn from_checkpoint(path: &Path) -> Result<Self> {
         let text = saved::config(path)?;
-        let bad = |what: &str| {
-            Error::Checkpoint(format!("{}: ProGAN config {what}: {text}", path.display()))
-        };
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("is not JSON"))?;
-        let num = |key: &str| v[key].as_f64().ok_or_else(|| bad(&format!("lacks {key}")));
-        let adam = |key: &str| {
-            v["adam"][key]
-                .as_f64()
-                .ok_or_else(|| bad(&format!("lacks adam.{key}")))
-        };
-        Ok(ProGanConfig {
-            phase_images: num("phase_images")? as u64,
-            width: num("width")? as usize,
-            z_dim: num("z_dim")? as usize,
-            lr: adam("lr")? as f32,
+        let saved: SavedConfig = serde_json::from_str(&text).map_err(|e| {
+            Error::Checkpoint(format!(
+                "{}: ProGAN config unreadable ({e}): {}",
+                path.display(),
+                saved::quoted(&text)
+            ))
+        })?;
+        let cfg = ProGanConfig {
+            phase_images: saved.phase_images,
+            width: saved.width,
+            z_dim: saved.z_dim,
+            lr: saved.adam.lr,
             adam: Adam {
-                beta1: adam("beta1")? as f32,
-                beta2: adam("beta2")? as f32,
-                eps: adam("eps")? as f32,
+                beta1: saved.adam.beta1,
+                beta2: saved.adam.beta2,
+                eps: saved.adam.eps,
             },
-            gp_lambda: num("gp_lambda")?,
-            drift: num("drift")?,
-            ema_decay: num("ema_decay")? as f32,
-            ema_rampup: num("ema_rampup")?,
-            mbstd_group: num("mbstd_group")? as usize,
-        })
+            gp_lambda: saved.gp_lambda,
+            drift: saved.drift,
+            ema_decay: saved.ema_decay,
+            ema_rampup: saved.ema_rampup,
+            mbstd_group: saved.mbstd_group,
+        };
+        cfg.validate(&format!("config of {}", path.display()))?;
+        Ok(cfg)
     }
 
     fn json(&self) -> String {
         let a = self.adam;
-        format!(
-            "{{\"model\":\"{KIND}\",\"phase_images\":{},\"width\":{},\"z_dim\":{},\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}},\"gp_lambda\":{},\"drift\":{},\"ema_decay\":{},\"ema_rampup\":{},\"mbstd_group\":{}}}",
-            self.phase_images, self.width, self.z_dim, self.lr, a.beta1, a.beta2, a.eps,
-            self.gp_lambda, self.drift, self.ema_decay, self.ema_rampup, self.mbstd_group
-        )
+        let saved = SavedConfig {
+            model: KIND.into(),
+            phase_images: self.phase_images,
+            width: self.width,
+            z_dim: self.z_dim,
+            adam: SavedAdam {
+                lr: self.lr,
+                beta1: a.beta1,
+                beta2: a.beta2,
+                eps: a.eps,
+            },
+            gp_lambda: self.gp_lambda,
+            drift: self.drift,
+            ema_decay: self.ema_decay,
+            ema_rampup: self.ema_rampup,
+            mbstd_group: self.mbstd_group,
+        };
+        serde_json::to_string(&saved).expect("plain data")
     }
+}
+
+/// A checkpoint's `config` metadata, as it has always been laid out.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedConfig {
+    model: String,
+    phase_images: u64,
+    width: usize,
+    z_dim: usize,
+    adam: SavedAdam,
+    gp_lambda: f64,
+    drift: f64,
+    ema_decay: f32,
+    ema_rampup: f64,
+    mbstd_group: usize,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedAdam {
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
 }
 
 /// Where the schedule stands after some number of images shown.
