@@ -27,7 +27,7 @@ pub struct TrainArgs {
     /// auto (a hardware GPU, else the CPU), gpu (any adapter, software included) or cpu.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Output folder (default runs/<model>-<dataset>).
+    /// Output folder (default runs/<model>-<dataset>); a resumed run writes where it is.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its checkpoint, with the settings it was started
@@ -41,8 +41,8 @@ pub struct TrainArgs {
     /// Log FID and Inception Score every K steps (needs `ganlab train-classifier` first).
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
-    /// Samples per training-time evaluation.
-    #[arg(long, default_value_t = 1000)]
+    /// Samples per training-time evaluation (2 to 100,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=100_000))]
     eval_n: usize,
     /// The evaluation classifier (default classifiers/<dataset>.safetensors).
     #[arg(long)]
@@ -59,6 +59,16 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    if let (Some(out), Some(dir)) = (&args.out, &args.resume) {
+        let same = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        if same(out) != same(dir) {
+            return Err(ganlab::Error::Invalid(format!(
+                "--out {} with --resume {}: a resumed run writes into its own folder; drop --out",
+                out.display(),
+                dir.display()
+            )));
+        }
+    }
     let device = args.gpu.device(&args.device)?;
     let out_dir = args
         .resume
@@ -81,6 +91,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         opts.data_dir = Some(dir.clone());
     }
     let dataset = data::load(&run.dataset, &opts)?;
+    let source = match &dataset.source.dir {
+        Some(dir) => format!("from {}", dir.display()),
+        None => dataset.source.rule.to_string(),
+    };
+    flags.check_data(dataset.identity(), &source)?;
     let mut cfg = TrainConfig {
         steps: run.steps,
         batch_size: run.batch_size,
@@ -109,10 +124,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(lr) = run.lr {
         model.set_learning_rate(lr)?;
     }
-    let source = match &dataset.source.dir {
-        Some(dir) => format!("from {}", dir.display()),
-        None => "generated".into(),
-    };
     println!(
         "training {} on {} ({} images {source}) on {device:?} -> {}",
         args.model,
@@ -144,7 +155,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 run.dataset
             )));
         }
-        let classifier = Classifier::load(&path, &device)?;
+        let classifier = Classifier::load_for(&path, &run.dataset, &device)?;
         let reference = classifier.outputs(&dataset.test.images, &device)?;
         Some(TrainingEval {
             classifier,

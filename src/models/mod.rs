@@ -14,6 +14,7 @@ pub mod wgan;
 pub use book::{BookGan, LoopStyle};
 
 use crate::data::{registry, Entry};
+use crate::nn::FrozenNorm;
 use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng};
 use std::path::Path;
@@ -49,9 +50,15 @@ pub fn build(
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Box<dyn Trainable>> {
-    if opts.style != LoopStyle::default() && !matches!(name, "gan" | "dcgan" | "cgan") {
+    // WGAN's critic has batch norm: TF1 or TF2 decides how it normalises while frozen.
+    let wgan_choice = name == "wgan" && opts.style != LoopStyle::Torch;
+    if opts.style != LoopStyle::default()
+        && !matches!(name, "gan" | "dcgan" | "cgan")
+        && !wgan_choice
+    {
         return Err(Error::Invalid(format!(
-            "{name} has its own training loop: --loop {} applies to gan, dcgan and cgan",
+            "{name} has its own training loop: --loop {} applies to gan, dcgan and cgan \
+             (wgan takes keras-tf1 or keras-tf2, for its frozen critic's batch norm)",
             opts.style.name()
         )));
     }
@@ -64,7 +71,14 @@ pub fn build(
             model.style = opts.style;
             Box::new(model)
         }
-        "wgan" => Box::new(wgan::build(rng, device)?),
+        "wgan" => {
+            let mut model = wgan::build(rng, device)?;
+            model.frozen_norm = match opts.style {
+                LoopStyle::KerasTf2 => FrozenNorm::Running,
+                _ => FrozenNorm::Batch,
+            };
+            Box::new(model)
+        }
         "wgan-gp" => Box::new(wgan::build_gp(rng, device)?),
         "progan" => Box::new(progan::build(&opts.progan, rng, device)?),
         other => return Err(unknown(other)),

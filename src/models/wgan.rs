@@ -13,7 +13,7 @@ use super::net::{predict, Net};
 use super::saved::checkpoint_methods;
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
 use crate::autograd::no_grad;
-use crate::nn::{Ctx, Layer, Module};
+use crate::nn::{Ctx, FrozenNorm, Layer, Module};
 use crate::optim::{Adam, Optimizer, RmsProp, UpdateRule};
 use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
@@ -38,6 +38,9 @@ pub struct Wgan<R: UpdateRule> {
     pub lipschitz: Lipschitz,
     /// The dropout stream, checkpointed with the model.
     pub ctx: Ctx,
+    /// How the frozen critic's batch norm normalises in the generator step: with the batch's
+    /// statistics (Keras 2.3 on TF1, the default) or its running ones (TF2).
+    pub frozen_norm: FrozenNorm,
     /// The optimiser's settings and learning rate, for the checkpoint's metadata.
     rule: String,
     lr: f32,
@@ -73,6 +76,7 @@ impl<R: UpdateRule + std::fmt::Debug + Copy> Wgan<R> {
             n_critic: N_CRITIC,
             lipschitz,
             ctx: Ctx::new(dropout_seed),
+            frozen_norm: FrozenNorm::Batch,
             rule: format!("{rule:?}"),
             lr,
         })
@@ -166,7 +170,7 @@ impl<R: UpdateRule> Trainable for Wgan<R> {
         let z = Tensor::randn(&[b, self.z_dim], 0.0, 1.0, rng, &real.device())?;
         self.opt_g.zero_grad();
         let g_loss = {
-            let _frozen = self.critic.freeze();
+            let _frozen = self.critic.freeze_with(self.frozen_norm);
             let images = self.generator.forward(&z, &mut self.ctx)?;
             let loss = self
                 .critic

@@ -252,7 +252,10 @@ impl Tensor {
         if labels.len() != b || labels.iter().any(|&l| l >= k) {
             return Err(Error::shape(
                 "cross_entropy",
-                format!("{} labels in 0..{k} expected for {b} rows", b),
+                format!(
+                    "{b} labels, each 0-{}, expected for {b} rows",
+                    k.saturating_sub(1)
+                ),
             ));
         }
         let mut onehot = vec![0.0; b * k];

@@ -94,13 +94,21 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// The checkpoint `--resume out_dir` continues from, or why there is none.
 pub fn checkpoint_to_resume(out_dir: &Path) -> Result<PathBuf> {
     let path = out_dir.join(CHECKPOINT);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(Error::Invalid(format!(
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(Error::Invalid(format!(
+            "--resume: {} is not a file",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Invalid(format!(
             "--resume: no checkpoint at {} (train without --resume first)",
             path.display()
-        )))
+        ))),
+        // A symlink loop, a permission problem: say what it is, not "no checkpoint".
+        Err(e) => Err(Error::Io {
+            context: format!("--resume: cannot read {}", path.display()),
+            source: e,
+        }),
     }
 }
 
