@@ -263,3 +263,21 @@ fn an_optimiser_step_launches_one_kernel_per_three_parameters() {
         "7 parameters in 3 launches, 1 more for the second group"
     );
 }
+
+/// The step-memory estimate (noop runs at batches 64 and 128, extrapolated) predicts the
+/// pool's peak at a larger batch, measured the same way.
+#[test]
+fn the_step_memory_estimate_extrapolates_to_the_measured_peak() {
+    use ganlab::train::memory::measure;
+    let build =
+        |d: &Device| models::build("dcgan", "mnist", &Default::default(), &mut Rng::seed(0), d);
+    let small = measure(&build, &[1, 28, 28], 64, 1).unwrap();
+    assert!(small.per_item > 0.0, "{small:?}");
+    let large = measure(&build, &[1, 28, 28], 256, 1).unwrap();
+    let (predicted, measured) = (small.at(512), large.at(512));
+    let err = (predicted - measured).abs() / measured;
+    assert!(
+        err < 0.25,
+        "predicted {predicted} bytes at 64, measured {measured} ({err:.2})"
+    );
+}

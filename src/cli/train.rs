@@ -1,6 +1,6 @@
 //! `ganlab train <model>`: the book's defaults, every output in one folder.
 
-use super::settings::RunFlags;
+use super::settings::{RunFlags, Settings};
 use super::GpuFlags;
 use clap::Args;
 use ganlab::data::{self, LoadOptions};
@@ -9,9 +9,10 @@ use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
 use ganlab::models;
+use ganlab::models::progan::ProGanConfig;
 use ganlab::train::trainer::{checkpoint_to_resume, CHECKPOINT};
 use ganlab::train::trainer::{train_with_eval, Evaluator};
-use ganlab::train::TrainConfig;
+use ganlab::train::{memory, TrainConfig};
 use ganlab::{Device, Result, Rng};
 use std::path::{Path, PathBuf};
 
@@ -78,8 +79,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let dataset = args.run.dataset.as_deref().unwrap_or("mnist");
             PathBuf::from(format!("runs/{}-{dataset}", args.model))
         });
-    if args.resume.is_none() {
-        claim_out_dir(&out_dir, args.overwrite)?;
+    // Refused now if the folder holds a run; cleared (--overwrite) only once every other
+    // check has passed, so a refused command deletes nothing.
+    if args.resume.is_none() && !args.overwrite {
+        claim_out_dir(&out_dir, false)?;
     }
     let mut flags = match &args.resume {
         Some(dir) => args.run.resumed(&checkpoint_to_resume(dir)?)?,
@@ -114,6 +117,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         style: run.style,
         progan: run.progan,
     };
+    check_memory(&args.model, &run, &opts, &dataset.train.item_shape, &device)?;
     let mut model = models::build(
         &args.model,
         &run.dataset,
@@ -171,6 +175,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, Some(e)) => Some(e),
         (None, None) => None,
     };
+    if args.resume.is_none() && args.overwrite {
+        claim_out_dir(&out_dir, true)?;
+    }
     let before = gpu_counters(&device);
     let summary = train_with_eval(&mut *model, &dataset.train, &cfg, evaluator)?;
     if args.profile {
@@ -263,6 +270,38 @@ const RUN_FILES: [&str; 4] = [CHECKPOINT, "metrics.csv", "losses.png", "samples"
 
 /// A new run may only write into `dir` if no run is there, or `overwrite` says to replace it:
 /// a second `train dcgan` must not silently destroy the first one's checkpoint and metrics.
+/// Refuses a batch whose training step would not fit in the device's memory (measured on the
+/// noop backend, see `train::memory`), before anything real is allocated.
+fn check_memory(
+    model: &str,
+    run: &Settings,
+    opts: &models::Options,
+    item_shape: &[usize],
+    device: &Device,
+) -> Result<()> {
+    let (available, what) = match device {
+        Device::Cpu => match memory::host_available() {
+            Some(bytes) => (bytes, "this machine"),
+            None => return Ok(()),
+        },
+        Device::Gpu(ctx) if ctx.is_noop() => return Ok(()),
+        Device::Gpu(ctx) => (ctx.pool_cap(), "the GPU (its buffer pool cap)"),
+    };
+    // A schedule of one image per phase: ProGAN reaches its last resolution in two steps.
+    let small = models::Options {
+        progan: ProGanConfig {
+            phase_images: 1,
+            ..opts.progan
+        },
+        ..*opts
+    };
+    let build = |d: &Device| models::build(model, &run.dataset, &small, &mut Rng::seed(0), d);
+    // Batches of 64 and 128: large enough that the pool's size classes round little, and
+    // free on the noop backend.
+    let need = memory::measure(&build, item_shape, 64, 2)?;
+    memory::check_fits(&need, run.batch_size, available, "--batch-size", what)
+}
+
 fn claim_out_dir(dir: &Path, overwrite: bool) -> Result<()> {
     let present: Vec<&str> = RUN_FILES
         .into_iter()

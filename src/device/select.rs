@@ -102,8 +102,12 @@ pub(crate) fn new_instance(backends: Backends) -> wgpu::Instance {
         // validation. Immediates as Vulkan guarantees them, so it measures the usual path.
         desc.backend_options.noop = wgpu::NoopBackendOptions {
             enable: true,
+            // Buffers as large as a data-centre GPU takes (wgpu's default 128 MiB binding is a
+            // portability floor, not what the memory estimate of a big step should hit).
             limits: Some(wgpu::Limits {
                 max_immediate_size: crate::device::MAX_PARAMS_BYTES as u32,
+                max_storage_buffer_binding_size: 1 << 31,
+                max_buffer_size: 1 << 32,
                 ..wgpu::Limits::default()
             }),
             features: Some(wgpu::Features::IMMEDIATES),

@@ -2,6 +2,7 @@
 
 pub mod interrupt;
 pub mod log;
+pub mod memory;
 pub mod trainer;
 
 pub use log::MetricsLog;
