@@ -102,6 +102,16 @@ const CASES: &[Case] = &[
         not: &[],
     },
     Case {
+        name: "--steps 0",
+        kind: Kind::Degenerate,
+        args: &["train", "gan", "--steps", "0", "--out", "{tmp}/s0"],
+        env: NO_ENV,
+        setup: nothing,
+        status: Status::Fails,
+        words: &["--steps", "0"],
+        not: &[],
+    },
+    Case {
         name: "batch size 0",
         kind: Kind::Size,
         args: &["train", "gan", "--batch-size", "0", "--out", "{tmp}/b0"],

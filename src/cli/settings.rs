@@ -87,7 +87,7 @@ pub struct RunFlags {
     /// Training iterations, each one generator step (default: the book's, 30000 for gan,
     /// 4000 for dcgan and wgan, 20000 for cgan, 30000 for wgan-gp; progan: its 7 phases;
     /// 3000 on toy data; a resumed run: its own).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
     /// Write a 5x5 sample grid every K steps (default: the book's 200 for gan and cgan, 50 for
     /// dcgan and wgan, 100 for wgan-gp, 4 per phase for progan); on toy data, a samples-vs-data

@@ -39,7 +39,8 @@ pub struct TrainArgs {
     /// losses.png and samples/ are deleted first (nothing else in the folder is touched).
     #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
-    /// Log FID and Inception Score every K steps (needs `ganlab train-classifier` first).
+    /// Log FID and Inception Score every K steps (needs `ganlab train-classifier` first); 0,
+    /// the default, never.
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
     /// Samples per training-time evaluation (2 to 100,000).
