@@ -30,6 +30,9 @@ struct Row {
     device: String,
     median_s: f64,
     images_per_s: f64,
+    /// The most tensor storage alive during the timed iterations (parameters, optimiser state
+    /// and a step's activations and gradients), on either device.
+    peak_tensor_bytes: u64,
     /// Per iteration, over the timed iterations (GPU only).
     per_iter: Option<PerIter>,
 }
@@ -135,18 +138,19 @@ fn main() {
         opts.reps
     );
     println!(
-        "{:<7} {:>6} {:<34} {:>9} {:>9} | per iter: {:>6} {:>6} {:>7} {:>7} {:>6} {:>9}",
+        "{:<7} {:>6} {:<34} {:>9} {:>9} {:>10} | per iter: {:>6} {:>6} {:>7} {:>7} {:>6} {:>13}",
         "model",
         "batch",
         "device",
         "ms/iter",
         "images/s",
+        "tensor MiB",
         "disp",
         "passes",
         "submits",
         "buffers",
         "bgs",
-        "peak MiB"
+        "pool peak MiB"
     );
     let mut rows = Vec::new();
     for model_name in &opts.models {
@@ -187,26 +191,24 @@ fn main() {
                     Device::Gpu(ctx) => Some(ctx.counters()),
                     Device::Cpu => None,
                 };
-                let result = (|| -> ganlab::Result<(f64, Option<CounterSnapshot>)> {
+                let result = (|| -> ganlab::Result<(f64, u64, Option<CounterSnapshot>)> {
                     step()?;
                     step()?;
-                    if let Device::Gpu(ctx) = device {
-                        ctx.reset_peak();
-                    }
+                    device.reset_tensor_peak();
                     let before = counters();
                     let times = (0..opts.reps)
                         .map(|_| step())
                         .collect::<ganlab::Result<Vec<_>>>()?;
                     let counts = counters().zip(before).map(|(a, b)| a.since(&b));
-                    Ok((median(times), counts))
+                    Ok((median(times), device.tensor_bytes().1, counts))
                 })();
                 let name = format!("{device:?}");
                 match result {
-                    Ok((secs, counts)) => {
+                    Ok((secs, peak_tensor_bytes, counts)) => {
                         let per_iter = counts.map(|c| PerIter::new(&c, opts.reps));
                         let counts_text = per_iter.as_ref().map_or(String::new(), |c| {
                             format!(
-                                " | per iter: {:>6.0} {:>6.1} {:>7.1} {:>7.1} {:>6.1} {:>9.1}",
+                                " | per iter: {:>6.0} {:>6.1} {:>7.1} {:>7.1} {:>6.1} {:>13.1}",
                                 c.dispatches,
                                 c.compute_passes,
                                 c.submits,
@@ -216,9 +218,10 @@ fn main() {
                             )
                         });
                         println!(
-                            "{model_name:<7} {batch:>6} {name:<34} {:>9.2} {:>9.0}{counts_text}",
+                            "{model_name:<7} {batch:>6} {name:<34} {:>9.2} {:>9.0} {:>10.1}{counts_text}",
                             secs * 1e3,
-                            images as f64 / secs
+                            images as f64 / secs,
+                            peak_tensor_bytes as f64 / (1 << 20) as f64
                         );
                         rows.push(Row {
                             model: model_name.clone(),
@@ -226,6 +229,7 @@ fn main() {
                             device: name,
                             median_s: secs,
                             images_per_s: images as f64 / secs,
+                            peak_tensor_bytes,
                             per_iter,
                         });
                     }

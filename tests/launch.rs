@@ -281,3 +281,31 @@ fn the_step_memory_estimate_extrapolates_to_the_measured_peak() {
         "predicted {predicted} bytes at 64, measured {measured} ({err:.2})"
     );
 }
+
+/// Tensor bytes count what tensors hold, not the pool's idle buffers: a dropped tensor's
+/// buffer leaves the count though the pool keeps it, and the peak remembers it until reset.
+#[test]
+fn tensor_bytes_follow_live_tensors_and_their_peak() {
+    let device = context(AdapterRequest {
+        backend: Some("noop".into()),
+        ..Default::default()
+    });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    let (live0, _) = device.tensor_bytes();
+    device.reset_tensor_peak();
+    let t = Tensor::zeros(&[1 << 20], &device).unwrap();
+    let (live1, peak1) = device.tensor_bytes();
+    assert_eq!(live1 - live0, 4 << 20);
+    assert_eq!(peak1, live1);
+    drop(t);
+    let (live2, peak2) = device.tensor_bytes();
+    assert_eq!((live2, peak2), (live0, live1));
+    assert!(
+        ctx.counters().pool_bytes >= live1,
+        "the pool keeps the buffer"
+    );
+    device.reset_tensor_peak();
+    assert_eq!(device.tensor_bytes().1, live0);
+}

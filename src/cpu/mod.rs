@@ -118,13 +118,53 @@ pub enum CpuStorage {
 
 impl From<Vec<f32>> for CpuStorage {
     fn from(v: Vec<f32>) -> Self {
+        live::add(std::mem::size_of_val(&v[..]));
         CpuStorage::F32(RefCell::new(v))
     }
 }
 
 impl From<Vec<f64>> for CpuStorage {
     fn from(v: Vec<f64>) -> Self {
+        live::add(std::mem::size_of_val(&v[..]));
         CpuStorage::F64(RefCell::new(v))
+    }
+}
+
+/// Tensor storage is sized once: its bytes leave the live count as it drops.
+impl Drop for CpuStorage {
+    fn drop(&mut self) {
+        live::sub(match self {
+            CpuStorage::F32(v) => std::mem::size_of_val(&v.borrow()[..]),
+            CpuStorage::F64(v) => std::mem::size_of_val(&v.borrow()[..]),
+        });
+    }
+}
+
+/// Bytes of CPU tensor storage alive now and at the most since the last reset (all threads):
+/// what a training step holds, for the benches.
+pub mod live {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static LIVE: AtomicU64 = AtomicU64::new(0);
+    static PEAK: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn add(bytes: usize) {
+        let now = LIVE.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    pub(super) fn sub(bytes: usize) {
+        LIVE.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (live, peak) bytes.
+    pub fn bytes() -> (u64, u64) {
+        (LIVE.load(Ordering::Relaxed), PEAK.load(Ordering::Relaxed))
+    }
+
+    /// Starts the peak over from what is live now.
+    pub fn reset_peak() {
+        PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the GPU context has done, counted exactly: a training step's launch cost is visible
 //! (and testable) without a GPU, where a time would be noise.
 
+use super::pool::PoolBytes;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,10 +39,14 @@ pub struct CounterSnapshot {
     pub pool_bytes: u64,
     /// The most `pool_bytes` has been since the context opened (or the peak was reset).
     pub peak_pool_bytes: u64,
+    /// Bytes of the buffers tensors hold now (the pool's idle ones not counted), and the most
+    /// since the peak was reset.
+    pub tensor_bytes: u64,
+    pub peak_tensor_bytes: u64,
 }
 
 impl CounterSnapshot {
-    pub(crate) fn read(c: &Counters, pool_bytes: u64, peak_pool_bytes: u64) -> Self {
+    pub(crate) fn read(c: &Counters, pool: PoolBytes) -> Self {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         CounterSnapshot {
             dispatches: get(&c.dispatches),
@@ -50,8 +55,10 @@ impl CounterSnapshot {
             buffers_created: get(&c.buffers_created),
             bind_groups_created: get(&c.bind_groups_created),
             pipelines_created: get(&c.pipelines_created),
-            pool_bytes,
-            peak_pool_bytes,
+            pool_bytes: pool.held,
+            peak_pool_bytes: pool.peak,
+            tensor_bytes: pool.live,
+            peak_tensor_bytes: pool.live_peak,
         }
     }
 
@@ -66,6 +73,8 @@ impl CounterSnapshot {
             pipelines_created: self.pipelines_created - earlier.pipelines_created,
             pool_bytes: self.pool_bytes,
             peak_pool_bytes: self.peak_pool_bytes,
+            tensor_bytes: self.tensor_bytes,
+            peak_tensor_bytes: self.peak_tensor_bytes,
         }
     }
 }

@@ -256,8 +256,7 @@ impl GpuContext {
 
     /// What this context has done so far; subtract two snapshots for a step's counts.
     pub fn counters(&self) -> CounterSnapshot {
-        let (held, peak) = self.pool.bytes();
-        CounterSnapshot::read(&self.counters, held, peak)
+        CounterSnapshot::read(&self.counters, self.pool.bytes())
     }
 
     /// Dispatches so far per kernel, most first.

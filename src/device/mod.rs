@@ -33,6 +33,26 @@ pub enum Device {
 }
 
 impl Device {
+    /// Bytes of tensor storage alive on this device (CPU: in every thread) now, and the most
+    /// since the last [`reset_tensor_peak`](Self::reset_tensor_peak).
+    pub fn tensor_bytes(&self) -> (u64, u64) {
+        match self {
+            Device::Cpu => crate::cpu::live::bytes(),
+            Device::Gpu(ctx) => {
+                let c = ctx.counters();
+                (c.tensor_bytes, c.peak_tensor_bytes)
+            }
+        }
+    }
+
+    /// Starts the peak of [`tensor_bytes`](Self::tensor_bytes) over from what is alive now.
+    pub fn reset_tensor_peak(&self) {
+        match self {
+            Device::Cpu => crate::cpu::live::reset_peak(),
+            Device::Gpu(ctx) => ctx.reset_peak(),
+        }
+    }
+
     /// The process-wide default GPU: the best adapter as chosen by [`AdapterRequest::from_env`]
     /// (`GANLAB_BACKEND`, `GANLAB_ADAPTER`). Created once and shared, so tensors made by
     /// different callers can meet in one op.

@@ -67,11 +67,30 @@ struct SizeClass {
     last_used: u64,
 }
 
+/// The pool's byte levels: held (in use or idle) and handed out to tensors, each with its peak.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolBytes {
+    pub held: u64,
+    pub peak: u64,
+    pub live: u64,
+    pub live_peak: u64,
+}
+
+impl PoolState {
+    fn hand_out(&mut self, class: u64) {
+        self.live += class;
+        self.live_peak = self.live_peak.max(self.live);
+    }
+}
+
 struct PoolState {
     free: HashMap<u64, SizeClass>,
     /// Bytes of every buffer the pool created and has not released, in use or idle.
     held: u64,
     peak: u64,
+    /// Bytes of buffers handed out to tensors (not idle), now and at the most.
+    live: u64,
+    live_peak: u64,
     cap: u64,
     tick: u64,
     next_id: u64,
@@ -88,6 +107,8 @@ impl BufferPool {
                 free: HashMap::new(),
                 held: 0,
                 peak: 0,
+                live: 0,
+                live_peak: 0,
                 cap,
                 tick: 0,
                 next_id: 1,
@@ -118,7 +139,11 @@ impl BufferPool {
         let tick = s.tick;
         let c = s.free.get_mut(&class)?;
         c.last_used = tick;
-        c.idle.pop_first().map(|(id, buffer)| Pooled { id, buffer })
+        let taken = c.idle.pop_first().map(|(id, buffer)| Pooled { id, buffer });
+        if taken.is_some() {
+            s.hand_out(class);
+        }
+        taken
     }
 
     /// Counts a newly created buffer of `class` bytes and gives it an id.
@@ -126,6 +151,7 @@ impl BufferPool {
         let mut s = self.state();
         s.held += class;
         s.peak = s.peak.max(s.held);
+        s.hand_out(class);
         let id = s.next_id;
         s.next_id += 1;
         Pooled { id, buffer }
@@ -133,6 +159,7 @@ impl BufferPool {
 
     fn give_back(&self, class: u64, pooled: Pooled) {
         let mut s = self.state();
+        s.live -= class;
         s.tick += 1;
         let tick = s.tick;
         let c = s.free.entry(class).or_default();
@@ -183,14 +210,20 @@ impl BufferPool {
     }
 
     /// (held, peak) bytes.
-    pub(crate) fn bytes(&self) -> (u64, u64) {
+    pub(crate) fn bytes(&self) -> PoolBytes {
         let s = self.state();
-        (s.held, s.peak)
+        PoolBytes {
+            held: s.held,
+            peak: s.peak,
+            live: s.live,
+            live_peak: s.live_peak,
+        }
     }
 
     pub(crate) fn reset_peak(&self) {
         let mut s = self.state();
         s.peak = s.held;
+        s.live_peak = s.live;
     }
 
     pub(crate) fn cap(&self) -> u64 {

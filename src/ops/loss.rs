@@ -162,13 +162,13 @@ impl Tensor {
         let (loss, acc) = match (self.storage(), target.storage()) {
             (Storage::Cpu(xs), Storage::Cpu(ys)) => {
                 let both = with_cpu2!("bce_with_logits", xs, ys, x, y => bce_logits_cpu(x, y))?;
-                let (loss, acc) = match both {
+                let (loss, acc) = match &both {
                     CpuStorage::F32(v) => {
-                        let v = v.into_inner();
+                        let v = v.borrow();
                         (CpuStorage::from(vec![v[0]]), CpuStorage::from(vec![v[1]]))
                     }
                     CpuStorage::F64(v) => {
-                        let v = v.into_inner();
+                        let v = v.borrow();
                         (CpuStorage::from(vec![v[0]]), CpuStorage::from(vec![v[1]]))
                     }
                 };
