@@ -1,7 +1,8 @@
 // Dropout mask from a counter-based generator (Philox4x32-10, Salmon et al. 2011): element i
-// draws from counter (i, offset, 0, 0) under key (seed_lo, seed_hi), so the mask depends only
-// on (seed, offset, i): the same on every device and in every launch order.
-// mask(i) = 1 / keep if u < keep else 0, with u the top 24 bits of the first output word.
+// takes word i % 4 of the block at counter (i / 4, offset, 0, 0) under key (seed_lo, seed_hi),
+// so the mask depends only on (seed, offset, i): the same on every device and in every launch
+// order (the CPU computes each block once for its four elements).
+// mask(i) = 1 / keep if u < keep else 0, with u the top 24 bits of the element's word.
 // This file holds the generator; dropout_mask.wgsl writes the mask, dropout_apply.wgsl
 // multiplies by it without storing it (the forward pass and, with the same seed, the backward).
 
@@ -32,7 +33,7 @@ fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 }
 
 fn mask_value(i: u32) -> f32 {
-    let word = philox(vec4<u32>(i, p.offset, 0u, 0u), vec2<u32>(p.seed[0], p.seed[1])).x;
+    let word = philox(vec4<u32>(i >> 2u, p.offset, 0u, 0u), vec2<u32>(p.seed[0], p.seed[1]))[i & 3u];
     let u = f32(word >> 8u) * (1.0 / 16777216.0);
     return select(0.0, 1.0 / p.keep, u < p.keep);
 }

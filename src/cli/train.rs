@@ -130,7 +130,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         model.set_learning_rate(lr)?;
     }
     println!(
-        "training {} on {} ({} images {source}) on {device:?} -> {}",
+        "training {} on {} ({} images; {source}) on {device:?} -> {}",
         args.model,
         run.dataset,
         dataset.train.n,

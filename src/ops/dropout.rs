@@ -51,14 +51,36 @@ impl MaskSpec {
         })
     }
 
-    /// Element i's mask value, as the kernel computes it.
-    fn value(&self, i: usize) -> f32 {
-        let word = philox4x32([i as u32, self.offset, 0, 0], self.key)[0];
-        let u = (word >> 8) as f32 * (1.0 / 16_777_216.0);
-        if u < self.keep {
-            1.0 / self.keep
+    /// The four mask values of elements 4q..4q + 4, as the kernel computes them: one Philox
+    /// block (counter (q, offset, 0, 0)) gives the four elements their words.
+    fn quad(&self, q: usize) -> [f32; 4] {
+        philox4x32([q as u32, self.offset, 0, 0], self.key).map(|word| {
+            let u = (word >> 8) as f32 * (1.0 / 16_777_216.0);
+            if u < self.keep {
+                1.0 / self.keep
+            } else {
+                0.0
+            }
+        })
+    }
+
+    /// Every element's mask value, `f(i, mask)` written into `out[i]`, in parallel blocks.
+    fn fill<T: Send>(&self, out: &mut [T], f: impl Fn(usize, f32) -> T + Sync) {
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 14; // a multiple of 4: blocks start at a quad boundary
+        let run = |(b, chunk): (usize, &mut [T])| {
+            for (j, quad) in chunk.chunks_mut(4).enumerate() {
+                let i0 = b * BLOCK + 4 * j;
+                let mask = self.quad(i0 / 4);
+                for (k, v) in quad.iter_mut().enumerate() {
+                    *v = f(i0 + k, mask[k]);
+                }
+            }
+        };
+        if out.len() > BLOCK {
+            out.par_chunks_mut(BLOCK).enumerate().for_each(run);
         } else {
-            0.0
+            run((0, out));
         }
     }
 
@@ -73,10 +95,9 @@ impl MaskSpec {
 }
 
 fn apply_cpu<T: Real>(x: &[T], spec: MaskSpec) -> Vec<T> {
-    x.iter()
-        .enumerate()
-        .map(|(i, &v)| v * T::from_f64(f64::from(spec.value(i))))
-        .collect()
+    let mut out = vec![T::ZERO; x.len()];
+    spec.fill(&mut out, |i, m| x[i] * T::from_f64(f64::from(m)));
+    out
 }
 
 /// x times the mask of `spec`, recorded as a linear op whose backward applies the same mask.
@@ -144,7 +165,11 @@ pub fn dropout_mask(
     let spec = MaskSpec::new(rate, seed, offset)?;
     let n: usize = shape.iter().product();
     match device {
-        Device::Cpu => Tensor::from_vec((0..n).map(|i| spec.value(i)).collect(), shape, device),
+        Device::Cpu => {
+            let mut mask = vec![0.0; n];
+            spec.fill(&mut mask, |_, m| m);
+            Tensor::from_vec(mask, shape, device)
+        }
         Device::Gpu(ctx) => {
             let out = ctx.alloc(n)?;
             ctx.dispatch(&MASK, &spec.params(n), &[&out], ctx.grid(n)?)?;
