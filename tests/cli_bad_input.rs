@@ -604,7 +604,7 @@ fn set_step(path: &Path, step: u64) {
 /// Runs `ganlab` with `args` in `dir`, killed after `limit`: (status code, output, elapsed).
 fn run(
     dir: &Path,
-    args: &[String],
+    args: &[impl AsRef<std::ffi::OsStr>],
     env: &[(&str, &str)],
     limit: Duration,
 ) -> (Option<i32>, String, Duration) {
@@ -628,51 +628,59 @@ fn run(
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    let text = format!(
+    (out.status.code(), text_of(&out), start.elapsed())
+}
+
+/// stdout then stderr of a finished process.
+fn text_of(out: &std::process::Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text, start.elapsed())
+    )
+}
+
+/// A 2-step gan run on the tiny set into `run/`.
+const TINY_RUN: &[&str] = &[
+    "train",
+    "gan",
+    "--data-dir",
+    TINY,
+    "--batch-size",
+    "4",
+    "--steps",
+    "2",
+    "--quiet",
+    "--device",
+    "cpu",
+    "--out",
+    "run",
+];
+
+/// Runs `ganlab` with `args` in `dir` and asserts it succeeded; returns its output.
+fn succeed(dir: &Path, args: &[&str]) -> String {
+    let (code, text, _) = run(dir, args, NO_ENV, Duration::from_secs(300));
+    assert_eq!(code, Some(0), "ganlab {}: {text}", args.join(" "));
+    text
 }
 
 /// A finished 2-step gan run on the tiny set and a classifier of the tiny set, made once.
 fn prepared(base: &Path) {
-    let limit = Duration::from_secs(300);
-    let args: Vec<String> = [
-        "train",
-        "gan",
-        "--data-dir",
-        TINY,
-        "--batch-size",
-        "4",
-        "--steps",
-        "2",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--out",
-        "run",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, text, _) = run(base, &args, NO_ENV, limit);
-    assert_eq!(code, Some(0), "{text}");
-    let args: Vec<String> = [
-        "train-classifier",
-        "--data-dir",
-        TINY,
-        "--epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        "clf.safetensors",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, text, _) = run(base, &args, NO_ENV, limit);
-    assert_eq!(code, Some(0), "{text}");
+    succeed(base, TINY_RUN);
+    succeed(
+        base,
+        &[
+            "train-classifier",
+            "--data-dir",
+            TINY,
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            "clf.safetensors",
+        ],
+    );
     let zero =
         ganlab::data::idx::encode_idx(ganlab::data::idx::IdxKind::Images, &[0, 28, 28], &[], false);
     std::fs::write(base.join("zero.idx"), zero).unwrap();
@@ -745,43 +753,24 @@ fn every_bad_input_is_refused_cleanly_and_touches_no_file() {
 fn a_run_sweeps_the_temporary_file_a_killed_save_left() {
     let base = tempfile::tempdir().unwrap();
     let stale = base.path().join("run/.checkpoint.safetensors.tmp-4000000");
-    let args: Vec<String> = [
-        "train",
-        "gan",
-        "--data-dir",
-        TINY,
-        "--batch-size",
-        "4",
-        "--steps",
-        "2",
-        "--quiet",
-        "--device",
-        "cpu",
-        "--out",
-        "run",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, text, _) = run(base.path(), &args, NO_ENV, Duration::from_secs(300));
-    assert_eq!(code, Some(0), "{text}");
+    succeed(base.path(), TINY_RUN);
     std::fs::write(&stale, vec![0u8; 1000]).unwrap();
-    let resume: Vec<String> = [
-        "train",
-        "gan",
-        "--data-dir",
-        TINY,
-        "--resume",
-        "run",
-        "--steps",
-        "3",
-        "--quiet",
-        "--device",
-        "cpu",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, text, _) = run(base.path(), &resume, NO_ENV, Duration::from_secs(300));
-    assert_eq!(code, Some(0), "{text}");
+    let text = succeed(
+        base.path(),
+        &[
+            "train",
+            "gan",
+            "--data-dir",
+            TINY,
+            "--resume",
+            "run",
+            "--steps",
+            "3",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    );
     assert!(!stale.exists(), "{text}");
     assert!(text.contains("removed 1 temporary file"), "{text}");
 }
@@ -817,11 +806,7 @@ fn a_copied_binary_trains_offline_on_its_built_in_subset() {
         .env("https_proxy", "http://127.0.0.1:9")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text_of(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("built into the ganlab binary"), "{text}");
     assert!(

@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use super::idx::{read_idx_file, IdxArray, IdxKind};
+use super::idx::IdxArray;
 use super::{DataError, Result};
 
 /// One split. Items are stored contiguously, `item_len()` values each, in `item_shape` order.
@@ -37,23 +37,6 @@ impl Split {
             }
         }
         counts
-    }
-
-    /// Reads an images/labels pair of IDX files (plain or gzip) and checks that they agree with
-    /// each other and with the expected image size and number of classes.
-    pub fn from_idx_files(
-        images_path: &Path,
-        labels_path: &Path,
-        (rows, cols): (usize, usize),
-        classes: usize,
-    ) -> Result<Split> {
-        let images = read_idx_file(images_path, IdxKind::Images)?;
-        let labels = read_idx_file(labels_path, IdxKind::Labels)?;
-        Split::from_idx(
-            [(images_path, images), (labels_path, labels)],
-            (rows, cols),
-            classes,
-        )
     }
 
     /// A split from decoded IDX images and labels (each with the path its errors name),

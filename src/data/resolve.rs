@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::dataset::{Dataset, Rule, Source, Split};
 use super::download::{check_sha256, sha256_bytes, sha256_file, Downloader};
-use super::idx::{parse_idx, IdxKind};
+use super::idx::{parse_idx, read_idx_file, IdxArray, IdxKind};
 use super::options::LoadOptions;
 use super::registry::{FileRole, FileSpec, ImageSetSpec};
 use super::{DataError, Result};
@@ -38,11 +38,12 @@ pub fn load_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset
         match find_files(&dir, &spec.files) {
             Ok(paths) => return load_dir(spec, &paths, source(rule, &dir)),
             Err(why) => {
+                let why = format!("{label} {}: {why}", dir.display());
                 // A folder the user named and we could not use is said, not skipped silently.
                 if rule == Rule::GanlabData {
-                    asked.push(format!("{label} {}: {why}", dir.display()));
+                    asked.push(why.clone());
                 }
-                looked.push(format!("{label} {}: {why}", dir.display()));
+                looked.push(why);
             }
         }
     }
@@ -138,30 +139,30 @@ fn load_fallback(
         }
         src
     };
-    let folder = opts.fixtures_dir.as_ref().map(|f| f.join(&fallback.subdir));
-    let from_folder = match &folder {
-        Some(dir) => find_files(dir, &fallback.files)
-            .and_then(|p| verify(&fallback.files, p))
-            .map_err(|why| format!("shipped subset {}: {why}", dir.display())),
+    let folder = match &opts.fixtures_dir {
+        Some(fixtures) => {
+            let dir = fixtures.join(&fallback.subdir);
+            find_files(&dir, &fallback.files)
+                .and_then(|p| verify(&fallback.files, p))
+                .map(|paths| (dir.clone(), paths))
+                .map_err(|why| format!("shipped subset {}: {why}", dir.display()))
+        }
         None => Err("shipped subset: no fixtures folder configured".into()),
     };
-    match (from_folder, fallback.embedded) {
-        (Ok(paths), _) => {
-            let dir = folder.expect("found in it");
-            // Files matching their checksums load; should they not, the reason joins the list.
+    match (folder, fallback.embedded) {
+        // Files matching their checksums load; should they not, the reason joins the list.
+        (Ok((dir, paths)), _) => {
             load_dir(spec, &paths, announce(source(Rule::Fixture, &dir))).map_err(|e| e.to_string())
         }
-        (Err(_), Some(bytes)) => load_embedded(
-            spec,
-            &fallback.files,
-            bytes,
-            announce(Source {
+        (Err(_), Some(bytes)) => {
+            let src = announce(Source {
                 rule: Rule::Embedded,
                 dir: None,
                 notice: None,
-            }),
-        )
-        .map_err(|e| format!("built-in subset: {e}")),
+            });
+            load_embedded(spec, &fallback.files, bytes, src)
+                .map_err(|e| format!("built-in subset: {e}"))
+        }
         (Err(why), None) => Err(why),
     }
 }
@@ -173,36 +174,18 @@ fn load_embedded(
     bytes: [&[u8]; 4],
     source: Source,
 ) -> Result<Dataset> {
-    let mut arrays = Vec::with_capacity(4);
-    for (file, data) in files.iter().zip(bytes) {
-        let name = PathBuf::from(format!("<built-in>/{}", file.name));
+    assemble(spec, source, |role| {
+        let (file, data) = files
+            .iter()
+            .zip(bytes)
+            .find(|(f, _)| f.role == role)
+            .ok_or_else(|| no_file(spec, role))?;
         check_sha256(&file.name, &sha256_bytes(data), &file.sha256)?;
-        let kind = match file.role {
-            FileRole::TrainImages | FileRole::TestImages => IdxKind::Images,
-            FileRole::TrainLabels | FileRole::TestLabels => IdxKind::Labels,
-        };
-        let array = parse_idx(data, kind).map_err(|source| DataError::Idx {
-            path: name.clone(),
-            source,
-        })?;
-        arrays.push((name, array));
-    }
-    let mut arrays = arrays.into_iter();
-    let mut split = || -> Result<Split> {
-        let (ip, images) = arrays.next().expect("four files");
-        let (lp, labels) = arrays.next().expect("four files");
-        Split::from_idx(
-            [(&ip, images), (&lp, labels)],
-            (spec.rows, spec.cols),
-            spec.classes.len(),
-        )
-    };
-    Ok(Dataset {
-        name: spec.name.clone(),
-        train: split()?,
-        test: split()?,
-        classes: spec.classes.clone(),
-        source,
+        let path = PathBuf::from(format!("<built-in>/{}", file.name));
+        match parse_idx(data, idx_kind(role)) {
+            Ok(array) => Ok((path, array)),
+            Err(source) => Err(DataError::Idx { path, source }),
+        }
     })
 }
 
@@ -273,17 +256,28 @@ fn verify(files: &[FileSpec], found: Found) -> std::result::Result<Found, String
 }
 
 fn load_dir(spec: &ImageSetSpec, found: &Found, source: Source) -> Result<Dataset> {
-    let path_of = |role: FileRole| {
-        found
+    assemble(spec, source, |role| {
+        let path = found
             .iter()
             .find(|(r, _)| *r == role)
-            .map(|(_, p)| p.as_path())
-            .ok_or_else(|| DataError::InvalidArgument(format!("{}: no {role:?} file", spec.name)))
-    };
+            .map(|(_, p)| p)
+            .ok_or_else(|| no_file(spec, role))?;
+        Ok((path.clone(), read_idx_file(path, idx_kind(role))?))
+    })
+}
+
+/// A dataset from its four IDX arrays, each got by role from `read` with the path its errors
+/// name.
+fn assemble(
+    spec: &ImageSetSpec,
+    source: Source,
+    read: impl Fn(FileRole) -> Result<(PathBuf, IdxArray)>,
+) -> Result<Dataset> {
     let split = |images, labels| -> Result<Split> {
-        Split::from_idx_files(
-            path_of(images)?,
-            path_of(labels)?,
+        let (images_path, images) = read(images)?;
+        let (labels_path, labels) = read(labels)?;
+        Split::from_idx(
+            [(&images_path, images), (&labels_path, labels)],
             (spec.rows, spec.cols),
             spec.classes.len(),
         )
@@ -295,6 +289,17 @@ fn load_dir(spec: &ImageSetSpec, found: &Found, source: Source) -> Result<Datase
         classes: spec.classes.clone(),
         source,
     })
+}
+
+fn idx_kind(role: FileRole) -> IdxKind {
+    match role {
+        FileRole::TrainImages | FileRole::TestImages => IdxKind::Images,
+        FileRole::TrainLabels | FileRole::TestLabels => IdxKind::Labels,
+    }
+}
+
+fn no_file(spec: &ImageSetSpec, role: FileRole) -> DataError {
+    DataError::InvalidArgument(format!("{}: no {role:?} file", spec.name))
 }
 
 fn source(rule: Rule, dir: &Path) -> Source {

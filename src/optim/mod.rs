@@ -189,9 +189,7 @@ impl<R: UpdateRule> Optimizer<R> {
 
     /// Values per state slot: every parameter's size, summed.
     fn state_len(&self) -> usize {
-        self.slots()
-            .last()
-            .map_or(0, |s| s.offset + s.param.numel())
+        self.state.as_ref().map_or(0, |s| s.shape()[1])
     }
 
     pub fn rule(&self) -> &R {
@@ -333,12 +331,13 @@ impl<R: UpdateRule> Optimizer<R> {
 
     /// One launch per [`PAIRS`] parameters of a group.
     fn step_gpu(&self, state: &Tensor, work: &[(Vec<f32>, Vec<Job>)]) -> Result<()> {
+        let stride = self.state_len() as u32;
         let state = gpu_buffer(state);
         let ctx = state.context();
         for (scalars, jobs) in work {
             for chunk in jobs.chunks(PAIRS) {
                 let mut params = OptimParams {
-                    stride: self.state_len() as u32,
+                    stride,
                     clipped: self.clip.is_some() as u32,
                     clip: self.clip.unwrap_or(0.0),
                     ..Default::default()
