@@ -1,20 +1,34 @@
-//! `cargo bench --bench conv [-- --filter TEXT --pass fwd|dx|dw --reps N --batch 64,256 --device cpu|gpu]`
+//! `cargo bench --bench conv [-- --filter TEXT --pass fwd|dx|dw --variant NAME --reps N
+//! --batch 64,256 --device cpu|gpu --peak-tflops T]`
 //!
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
-//! critic and generator, and the ProGAN blocks: forward (each GPU variant), gradient w.r.t.
-//! the input and w.r.t. the weights, on the GPU and the CPU. Prints a table per shape (median
-//! ms, GFLOP/s counting 2*N*Cout*Hout*Wout*Cin*K*K per pass, the best forward variant) and
-//! writes `target/bench/conv.json`. GPU times come from timestamp queries around the kernels
-//! when the adapter has them, else from wall time around a synchronised submit.
+//! critic and generator, and the ProGAN blocks: forward, gradient w.r.t. the input and w.r.t.
+//! the weights, in every kernel variant of each device (`--variant` forces one):
+//! - GPU: `auto` (the launch plan's choice: split-K where the tile grid is too small),
+//!   `nosplit` (one pass over all of K), `im2col` (forward only: the im2col matrix, then the
+//!   matmul kernel);
+//! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
+//!
+//! Per pass it prints the median time, GFLOP/s (2*N*Cout*Hout*Wout*Cin*K*K per pass) and, with
+//! `--peak-tflops`, the share of that peak; for the GPU the kernel, splits, workgroups and
+//! K-steps per workgroup of each GEMM it launched. Everything also goes to
+//! `target/bench/conv.json`. GPU times come from timestamp queries around the kernels when the
+//! adapter has them, else from wall time around a synchronised submit.
 
 mod common;
 
 use common::median;
 
 use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
-use ganlab::ops::{set_conv_algo, ConvAlgo, Padding};
+use ganlab::ops::gemm::{record_launches, with_splits, GemmLaunch};
+use ganlab::ops::{set_conv_algo, with_cpu_conv, ConvAlgo, CpuConv, Padding};
 use ganlab::{Device, Result, Rng, Tensor};
+use serde::Serialize;
 use std::time::Instant;
+
+// The allocator the `ganlab` binary trains with: big outputs are reused, not page-faulted.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// (model, layer, cin, cout, input size, kernel, stride, padding)
 type Layer = (
@@ -68,24 +82,29 @@ fn layers() -> Vec<Layer> {
 struct Options {
     filter: Option<String>,
     pass: Option<String>,
+    variant: Option<String>,
     reps: usize,
     batches: Option<Vec<usize>>,
     device: Option<String>,
+    peak_tflops: Option<f64>,
 }
 
 fn options() -> Options {
     let mut o = Options {
         filter: None,
         pass: None,
+        variant: None,
         reps: 0,
         batches: None,
         device: None,
+        peak_tflops: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--filter" => o.filter = args.next(),
             "--pass" => o.pass = args.next(),
+            "--variant" => o.variant = args.next(),
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--batch" => {
                 o.batches = args
@@ -93,6 +112,7 @@ fn options() -> Options {
                     .map(|v| v.split(',').filter_map(|b| b.parse().ok()).collect())
             }
             "--device" => o.device = args.next(),
+            "--peak-tflops" => o.peak_tflops = args.next().and_then(|v| v.parse().ok()),
             _ => {} // cargo passes --bench
         }
     }
@@ -101,51 +121,121 @@ fn options() -> Options {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Pass {
-    Forward(ConvAlgo),
+    Forward,
     InputGrad,
     WeightGrad,
 }
 
 impl Pass {
-    fn name(self) -> &'static str {
-        match self {
-            Pass::Forward(ConvAlgo::ImplicitGemm) => "fwd implicit-gemm",
-            Pass::Forward(ConvAlgo::Im2col) => "fwd im2col+matmul",
-            Pass::InputGrad => "grad-input",
-            Pass::WeightGrad => "grad-weight",
-        }
-    }
+    const ALL: [Pass; 3] = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad];
+
     fn short(self) -> &'static str {
         match self {
-            Pass::Forward(_) => "fwd",
+            Pass::Forward => "fwd",
             Pass::InputGrad => "dx",
             Pass::WeightGrad => "dw",
         }
     }
 }
 
-/// Median seconds of one pass; `stamped` says whether GPU timestamps measured it.
+/// A kernel variant one device can be forced to.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    GpuAuto,
+    GpuNoSplit,
+    GpuIm2col,
+    CpuAuto,
+    CpuDirect,
+    CpuGemm,
+}
+
+impl Variant {
+    fn of(device: &Device) -> &'static [Variant] {
+        match device {
+            Device::Gpu(_) => &[Variant::GpuAuto, Variant::GpuNoSplit, Variant::GpuIm2col],
+            Device::Cpu => &[Variant::CpuAuto, Variant::CpuDirect, Variant::CpuGemm],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::GpuAuto | Variant::CpuAuto => "auto",
+            Variant::GpuNoSplit => "nosplit",
+            Variant::GpuIm2col => "im2col",
+            Variant::CpuDirect => "direct",
+            Variant::CpuGemm => "gemm",
+        }
+    }
+
+    /// Runs `f` with this variant forced.
+    fn force<T>(self, pass: Pass, f: impl FnOnce() -> T) -> T {
+        let algo = match (self, pass) {
+            (Variant::GpuIm2col, Pass::Forward) => ConvAlgo::Im2col,
+            _ => ConvAlgo::ImplicitGemm,
+        };
+        set_conv_algo(algo);
+        match self {
+            Variant::GpuNoSplit => with_splits(1, f),
+            Variant::CpuDirect => with_cpu_conv(CpuConv::Direct, f),
+            Variant::CpuGemm => with_cpu_conv(CpuConv::Gemm, f),
+            _ => with_cpu_conv(CpuConv::Auto, f),
+        }
+    }
+
+    /// im2col only changes the forward pass.
+    fn applies(self, pass: Pass) -> bool {
+        self != Variant::GpuIm2col || pass == Pass::Forward
+    }
+}
+
+/// One timed pass, as the JSON has it.
+#[derive(Serialize)]
+struct Row {
+    model: &'static str,
+    layer: &'static str,
+    batch: usize,
+    device: &'static str,
+    pass: &'static str,
+    variant: &'static str,
+    median_s: f64,
+    gflops: f64,
+    peak_fraction: Option<f64>,
+    gpu_timestamps: bool,
+    /// The GEMMs the pass launched (GPU).
+    launches: Vec<GemmLaunch>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    bench: &'static str,
+    adapter: Option<String>,
+    reps: usize,
+    peak_tflops: Option<f64>,
+    rows: Vec<Row>,
+}
+
+/// Median seconds of one pass, whether GPU timestamps measured it, and the GEMMs it launched.
 fn time_pass(
     dev: &Device,
     g: Geometry,
     pass: Pass,
+    variant: Variant,
     reps: usize,
     rng: &mut Rng,
-) -> Result<(f64, bool)> {
+) -> Result<(f64, bool, Vec<GemmLaunch>)> {
     let x = Tensor::randn(&[g.batch, g.cin, g.h, g.w], 0.0, 1.0, rng, dev)?;
     let w = Tensor::randn(&[g.cout, g.cin, g.kh, g.kw], 0.0, 0.1, rng, dev)?;
     let gy = Tensor::randn(&[g.batch, g.cout, g.oh, g.ow], 0.0, 1.0, rng, dev)?;
     let run = || -> Result<Tensor> {
-        match pass {
-            Pass::Forward(algo) => {
-                set_conv_algo(algo);
-                conv_forward(&x, &w, g)
-            }
+        variant.force(pass, || match pass {
+            Pass::Forward => conv_forward(&x, &w, g),
             Pass::InputGrad => conv_input_grad(&gy, &w, g),
             Pass::WeightGrad => conv_weight_grad(&x, &gy, g),
-        }
+        })
     };
-    run()?; // compile pipelines, warm the pool
+    // Compiles pipelines, warms the pool, and records the launches.
+    let (out, launches) = record_launches(run);
+    drop(out?);
     dev.synchronize()?;
     let mut times = Vec::with_capacity(reps);
     let mut stamped = false;
@@ -165,19 +255,40 @@ fn time_pass(
             }
         }
     }
-    Ok((median(times), stamped))
+    Ok((median(times), stamped, launches))
+}
+
+/// "kernel: 2 splits, 288 wg, 209 K-steps" for each GEMM of a pass.
+fn describe(launches: &[GemmLaunch]) -> String {
+    launches
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: {} split{}, {} wg, {} K-steps",
+                l.kernel,
+                l.splits,
+                if l.splits == 1 { "" } else { "s" },
+                l.workgroups,
+                l.k_steps
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn main() {
+    ganlab::cpu::alloc::keep_freed_memory();
     let opts = options();
     let mut rng = Rng::seed(3);
-    let mut devices: Vec<(String, Device)> = Vec::new();
+    let mut devices: Vec<(&'static str, Device)> = Vec::new();
     let mut software = false;
+    let mut adapter = None;
     if opts.device.as_deref() != Some("cpu") {
         match Device::gpu() {
             Ok(dev) => {
                 if let Device::Gpu(ctx) = &dev {
                     software = ctx.is_software();
+                    adapter = Some(ctx.describe());
                     println!("GPU: {}", ctx.describe());
                     if ctx.is_noop() {
                         println!("noop: host overhead only, no kernel runs");
@@ -191,13 +302,13 @@ fn main() {
                         }
                     );
                 }
-                devices.push(("gpu".into(), dev));
+                devices.push(("gpu", dev));
             }
             Err(e) => println!("GPU: none ({e})"),
         }
     }
     if opts.device.as_deref() != Some("gpu") {
-        devices.push(("cpu".into(), Device::Cpu));
+        devices.push(("cpu", Device::Cpu));
     }
     // A software adapter is ~100x slower than a GPU: fewer reps and batch 64 unless asked.
     let reps = if opts.reps > 0 {
@@ -216,13 +327,7 @@ fn main() {
         rayon::current_num_threads()
     );
 
-    let passes = [
-        Pass::Forward(ConvAlgo::ImplicitGemm),
-        Pass::Forward(ConvAlgo::Im2col),
-        Pass::InputGrad,
-        Pass::WeightGrad,
-    ];
-    let mut json = Vec::new();
+    let mut rows = Vec::new();
     for (model, layer, cin, cout, size, k, stride, padding) in layers() {
         let name = format!("{model} {layer}");
         if opts
@@ -243,60 +348,60 @@ fn main() {
                 g.flops() / 1e9
             );
             for (dev_name, dev) in &devices {
-                let mut best: Option<(f64, &str)> = None;
-                for &pass in &passes {
+                for pass in Pass::ALL {
                     if opts.pass.as_ref().is_some_and(|p| p != pass.short()) {
                         continue;
                     }
-                    // The CPU has one forward path; its im2col row would repeat it.
-                    if dev_name == "cpu" && pass == Pass::Forward(ConvAlgo::Im2col) {
-                        continue;
-                    }
-                    // The CPU forward is always im2col + blocked GEMM.
-                    let label = if dev_name == "cpu" && matches!(pass, Pass::Forward(_)) {
-                        "fwd im2col+gemm"
-                    } else {
-                        pass.name()
-                    };
-                    match time_pass(dev, g, pass, reps, &mut rng) {
-                        Ok((secs, stamped)) => {
-                            let gflops = g.flops() / secs / 1e9;
-                            println!(
-                                "  {dev_name:<4} {label:<20} {:>9.3} ms {:>8.1} GFLOP/s",
-                                secs * 1e3,
-                                gflops
-                            );
-                            if matches!(pass, Pass::Forward(_))
-                                && best.is_none_or(|(b, _)| secs < b)
-                            {
-                                best = Some((secs, pass.name()));
-                            }
-                            json.push(format!(
-                                "{{\"model\":\"{model}\",\"layer\":\"{layer}\",\"batch\":{batch},\"device\":\"{dev_name}\",\"pass\":\"{}\",\"median_s\":{secs:.6e},\"gflops\":{gflops:.3},\"gpu_timestamps\":{}}}",
-                                label,
-                                stamped && dev_name == "gpu"
-                            ));
+                    for &variant in Variant::of(dev) {
+                        if !variant.applies(pass)
+                            || opts.variant.as_ref().is_some_and(|v| v != variant.name())
+                        {
+                            continue;
                         }
-                        Err(e) => println!("  {dev_name:<4} {label:<20} skipped: {e}"),
+                        let label = format!("{} {}", pass.short(), variant.name());
+                        match time_pass(dev, g, pass, variant, reps, &mut rng) {
+                            Ok((secs, stamped, launches)) => {
+                                let gflops = g.flops() / secs / 1e9;
+                                let peak_fraction = opts.peak_tflops.map(|p| gflops / (p * 1e3));
+                                let peak = peak_fraction
+                                    .map(|f| format!(" {:>5.1}% of peak", f * 100.0))
+                                    .unwrap_or_default();
+                                println!(
+                                    "  {dev_name:<4} {label:<12} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
+                                    secs * 1e3,
+                                    describe(&launches)
+                                );
+                                rows.push(Row {
+                                    model,
+                                    layer,
+                                    batch,
+                                    device: dev_name,
+                                    pass: pass.short(),
+                                    variant: variant.name(),
+                                    median_s: secs,
+                                    gflops,
+                                    peak_fraction,
+                                    gpu_timestamps: stamped && *dev_name == "gpu",
+                                    launches,
+                                });
+                            }
+                            Err(e) => println!("  {dev_name:<4} {label:<12} skipped: {e}"),
+                        }
                     }
-                }
-                if let (Some((_, b)), "gpu") = (best, dev_name.as_str()) {
-                    println!("  gpu  best forward: {b}");
                 }
             }
             println!();
         }
     }
-    let adapter = devices
-        .iter()
-        .find_map(|(_, d)| match d {
-            Device::Gpu(c) => Some(format!("\"{}\"", c.describe().replace('"', "'"))),
-            _ => None,
-        })
-        .unwrap_or_else(|| "null".into());
-    let out = format!(
-        "{{\"bench\":\"conv\",\"adapter\":{adapter},\"reps\":{reps},\"rows\":[{}]}}\n",
-        json.join(",")
-    );
-    common::write_json("conv", &out);
+    let report = Report {
+        bench: "conv",
+        adapter,
+        reps,
+        peak_tflops: opts.peak_tflops,
+        rows,
+    };
+    match serde_json::to_string(&report) {
+        Ok(json) => common::write_json("conv", &json),
+        Err(e) => println!("could not encode the report: {e}"),
+    }
 }

@@ -39,7 +39,59 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         // Stride larger than the image, padding wider than the kernel reach.
         ([2, 2, 2, 5], 3, 3, 3, Padding::symmetric(2)),
         ([1, 2, 1, 1], 2, 1, 3, Padding::Valid),
+        // Thin layers, which the CPU convolves directly: one output channel (a generator's
+        // last layer, toRGB), one input channel (fromRGB), wider than one register tile.
+        ([3, 16, 9, 37], 1, 3, 1, Padding::Same),
+        ([2, 6, 10, 10], 1, 4, 1, Padding::Same),
+        ([2, 8, 7, 5], 1, 1, 1, Padding::Valid),
+        ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),
+        ([2, 5, 17, 35], 2, 3, 2, Padding::Same),
     ]
+}
+
+/// Visits every (input, weight, output) index triple of a convolution whose tap lies inside
+/// the image: the independent reference's loop.
+fn each_tap(
+    xs: [usize; 4],
+    ws: [usize; 4],
+    stride: usize,
+    pad: [usize; 4],
+    mut visit: impl FnMut(usize, usize, usize),
+) {
+    let [n, c, h, wd] = xs;
+    let [co, _, kh, kw] = ws;
+    let [_, _, oh, ow] = output_shape(xs, ws, stride, pad);
+    for b in 0..n {
+        for o in 0..co {
+            for i in 0..oh {
+                for j in 0..ow {
+                    for ci in 0..c {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let (iy, ix) = (
+                                    (i * stride + ky) as isize - pad[0] as isize,
+                                    (j * stride + kx) as isize - pad[2] as isize,
+                                );
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    visit(
+                                        ((b * c + ci) * h + iy as usize) * wd + ix as usize,
+                                        ((o * c + ci) * kh + ky) * kw + kx,
+                                        ((b * co + o) * oh + i) * ow + j,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn output_shape(xs: [usize; 4], ws: [usize; 4], stride: usize, pad: [usize; 4]) -> [usize; 4] {
+    let oh = (xs[2] + pad[0] + pad[1] - ws[2]) / stride + 1;
+    let ow = (xs[3] + pad[2] + pad[3] - ws[3]) / stride + 1;
+    [xs[0], ws[0], oh, ow]
 }
 
 /// Direct convolution in f64, the independent reference.
@@ -51,36 +103,29 @@ fn direct_conv(
     stride: usize,
     pad: [usize; 4],
 ) -> (Vec<f64>, [usize; 4]) {
-    let [n, c, h, wd] = xs;
-    let [co, _, kh, kw] = ws;
-    let oh = (h + pad[0] + pad[1] - kh) / stride + 1;
-    let ow = (wd + pad[2] + pad[3] - kw) / stride + 1;
-    let mut y = vec![0.0; n * co * oh * ow];
-    for b in 0..n {
-        for o in 0..co {
-            for i in 0..oh {
-                for j in 0..ow {
-                    let mut s = 0.0;
-                    for ci in 0..c {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let (iy, ix) = (
-                                    (i * stride + ky) as isize - pad[0] as isize,
-                                    (j * stride + kx) as isize - pad[2] as isize,
-                                );
-                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                    s += x[((b * c + ci) * h + iy as usize) * wd + ix as usize]
-                                        * w[((o * c + ci) * kh + ky) * kw + kx];
-                                }
-                            }
-                        }
-                    }
-                    y[((b * co + o) * oh + i) * ow + j] = s;
-                }
-            }
-        }
-    }
-    (y, [n, co, oh, ow])
+    let shape = output_shape(xs, ws, stride, pad);
+    let mut y = vec![0.0; shape.iter().product()];
+    each_tap(xs, ws, stride, pad, |xi, wi, yi| y[yi] += x[xi] * w[wi]);
+    (y, shape)
+}
+
+/// The reference adjoints of [`direct_conv`]: each output gradient entry scattered back to the
+/// input pixel and the weight that made it.
+fn direct_grads(
+    x: &[f64],
+    xs: [usize; 4],
+    w: &[f64],
+    ws: [usize; 4],
+    gy: &[f64],
+    stride: usize,
+    pad: [usize; 4],
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+    each_tap(xs, ws, stride, pad, |xi, wi, yi| {
+        dx[xi] += gy[yi] * w[wi];
+        dw[wi] += gy[yi] * x[xi];
+    });
+    (dx, dw)
 }
 
 #[test]
@@ -103,6 +148,93 @@ fn cpu_convolution_matches_a_direct_loop() {
         let got = y.to_vec_f64().unwrap();
         for (a, b) in got.iter().zip(&want) {
             assert!((a - b).abs() < 1e-10, "{xs:?} k{k} s{stride}: {a} vs {b}");
+        }
+    }
+}
+
+/// Both CPU kernel families (direct and im2col + GEMM), forced in turn on every case, give the
+/// reference's output and both gradients.
+#[test]
+fn every_cpu_convolution_kernel_matches_the_reference_loops() {
+    use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
+    use ganlab::ops::{with_cpu_conv, CpuConv};
+    let mut rng = fresh_rng("every_cpu_convolution_kernel_matches_the_reference_loops");
+    for (xs, cout, k, stride, padding) in cases() {
+        let ws = [cout, xs[1], k, k];
+        let pad = padding.resolve(xs[2], xs[3], k, k, stride);
+        let g = Geometry::new(&xs, &ws, stride, pad).unwrap();
+        let x = randn64(&xs, &mut rng);
+        let w = randn64(&ws, &mut rng);
+        let gy = randn64(&[xs[0], cout, g.oh, g.ow], &mut rng);
+        let (xv, wv, gv) = (
+            x.to_vec_f64().unwrap(),
+            w.to_vec_f64().unwrap(),
+            gy.to_vec_f64().unwrap(),
+        );
+        let (y_want, _) = direct_conv(&xv, xs, &wv, ws, stride, pad);
+        let (dx_want, dw_want) = direct_grads(&xv, xs, &wv, ws, &gv, stride, pad);
+        for algo in [CpuConv::Gemm, CpuConv::Direct, CpuConv::Auto] {
+            let (y, dx, dw) = with_cpu_conv(algo, || {
+                (
+                    conv_forward(&x, &w, g).unwrap(),
+                    conv_input_grad(&gy, &w, g).unwrap(),
+                    conv_weight_grad(&x, &gy, g).unwrap(),
+                )
+            });
+            for (what, got, want) in [
+                ("y", y, &y_want),
+                ("dx", dx, &dx_want),
+                ("dw", dw, &dw_want),
+            ] {
+                let got = got.to_vec_f64().unwrap();
+                assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(want) {
+                    assert!(
+                        (a - b).abs() < 1e-10,
+                        "{algo:?} {what} {xs:?} k{k} s{stride}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The direct kernels' f32 build (FMA where the CPU has it) against the GEMM path.
+#[test]
+fn direct_cpu_convolution_matches_the_gemm_path_in_f32() {
+    use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
+    use ganlab::ops::{with_cpu_conv, CpuConv};
+    let mut rng = fresh_rng("direct_cpu_convolution_matches_the_gemm_path_in_f32");
+    for (xs, cout, k, stride, padding) in cases() {
+        let ws = [cout, xs[1], k, k];
+        let g = Geometry::new(
+            &xs,
+            &ws,
+            stride,
+            padding.resolve(xs[2], xs[3], k, k, stride),
+        )
+        .unwrap();
+        let x = randn(&xs, &mut rng);
+        let w = randn(&ws, &mut rng);
+        let gy = randn(&[xs[0], cout, g.oh, g.ow], &mut rng);
+        let run = |algo| {
+            with_cpu_conv(algo, || {
+                [
+                    conv_forward(&x, &w, g).unwrap(),
+                    conv_input_grad(&gy, &w, g).unwrap(),
+                    conv_weight_grad(&x, &gy, g).unwrap(),
+                ]
+                .map(|t| t.to_vec_f64().unwrap())
+            })
+        };
+        let (direct, gemm) = (run(CpuConv::Direct), run(CpuConv::Gemm));
+        for (d, m) in direct.iter().zip(&gemm) {
+            for (a, b) in d.iter().zip(m) {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{xs:?} k{k} s{stride}: {a} vs {b}"
+                );
+            }
         }
     }
 }

@@ -105,6 +105,26 @@ pub fn gemm_f64(
     gemm_f64_with(kernel, m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate);
 }
 
+/// The dot product of two slices of one length, with this CPU's best kernel.
+pub fn dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    dot_best(x, y)
+}
+
+/// Same contract as [`dot_f32`], in `f64`.
+pub fn dot_f64(x: &[f64], y: &[f64]) -> f64 {
+    dot_best(x, y)
+}
+
+fn dot_best<T: Element>(x: &[T], y: &[T]) -> T {
+    assert_eq!(x.len(), y.len(), "dot: slices of different lengths");
+    #[cfg(target_arch = "x86_64")]
+    if Kernel::Avx2Fma.is_supported() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { x86::dot_avx2(x, y) };
+    }
+    dot::<T, false>(x, y)
+}
+
 /// Plain triple loop with the [`gemm_f32`] contract: the reference for tests and benchmarks.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_naive_f32(
@@ -1418,6 +1438,15 @@ mod x86 {
     ) {
         // SAFETY: forwarded caller contract.
         unsafe { portable_tile::<f64, 6, 8, true>(kc, a, b, c, rs_c, load_c) }
+    }
+
+    /// [`dot`] compiled with AVX2 + FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_avx2<T: Element>(x: &[T], y: &[T]) -> T {
+        super::dot::<T, true>(x, y)
     }
 
     /// [`gemv_rows`] compiled with AVX2 + FMA.

@@ -36,6 +36,11 @@ pub trait Real:
     fn powf(self, p: Self) -> Self;
     fn neg_infinity() -> Self;
     fn is_nan(self) -> bool;
+    /// `self * a + b` with one rounding: only for code compiled with FMA (elsewhere it is a
+    /// slow library call).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The dot product of two slices of one length, with this type's vector kernel.
+    fn dot(x: &[Self], y: &[Self]) -> Self;
     /// C (m x n, contiguous) = A B, or += when `accumulate`, with this type's GEMM; A and B
     /// are read through (row, column) strides.
     #[allow(clippy::too_many_arguments)]
@@ -55,7 +60,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $dot:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -89,6 +94,13 @@ macro_rules! impl_real {
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
             }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
+            }
+            fn dot(x: &[Self], y: &[Self]) -> Self {
+                $dot(x, y)
+            }
             fn gemm(
                 m: usize,
                 n: usize,
@@ -107,8 +119,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, gemm::gemm_f32);
-impl_real!(f64, gemm::gemm_f64);
+impl_real!(f32, gemm::gemm_f32, gemm::dot_f32);
+impl_real!(f64, gemm::gemm_f64, gemm::dot_f64);
 
 /// A host buffer of one element type. `RefCell` so optimisers can update parameters in place.
 pub enum CpuStorage {

@@ -182,7 +182,7 @@ macro_rules! gemm_kernels {
 pub(crate) use gemm_kernels;
 
 /// How one GEMM is launched: its shape and the grid the plan chose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GemmLaunch {
     pub kernel: &'static str,
     pub m: usize,

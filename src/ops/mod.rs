@@ -18,7 +18,7 @@ mod unary;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNormState;
-pub use conv::{set_conv_algo, ConvAlgo, Padding};
+pub use conv::{set_conv_algo, with_cpu_conv, ConvAlgo, CpuConv, Padding};
 pub use matmul::matmul_t;
 
 use crate::device::KernelSource;

@@ -5,7 +5,10 @@
 //! adjoints), so gradients of gradients (WGAN-GP) work to any order. On the GPU each is an
 //! implicit GEMM (`shaders/gemm.wgsl` with a convolution mode); the forward pass has a second,
 //! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
-//! CPU each is im2col/col2im around one large blocked GEMM.
+//! CPU each is im2col/col2im around one large blocked GEMM, except for thin layers (a few
+//! output channels), which [`direct`] convolves without the im2col matrix.
+
+mod direct;
 
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
@@ -87,6 +90,40 @@ pub fn set_conv_algo(algo: ConvAlgo) {
 
 pub fn conv_algo() -> ConvAlgo {
     ALGO.with(Cell::get)
+}
+
+/// The CPU kernel family: chosen by shape, or forced (tests and benches compare them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuConv {
+    /// Direct for thin layers (a few output channels), im2col + GEMM otherwise.
+    Auto,
+    /// im2col (col2im for the input gradient) around the blocked GEMM.
+    Gemm,
+    /// The direct kernels wherever they apply (the input gradient: stride 1 only), else the
+    /// GEMM.
+    Direct,
+}
+
+thread_local! {
+    static CPU_CONV: Cell<CpuConv> = const { Cell::new(CpuConv::Auto) };
+}
+
+/// Runs `f` with this thread's CPU convolutions forced to `algo`.
+pub fn with_cpu_conv<T>(algo: CpuConv, f: impl FnOnce() -> T) -> T {
+    let previous = CPU_CONV.with(|c| c.replace(algo));
+    let out = f();
+    CPU_CONV.with(|c| c.set(previous));
+    out
+}
+
+/// Whether a CPU pass runs the direct kernel, where it `applies` to the pass.
+fn cpu_direct(g: &Geometry, applies: bool) -> bool {
+    applies
+        && match CPU_CONV.with(Cell::get) {
+            CpuConv::Auto => direct::thin(g),
+            CpuConv::Gemm => false,
+            CpuConv::Direct => true,
+        }
 }
 
 /// Every size of one convolution, padding resolved.
@@ -231,8 +268,8 @@ macro_rules! conv_mode {
         gemm_kernels!(
             $name,
             [
-                include_str!("../../shaders/conv_common.wgsl"),
-                include_str!(concat!("../../shaders/", $file)),
+                include_str!("../../../shaders/conv_common.wgsl"),
+                include_str!(concat!("../../../shaders/", $file)),
                 concat!(
                     "fn a_k_fast() -> bool {\n    return true;\n}\n",
                     "fn b_n_fast() -> bool {\n    return ",
@@ -254,7 +291,7 @@ static WEIGHT_GRAD: GemmKernels<ConvParams> =
 static IM2COL: Kernel<ConvParams> = Kernel::new(
     "im2col",
     &[read("x"), write("cols")],
-    &[include_str!("../../shaders/im2col.wgsl")],
+    &[include_str!("../../../shaders/im2col.wgsl")],
 );
 
 /// Every convolution kernel (for the portability test).
@@ -345,6 +382,9 @@ fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T]) {
 }
 
 fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    if cpu_direct(g, true) {
+        return direct::forward(x, w, g);
+    }
     let (k, ohw) = (g.k(), g.oh * g.ow);
     let mut y = vec![T::ZERO; g.batch * g.cout * ohw];
     y.par_chunks_mut((g.cout * ohw).max(1))
@@ -360,6 +400,9 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 }
 
 fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    if cpu_direct(g, direct::reads_input_grad(g)) {
+        return direct::input_grad(gy, w, g);
+    }
     let (k, ohw) = (g.k(), g.oh * g.ow);
     let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
     dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
@@ -388,6 +431,9 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 }
 
 fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    if cpu_direct(g, true) {
+        return direct::weight_grad(x, gy, g);
+    }
     let (k, ohw) = (g.k(), g.oh * g.ow);
     // Partial sums over fixed groups of images, added in order: the result does not depend on
     // how threads were scheduled (bit-exact resume needs that).

@@ -1,0 +1,391 @@
+//! Direct convolution on the CPU, for the thin shapes where im2col + GEMM wastes its work.
+//!
+//! With one or a few output channels (a generator's last layer, ProGAN's toRGB) or a few taps
+//! per output (a discriminator's first layer, fromRGB), the per-image GEMM is a
+//! matrix-vector product, and building its im2col matrix (taps x pixels) costs more than the
+//! product. Here each tile of `ROWS x COLS` outputs is summed in registers straight from
+//! zero-padded copies of the input planes, which stay in cache. The padded planes cover whole
+//! tiles, so no tap needs a bounds check and every read past the image is a zero.
+
+use super::Geometry;
+use crate::cpu::Real;
+use rayon::prelude::*;
+
+/// A register tile of outputs: columns vectorise, and four rows give the FMA units eight
+/// independent chains (of AVX2 vectors).
+const ROWS: usize = 4;
+const COLS: usize = 16;
+/// A layer is thin with at most this many output channels. The im2col matrix (col2im for the
+/// input gradient) costs as much as a GEMM with that many rows, so it dominates; a layer with
+/// few taps but many outputs (a discriminator's first layer) builds a small im2col matrix
+/// and keeps the GEMM, which measured faster there.
+const THIN: usize = 4;
+/// Weight-gradient partial sums over this many fixed groups of images, added in order: the
+/// result does not depend on how threads were scheduled.
+const GROUPS: usize = 8;
+
+/// The input gradient is a stride-1 correlation of the output gradient with the flipped
+/// kernel; for strided layers it is not a plain correlation, and they keep the GEMM.
+pub(super) fn reads_input_grad(g: &Geometry) -> bool {
+    g.stride == 1 && g.pt < g.kh && g.pl < g.kw
+}
+
+/// Whether a layer is thin enough that the direct kernels beat im2col + GEMM (each pass).
+pub(super) fn thin(g: &Geometry) -> bool {
+    g.cout <= THIN
+}
+
+/// A correlation's sizes: `channels` zero-padded input planes read with the stride by a
+/// `kh x kw` kernel into `oh x ow` outputs per output channel.
+///
+/// Each padded plane is stored as `stride x stride` phase planes of `rows x pitch`: padded
+/// pixel (Y, X) goes to phase (Y % s, X % s) at (Y / s, X / s). Tap (ky, kx) of output
+/// (y, x) reads padded pixel (y s + ky, x s + kx), that is phase (ky % s, kx % s) at
+/// (y + ky / s, x + kx / s): every tap is a contiguous stride-1 read, whatever the stride.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    channels: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    stride: usize,
+    rows: usize,
+    pitch: usize,
+}
+
+impl Plan {
+    fn new(
+        channels: usize,
+        (kh, kw): (usize, usize),
+        (oh, ow): (usize, usize),
+        stride: usize,
+    ) -> Plan {
+        Plan {
+            channels,
+            kh,
+            kw,
+            oh,
+            ow,
+            stride,
+            // Whole tiles, so a tile past the last output row or column reads padding.
+            rows: oh.next_multiple_of(ROWS) - 1 + kh.div_ceil(stride),
+            pitch: ow.next_multiple_of(COLS) - 1 + kw.div_ceil(stride),
+        }
+    }
+
+    fn phase(&self) -> usize {
+        self.rows * self.pitch
+    }
+
+    fn plane(&self) -> usize {
+        self.stride * self.stride * self.phase()
+    }
+
+    /// Where each tap (c, ky, kx) of output (0, 0) reads, in weight order.
+    fn taps(&self) -> Vec<usize> {
+        let s = self.stride;
+        let mut at = Vec::with_capacity(self.channels * self.kh * self.kw);
+        for c in 0..self.channels {
+            for ky in 0..self.kh {
+                for kx in 0..self.kw {
+                    at.push(
+                        c * self.plane()
+                            + (ky % s * s + kx % s) * self.phase()
+                            + ky / s * self.pitch
+                            + kx / s,
+                    );
+                }
+            }
+        }
+        at
+    }
+
+    /// `channels` planes of `h x w` from `src` placed at (top, left) of zeroed padded planes:
+    /// `src` itself where it is laid out so already (a 1x1 layer on whole tiles), else a copy
+    /// in `scratch`.
+    fn padded<'a, T: Real>(
+        &self,
+        src: &'a [T],
+        size: (usize, usize),
+        corner: (usize, usize),
+        scratch: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        if self.stride == 1 && corner == (0, 0) && size == (self.rows, self.pitch) {
+            return &src[..self.channels * self.plane()];
+        }
+        self.pad(src, size, corner, scratch);
+        scratch
+    }
+
+    /// Copies `channels` planes of `h x w` from `src` to (top, left) of zeroed padded planes
+    /// (what falls outside them is never read, and is cut).
+    fn pad<T: Real>(
+        &self,
+        src: &[T],
+        (h, w): (usize, usize),
+        (top, left): (usize, usize),
+        out: &mut Vec<T>,
+    ) {
+        let s = self.stride;
+        out.clear();
+        out.resize(self.channels * self.plane(), T::ZERO);
+        let rows = h.min((self.rows * s).saturating_sub(top));
+        let cols = w.min((self.pitch * s).saturating_sub(left));
+        for c in 0..self.channels {
+            for y in 0..rows {
+                let from = &src[(c * h + y) * w..][..cols];
+                let (py, row) = ((top + y) % s, (top + y) / s);
+                let at = c * self.plane() + py * s * self.phase() + row * self.pitch;
+                if s == 1 {
+                    out[at + left..][..cols].copy_from_slice(from);
+                    continue;
+                }
+                for (x, &v) in from.iter().enumerate() {
+                    let px = left + x;
+                    out[at + px % s * self.phase() + px / s] = v;
+                }
+            }
+        }
+    }
+}
+
+/// y = conv(x, w), image by image in parallel.
+pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    let mut y = vec![T::ZERO; g.batch * g.cout * g.oh * g.ow];
+    y.par_chunks_mut((g.cout * g.oh * g.ow).max(1))
+        .enumerate()
+        .for_each_init(Vec::new, |padded, (img, out)| {
+            let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+            let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), padded);
+            correlate(src, w, &plan, out);
+        });
+    y
+}
+
+/// dx = conv_input_grad(gy, w) for stride 1: dx[ci, y, x] = sum over (co, ky, kx) of
+/// w[co, ci, kh-1-ky, kw-1-kx] gy[co, y + ky - (kh-1-pt), x + kx - (kw-1-pl)], a correlation
+/// of the output gradient padded by kh-1-pt rows and kw-1-pl columns with the flipped,
+/// transposed kernel.
+pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let (kh, kw) = (g.kh, g.kw);
+    let mut flipped = vec![T::ZERO; w.len()];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    flipped[((ci * g.cout + co) * kh + kh - 1 - ky) * kw + kw - 1 - kx] =
+                        w[((co * g.cin + ci) * kh + ky) * kw + kx];
+                }
+            }
+        }
+    }
+    let plan = Plan::new(g.cout, (kh, kw), (g.h, g.w), 1);
+    let ohw = g.oh * g.ow;
+    let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
+    dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
+        .enumerate()
+        .for_each_init(Vec::new, |padded, (img, out)| {
+            let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+            let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
+            correlate(src, &flipped, &plan, out);
+        });
+    dx
+}
+
+/// dw = conv_weight_grad(x, gy): per (co, ci, ky, kx), the sum over images and outputs of
+/// gy[co, y, x] times the input the tap read.
+pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    // The output gradient in the input planes' pitch, zeros past each row's outputs.
+    let grad_plan = Plan {
+        channels: g.cout,
+        stride: 1,
+        rows: g.oh,
+        ..plan
+    };
+    let ohw = g.oh * g.ow;
+    let per_group = g.batch.div_ceil(GROUPS).max(1);
+    let partials: Vec<Vec<T>> = (0..g.batch.div_ceil(per_group))
+        .into_par_iter()
+        .map(|group| {
+            let (mut padded, mut padded_grad) = (Vec::new(), Vec::new());
+            let mut dw = vec![T::ZERO; g.cout * g.k()];
+            for img in group * per_group..((group + 1) * per_group).min(g.batch) {
+                let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+                let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), &mut padded);
+                let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+                let grad = grad_plan.padded(grad, (g.oh, g.ow), (0, 0), &mut padded_grad);
+                correlate_weights(src, grad, &plan, &mut dw);
+            }
+            dw
+        })
+        .collect();
+    let mut total = vec![T::ZERO; g.cout * g.k()];
+    for part in partials {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);
+    }
+    total
+}
+
+/// Whether this CPU runs the FMA builds of the tile loops.
+fn fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // `is_x86_feature_detected!` caches its answer.
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// out[o, y, x] = sum over (c, ky, kx) of w[o, c, ky, kx] src[c, y*s + ky, x*s + kx], for every
+/// output channel `o` of `w` (`out` holds one `oh x ow` plane per channel).
+fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if fma() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { x86::correlate(src, w, plan, out) };
+    }
+    correlate_tiles::<T, false>(src, w, plan, out)
+}
+
+/// `COLS` values from `at`: one bounds check, then a fixed-size array LLVM vectorises.
+#[inline(always)]
+fn row<T: Real>(v: &[T], at: usize) -> &[T; COLS] {
+    v[at..at + COLS]
+        .try_into()
+        .expect("a tile row lies inside the padded plane")
+}
+
+/// acc += a * b, lane by lane (fused when `FUSED`).
+#[inline(always)]
+fn madd_row<T: Real, const FUSED: bool>(acc: &mut [T; COLS], a: &[T; COLS], b: &[T; COLS]) {
+    for ((s, &a), &b) in acc.iter_mut().zip(a).zip(b) {
+        *s = if FUSED { a.mul_add(b, *s) } else { a * b + *s };
+    }
+}
+
+#[inline(always)]
+fn correlate_tiles<T: Real, const FUSED: bool>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
+    let taps = plan.taps();
+    let pitch = plan.pitch;
+    let outputs = out.chunks_exact_mut((plan.oh * plan.ow).max(1));
+    for (weights, out) in w.chunks_exact(taps.len()).zip(outputs) {
+        for y0 in (0..plan.oh).step_by(ROWS) {
+            for x0 in (0..plan.ow).step_by(COLS) {
+                let mut acc = [[T::ZERO; COLS]; ROWS];
+                let corner = y0 * pitch + x0;
+                for (&wv, &tap) in weights.iter().zip(&taps) {
+                    let wv = [wv; COLS];
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        madd_row::<T, FUSED>(acc, row(src, tap + corner + r * pitch), &wv);
+                    }
+                }
+                let cols = COLS.min(plan.ow - x0);
+                for (r, acc) in acc.iter().enumerate().take(plan.oh - y0) {
+                    out[(y0 + r) * plan.ow + x0..][..cols].copy_from_slice(&acc[..cols]);
+                }
+            }
+        }
+    }
+}
+
+/// dw[o, c, ky, kx] += sum over (y, x) of grad[o, y, x] src[c, y*s + ky, x*s + kx]: per
+/// output channel and tap, one contiguous dot product of the gradient plane with the input
+/// from the tap's corner on (`grad` has the input planes' pitch and zeros past each row's
+/// outputs).
+fn correlate_weights<T: Real>(src: &[T], grad: &[T], plan: &Plan, dw: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if fma() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { x86::correlate_weights(src, grad, plan, dw) };
+    }
+    weight_dots::<T, false>(src, grad, plan, dw)
+}
+
+/// Taps whose dot products share each load of the gradient.
+const TAPS: usize = ROWS;
+
+#[inline(always)]
+fn weight_dots<T: Real, const FUSED: bool>(src: &[T], grad: &[T], plan: &Plan, dw: &mut [T]) {
+    let taps = plan.taps();
+    let len = (plan.oh - 1) * plan.pitch + plan.ow;
+    let planes = grad.chunks_exact(plan.oh * plan.pitch);
+    for (grad, dw) in planes.zip(dw.chunks_exact_mut(taps.len())) {
+        let grad = &grad[..len];
+        let mut groups = taps.chunks_exact(TAPS);
+        let mut dws = dw.chunks_exact_mut(TAPS);
+        for (at, dw) in (&mut groups).zip(&mut dws) {
+            let sums = dots::<T, FUSED>(grad, src, at.try_into().expect("TAPS taps"));
+            for (d, s) in dw.iter_mut().zip(sums) {
+                *d = *d + s;
+            }
+        }
+        for (d, &at) in dws.into_remainder().iter_mut().zip(groups.remainder()) {
+            *d = *d + T::dot(grad, &src[at..at + grad.len()]);
+        }
+    }
+}
+
+/// The dot products of `g` with `src` from each of `at` on, in `COLS` lanes per product.
+#[inline(always)]
+fn dots<T: Real, const FUSED: bool>(g: &[T], src: &[T], at: [usize; TAPS]) -> [T; TAPS] {
+    let whole = g.len() / COLS * COLS;
+    let mut acc = [[T::ZERO; COLS]; TAPS];
+    for p in (0..whole).step_by(COLS) {
+        let gv = row(g, p);
+        for (acc, &a) in acc.iter_mut().zip(&at) {
+            madd_row::<T, FUSED>(acc, gv, row(src, a + p));
+        }
+    }
+    let mut sums = [T::ZERO; TAPS];
+    for ((sum, acc), &a) in sums.iter_mut().zip(acc).zip(&at) {
+        let tail = (whole..g.len()).fold(T::ZERO, |s, p| g[p] * src[a + p] + s);
+        *sum = sum_lanes(acc) + tail;
+    }
+    sums
+}
+
+/// The lanes added pairwise (deterministic, and a short dependency chain).
+#[inline(always)]
+fn sum_lanes<T: Real>(mut v: [T; COLS]) -> T {
+    let mut width = COLS;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            v[l] = v[l] + v[l + width];
+        }
+    }
+    v[0]
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{correlate_tiles, weight_dots, Plan};
+    use crate::cpu::Real;
+
+    /// [`super::correlate`] compiled with AVX2 + FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
+        correlate_tiles::<T, true>(src, w, plan, out)
+    }
+
+    /// [`super::correlate_weights`] compiled with AVX2 + FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn correlate_weights<T: Real>(
+        src: &[T],
+        grad: &[T],
+        plan: &Plan,
+        dw: &mut [T],
+    ) {
+        weight_dots::<T, true>(src, grad, plan, dw)
+    }
+}
