@@ -4,10 +4,14 @@
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
 //! critic and generator, and the ProGAN blocks: forward, gradient w.r.t. the input and w.r.t.
 //! the weights, in every kernel variant of each device (`--variant` forces one):
-//! - GPU: `auto` (the launch plan's choice: split-K where the tile grid is too small),
-//!   `nosplit` (one pass over all of K), `im2col` (forward only: the im2col matrix, then the
-//!   matmul kernel);
+//! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
+//!   split-K where the grid is too small), `tiled` (64x64 tiles even where the thin kernel
+//!   would run), `nosplit` (one pass over all of K), `im2col` (forward only: the im2col
+//!   matrix, then the matmul kernel);
 //! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
+//!
+//! By default every GPU variant runs and the CPU's `auto`; `--variant all` runs every variant
+//! of both.
 //!
 //! Per pass it prints the median time, GFLOP/s (2*N*Cout*Hout*Wout*Cin*K*K per pass) and, with
 //! `--peak-tflops`, the share of that peak; for the GPU the kernel, splits, workgroups and
@@ -17,10 +21,10 @@
 
 mod common;
 
-use common::median;
+use common::{describe, median, peak, GemmVariant, Report, Timing};
 
 use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
-use ganlab::ops::gemm::{record_launches, with_splits, GemmLaunch};
+use ganlab::ops::gemm::{record_launches, GemmLaunch};
 use ganlab::ops::{set_conv_algo, with_cpu_conv, ConvAlgo, CpuConv, Padding};
 use ganlab::{Device, Result, Rng, Tensor};
 use serde::Serialize;
@@ -89,6 +93,19 @@ struct Options {
     peak_tflops: Option<f64>,
 }
 
+impl Options {
+    fn runs(&self, variant: Variant) -> bool {
+        match self.variant.as_deref() {
+            Some("all") => true,
+            Some(name) => name == variant.name(),
+            None => matches!(
+                variant,
+                Variant::Gpu(_) | Variant::GpuIm2col | Variant::Cpu(CpuConv::Auto)
+            ),
+        }
+    }
+}
+
 fn options() -> Options {
     let mut o = Options {
         filter: None,
@@ -141,29 +158,32 @@ impl Pass {
 /// A kernel variant one device can be forced to.
 #[derive(Clone, Copy, PartialEq)]
 enum Variant {
-    GpuAuto,
-    GpuNoSplit,
+    Gpu(GemmVariant),
     GpuIm2col,
-    CpuAuto,
-    CpuDirect,
-    CpuGemm,
+    Cpu(CpuConv),
 }
 
 impl Variant {
-    fn of(device: &Device) -> &'static [Variant] {
+    fn of(device: &Device) -> Vec<Variant> {
         match device {
-            Device::Gpu(_) => &[Variant::GpuAuto, Variant::GpuNoSplit, Variant::GpuIm2col],
-            Device::Cpu => &[Variant::CpuAuto, Variant::CpuDirect, Variant::CpuGemm],
+            Device::Gpu(_) => GemmVariant::ALL
+                .into_iter()
+                .map(Variant::Gpu)
+                .chain([Variant::GpuIm2col])
+                .collect(),
+            Device::Cpu => [CpuConv::Auto, CpuConv::Direct, CpuConv::Gemm]
+                .map(Variant::Cpu)
+                .into(),
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Variant::GpuAuto | Variant::CpuAuto => "auto",
-            Variant::GpuNoSplit => "nosplit",
+            Variant::Gpu(v) => v.name(),
             Variant::GpuIm2col => "im2col",
-            Variant::CpuDirect => "direct",
-            Variant::CpuGemm => "gemm",
+            Variant::Cpu(CpuConv::Auto) => "auto",
+            Variant::Cpu(CpuConv::Direct) => "direct",
+            Variant::Cpu(CpuConv::Gemm) => "gemm",
         }
     }
 
@@ -175,10 +195,9 @@ impl Variant {
         };
         set_conv_algo(algo);
         match self {
-            Variant::GpuNoSplit => with_splits(1, f),
-            Variant::CpuDirect => with_cpu_conv(CpuConv::Direct, f),
-            Variant::CpuGemm => with_cpu_conv(CpuConv::Gemm, f),
-            _ => with_cpu_conv(CpuConv::Auto, f),
+            Variant::Gpu(v) => v.force(f),
+            Variant::GpuIm2col => f(),
+            Variant::Cpu(algo) => with_cpu_conv(algo, f),
         }
     }
 
@@ -194,24 +213,9 @@ struct Row {
     model: &'static str,
     layer: &'static str,
     batch: usize,
-    device: &'static str,
     pass: &'static str,
-    variant: &'static str,
-    median_s: f64,
-    gflops: f64,
-    peak_fraction: Option<f64>,
-    gpu_timestamps: bool,
-    /// The GEMMs the pass launched (GPU).
-    launches: Vec<GemmLaunch>,
-}
-
-#[derive(Serialize)]
-struct Report {
-    bench: &'static str,
-    adapter: Option<String>,
-    reps: usize,
-    peak_tflops: Option<f64>,
-    rows: Vec<Row>,
+    #[serde(flatten)]
+    timing: Timing,
 }
 
 /// Median seconds of one pass, whether GPU timestamps measured it, and the GEMMs it launched.
@@ -256,24 +260,6 @@ fn time_pass(
         }
     }
     Ok((median(times), stamped, launches))
-}
-
-/// "kernel: 2 splits, 288 wg, 209 K-steps" for each GEMM of a pass.
-fn describe(launches: &[GemmLaunch]) -> String {
-    launches
-        .iter()
-        .map(|l| {
-            format!(
-                "{}: {} split{}, {} wg, {} K-steps",
-                l.kernel,
-                l.splits,
-                if l.splits == 1 { "" } else { "s" },
-                l.workgroups,
-                l.k_steps
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn main() {
@@ -352,20 +338,15 @@ fn main() {
                     if opts.pass.as_ref().is_some_and(|p| p != pass.short()) {
                         continue;
                     }
-                    for &variant in Variant::of(dev) {
-                        if !variant.applies(pass)
-                            || opts.variant.as_ref().is_some_and(|v| v != variant.name())
-                        {
+                    for variant in Variant::of(dev) {
+                        if !variant.applies(pass) || !opts.runs(variant) {
                             continue;
                         }
                         let label = format!("{} {}", pass.short(), variant.name());
                         match time_pass(dev, g, pass, variant, reps, &mut rng) {
                             Ok((secs, stamped, launches)) => {
                                 let gflops = g.flops() / secs / 1e9;
-                                let peak_fraction = opts.peak_tflops.map(|p| gflops / (p * 1e3));
-                                let peak = peak_fraction
-                                    .map(|f| format!(" {:>5.1}% of peak", f * 100.0))
-                                    .unwrap_or_default();
+                                let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
                                 println!(
                                     "  {dev_name:<4} {label:<12} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
                                     secs * 1e3,
@@ -375,14 +356,16 @@ fn main() {
                                     model,
                                     layer,
                                     batch,
-                                    device: dev_name,
                                     pass: pass.short(),
-                                    variant: variant.name(),
-                                    median_s: secs,
-                                    gflops,
-                                    peak_fraction,
-                                    gpu_timestamps: stamped && *dev_name == "gpu",
-                                    launches,
+                                    timing: Timing {
+                                        device: dev_name,
+                                        variant: variant.name(),
+                                        median_s: secs,
+                                        gflops,
+                                        peak_fraction,
+                                        gpu_timestamps: stamped && *dev_name == "gpu",
+                                        launches,
+                                    },
                                 });
                             }
                             Err(e) => println!("  {dev_name:<4} {label:<12} skipped: {e}"),
@@ -400,8 +383,5 @@ fn main() {
         peak_tflops: opts.peak_tflops,
         rows,
     };
-    match serde_json::to_string(&report) {
-        Ok(json) => common::write_json("conv", &json),
-        Err(e) => println!("could not encode the report: {e}"),
-    }
+    report.write();
 }

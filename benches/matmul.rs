@@ -1,13 +1,19 @@
-//! `cargo bench --bench matmul [-- [--reps N] [--filter TEXT] [--all]]`
+//! `cargo bench --bench matmul [-- [--reps N] [--filter TEXT] [--variant NAME] [--all]
+//! [--peak-tflops T]]`
 //!
-//! Per shape: median time and GFLOP/s (2*m*n*k per product) of the WGSL kernel, the blocked
-//! CPU kernel and a naive triple loop, and the blocked/naive ratio. GPU times come from
-//! timestamp queries around the kernel when the adapter has them, else from wall time around
-//! a synchronised submit (the table says which). Writes `target/bench/matmul.json`.
+//! Per shape: median time and GFLOP/s (2*m*n*k per product) of the WGSL kernels in each
+//! variant (`auto`: the launch plan's choice, `tiled`, `nosplit`; see the conv bench), with
+//! the kernel, splits, workgroups and K-steps per workgroup each launched, and of the blocked
+//! CPU kernel and a naive triple loop (`blocked`, `naive`); with `--peak-tflops`, the share of
+//! that peak. GPU times come from timestamp queries around the kernel when the adapter has
+//! them, else from wall time around a synchronised submit (the header says which). Writes
+//! `target/bench/matmul.json`.
 
 mod common;
 
-use common::median;
+use common::{describe, median, peak, GemmVariant, Report, Timing};
+use ganlab::ops::gemm::{record_launches, GemmLaunch};
+use serde::Serialize;
 
 use ganlab::cpu::gemm::{gemm_f32, gemm_naive_f32};
 use ganlab::{Device, Rng, Tensor};
@@ -87,21 +93,27 @@ const SHAPES: &[Shape] = &[
 struct Options {
     reps: usize,
     filter: Option<String>,
+    variant: Option<String>,
     all: bool,
+    peak_tflops: Option<f64>,
 }
 
 fn options() -> Options {
     let mut o = Options {
         reps: 5,
         filter: None,
+        variant: None,
         all: false,
+        peak_tflops: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             "--filter" => o.filter = args.next(),
+            "--variant" => o.variant = args.next(),
             "--all" => o.all = true,
+            "--peak-tflops" => o.peak_tflops = args.next().and_then(|v| v.parse().ok()),
             _ => {} // cargo passes --bench; ignore what is not ours
         }
     }
@@ -112,32 +124,42 @@ fn gflops(s: &Shape, secs: f64) -> f64 {
     2.0 * (s.m * s.n * s.k) as f64 / secs / 1e9
 }
 
-/// Median seconds of one GPU matmul and whether timestamps measured it.
-fn time_gpu(gpu: &Device, s: &Shape, reps: usize, rng: &mut Rng) -> ganlab::Result<(f64, bool)> {
+/// Median seconds of one GPU matmul in `variant`, whether timestamps measured it, and the
+/// GEMM it launched.
+fn time_gpu(
+    gpu: &Device,
+    s: &Shape,
+    variant: GemmVariant,
+    reps: usize,
+    rng: &mut Rng,
+) -> ganlab::Result<(f64, bool, Vec<GemmLaunch>)> {
     let Device::Gpu(ctx) = gpu else {
         unreachable!()
     };
     let a = Tensor::randn(&[s.m, s.k], 0.0, 1.0, rng, gpu)?;
     let b = Tensor::randn(&[s.k, s.n], 0.0, 1.0, rng, gpu)?;
-    a.matmul(&b)?; // compile the pipeline, warm the pool
+    let run = || variant.force(|| a.matmul(&b));
+    // Compiles the pipeline, warms the pool, and records the launch.
+    let (c, launches) = record_launches(run);
+    drop(c?);
     gpu.synchronize()?;
     let mut times = Vec::new();
     let mut stamped = false;
     for _ in 0..reps {
-        if ctx.start_timing(1) {
-            let c = a.matmul(&b)?;
+        if ctx.start_timing(2) {
+            let c = run()?;
             times.push(ctx.finish_timing()?.unwrap_or(0.0));
             drop(c);
             stamped = true;
         } else {
             let t = Instant::now();
-            let c = a.matmul(&b)?;
+            let c = run()?;
             gpu.synchronize()?;
             times.push(t.elapsed().as_secs_f64());
             drop(c);
         }
     }
-    Ok((median(times), stamped))
+    Ok((median(times), stamped, launches))
 }
 
 fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
@@ -165,18 +187,31 @@ fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
     median((0..reps).map(|_| run()).collect())
 }
 
+/// One timed product, as the JSON has it.
+#[derive(Serialize)]
+struct Row {
+    shape: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    #[serde(flatten)]
+    timing: Timing,
+}
+
 fn main() {
     let opts = options();
     let mut rng = Rng::seed(1);
     let gpu = match Device::gpu() {
         Ok(d) => Some(d),
         Err(e) => {
-            println!("GPU: none ({e}); CPU columns only");
+            println!("GPU: none ({e}); CPU rows only");
             None
         }
     };
     let software = matches!(&gpu, Some(Device::Gpu(c)) if c.is_software());
+    let mut adapter = None;
     if let Some(Device::Gpu(ctx)) = &gpu {
+        adapter = Some(ctx.describe());
         println!("GPU: {}", ctx.describe());
         if ctx.is_noop() {
             println!("noop: host overhead only, no kernel runs");
@@ -184,7 +219,7 @@ fn main() {
         println!(
             "GPU timing: {}",
             if ctx.has_timestamps() {
-                "timestamp queries around the kernel"
+                "timestamp queries around the kernels"
             } else {
                 "wall time around a synchronised submit"
             }
@@ -195,19 +230,8 @@ fn main() {
         rayon::current_num_threads(),
         opts.reps
     );
-    println!(
-        "{:<18} {:>16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "shape (m k n)",
-        "",
-        "gpu ms",
-        "gpu GF/s",
-        "cpu ms",
-        "cpu GF/s",
-        "naive ms",
-        "naive GF",
-        "cpu/naive"
-    );
-    let mut json = Vec::new();
+    let wanted = |name: &str| opts.variant.as_ref().is_none_or(|v| v == name);
+    let mut rows = Vec::new();
     for s in SHAPES {
         if opts
             .filter
@@ -216,48 +240,62 @@ fn main() {
         {
             continue;
         }
+        println!("{}  {}x{}x{} (m k n)", s.name, s.m, s.k, s.n);
         let flops = (s.m * s.n * s.k) as f64;
-        // A software adapter runs ~1 GFLOP/s: skip the largest products there unless --all.
-        let gpu_res = match &gpu {
-            Some(g) if opts.all || !software || flops <= 1.1e9 => {
-                time_gpu(g, s, opts.reps, &mut rng).ok()
-            }
-            _ => None,
+        let mut report = |device, variant, secs: f64, stamped, launches: Vec<GemmLaunch>| {
+            let gflops = gflops(s, secs);
+            let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
+            println!(
+                "  {device:<4} {variant:<8} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
+                secs * 1e3,
+                describe(&launches)
+            );
+            rows.push(Row {
+                shape: s.name,
+                m: s.m,
+                k: s.k,
+                n: s.n,
+                timing: Timing {
+                    device,
+                    variant,
+                    median_s: secs,
+                    gflops,
+                    peak_fraction,
+                    gpu_timestamps: stamped,
+                    launches,
+                },
+            });
         };
-        let cpu = time_cpu(s, opts.reps, false, &mut rng);
-        let naive =
-            (opts.all || flops <= 1.1e9).then(|| time_cpu(s, 1.max(opts.reps / 2), true, &mut rng));
-        let fmt =
-            |v: Option<f64>, scale: f64| v.map_or("-".to_string(), |v| format!("{:.2}", v * scale));
-        println!(
-            "{:<18} {:>16} {:>9} {:>9} {:>9.2} {:>9.1} {:>9} {:>9} {:>8}",
-            s.name,
-            format!("{}x{}x{}", s.m, s.k, s.n),
-            fmt(gpu_res.map(|r| r.0), 1e3),
-            fmt(gpu_res.map(|r| gflops(s, r.0)), 1.0),
-            cpu * 1e3,
-            gflops(s, cpu),
-            fmt(naive, 1e3),
-            fmt(naive.map(|t| gflops(s, t)), 1.0),
-            naive.map_or("-".to_string(), |t| format!("{:.1}x", t / cpu)),
-        );
-        let num = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.6e}"));
-        json.push(format!(
-            "{{\"shape\":\"{}\",\"m\":{},\"k\":{},\"n\":{},\"gpu_s\":{},\"gpu_timestamps\":{},\"cpu_s\":{:.6e},\"naive_s\":{}}}",
-            s.name, s.m, s.k, s.n,
-            num(gpu_res.map(|r| r.0)),
-            gpu_res.is_some_and(|r| r.1),
-            cpu,
-            num(naive)
-        ));
+        // A software adapter runs ~1 GFLOP/s: skip the largest products there unless --all.
+        if let Some(g) = gpu
+            .as_ref()
+            .filter(|_| opts.all || !software || flops <= 1.1e9)
+        {
+            for variant in GemmVariant::ALL.into_iter().filter(|v| wanted(v.name())) {
+                match time_gpu(g, s, variant, opts.reps, &mut rng) {
+                    Ok((secs, stamped, launches)) => {
+                        report("gpu", variant.name(), secs, stamped, launches)
+                    }
+                    Err(e) => println!("  gpu  {:<8} skipped: {e}", variant.name()),
+                }
+            }
+        }
+        if wanted("blocked") {
+            let secs = time_cpu(s, opts.reps, false, &mut rng);
+            report("cpu", "blocked", secs, false, Vec::new());
+        }
+        if wanted("naive") && (opts.all || flops <= 1.1e9) {
+            let secs = time_cpu(s, 1.max(opts.reps / 2), true, &mut rng);
+            report("cpu", "naive", secs, false, Vec::new());
+        }
+        println!();
     }
-    let adapter = match &gpu {
-        Some(Device::Gpu(c)) => format!("\"{}\"", c.describe().replace('"', "'")),
-        _ => "null".into(),
+    let report = Report {
+        bench: "matmul",
+        adapter,
+        reps: opts.reps,
+        peak_tflops: opts.peak_tflops,
+        rows,
     };
-    let out = format!(
-        "{{\"bench\":\"matmul\",\"adapter\":{adapter},\"rows\":[{}]}}\n",
-        json.join(",")
-    );
-    common::write_json("matmul", &out);
+    report.write();
 }

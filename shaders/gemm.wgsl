@@ -16,9 +16,14 @@ const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-// As[kk * 16 + i] holds A rows 4i..4i+3 at column kk of the panel; Bs likewise for B columns.
-var<workgroup> As: array<vec4<f32>, 256>;
-var<workgroup> Bs: array<vec4<f32>, 256>;
+// As[kk * PITCH + i] holds A rows 4i..4i+3 at column kk of the panel; Bs likewise for B
+// columns. A row of the panel is 16 vec4s = 64 words: with that pitch, the 16 threads that
+// store one column each (K-fast loads) would all hit one of 32 shared-memory banks. One vec4
+// of padding per row spreads them over 8 banks (a 2-way conflict instead of 16-way); the
+// reads in the inner loop are broadcasts either way.
+const PITCH: u32 = 17u;
+var<workgroup> As: array<vec4<f32>, 272>;
+var<workgroup> Bs: array<vec4<f32>, 272>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -38,17 +43,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             if (a_k_fast()) { ka = e % BK; mm = e / BK; } else { mm = e % BM; ka = e / BM; }
             var va = 0.0;
             if (row0 + mm < p.m && k0 + ka < k_hi) { va = load_a(z, row0 + mm, k0 + ka); }
-            As[ka * 16u + mm / 4u][mm % 4u] = va;
+            As[ka * PITCH + mm / 4u][mm % 4u] = va;
             var nn: u32; var kb: u32;
             if (b_n_fast()) { nn = e % BN; kb = e / BN; } else { kb = e % BK; nn = e / BK; }
             var vb = 0.0;
             if (k0 + kb < k_hi && col0 + nn < p.n) { vb = load_b(z, k0 + kb, col0 + nn); }
-            Bs[kb * 16u + nn / 4u][nn % 4u] = vb;
+            Bs[kb * PITCH + nn / 4u][nn % 4u] = vb;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let av = As[kk * 16u + lid.y];
-            let bv = Bs[kk * 16u + lid.x];
+            let av = As[kk * PITCH + lid.y];
+            let bv = Bs[kk * PITCH + lid.x];
             acc[0] += av.x * bv;
             acc[1] += av.y * bv;
             acc[2] += av.z * bv;

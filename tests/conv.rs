@@ -292,15 +292,17 @@ fn gpu_convolution_matches_cpu() {
 }
 
 #[test]
-fn split_k_convolutions_match_cpu() {
-    use ganlab::ops::gemm::with_splits;
+fn every_gemm_variant_of_the_convolutions_matches_cpu() {
+    use ganlab::ops::gemm::{with_splits, with_variant, Variant};
     let Some(gpu) = gpu() else { return };
-    let mut rng = fresh_rng("split_k_convolutions_match_cpu");
-    // Ragged: K of every pass is not a multiple of the slice, 1 output channel, 1 input channel.
+    let mut rng = fresh_rng("every_gemm_variant_of_the_convolutions_matches_cpu");
+    // Ragged: K of every pass is not a multiple of the slice, 1 output channel, 1 input channel
+    // (the thin kernel's three modes: forward, input and weight gradients with M <= 4).
     for (xs, cout, k, stride, padding) in [
         ([3, 5, 11, 13], 7, 3, 2, Padding::Same),
         ([2, 1, 17, 17], 1, 3, 1, Padding::Same),
         ([5, 3, 9, 7], 2, 4, 1, Padding::Valid),
+        ([2, 4, 6, 6], 3, 1, 1, Padding::Valid),
     ] {
         let x = randn(&xs, &mut rng);
         let w = randn(&[cout, xs[1], k, k], &mut rng);
@@ -321,16 +323,21 @@ fn split_k_convolutions_match_cpu() {
             ];
             Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
         };
-        for splits in [2, 3, 7, 1000] {
-            let what = format!("{xs:?} cout {cout} k{k} split into {splits}");
-            with_splits(splits, || {
-                assert_gpu_matches_cpu(
-                    &what,
-                    &gpu,
-                    &[x.clone(), w.clone(), gy.clone(), bias.clone()],
-                    GEMM_TOL,
-                    passes,
-                )
+        for (variant, splits) in [Variant::Tiled, Variant::Thin]
+            .into_iter()
+            .flat_map(|v| [1, 2, 3, 7, 1000].map(|s| (v, s)))
+        {
+            let what = format!("{xs:?} cout {cout} k{k} {variant:?} split into {splits}");
+            with_variant(variant, || {
+                with_splits(splits, || {
+                    assert_gpu_matches_cpu(
+                        &what,
+                        &gpu,
+                        &[x.clone(), w.clone(), gy.clone(), bias.clone()],
+                        GEMM_TOL,
+                        passes,
+                    )
+                })
             });
         }
     }

@@ -314,31 +314,48 @@ fn creation_and_transfer_round_trip() {
     assert!(zeros.iter().all(|&v| v == 0.0));
 }
 
+/// Every GEMM variant (tiled, thin; whole or split-K) on ragged shapes: K prime, M = 1,
+/// N = 1, 4 rows or columns (the thin kernel's most), sizes that are not multiples of the tile;
+/// transposed and plain operands (the thin kernel's two thread layouts).
 #[test]
-fn split_k_matmul_matches_cpu() {
-    use ganlab::ops::gemm::with_splits;
+fn every_gemm_variant_matches_cpu() {
+    use ganlab::ops::gemm::{with_splits, with_variant, Variant};
     let Some(gpu) = gpu() else { return };
-    let mut rng = fresh_rng("split_k_matmul_matches_cpu");
-    // K prime, M = 1, N = 1, sizes that are not multiples of the tile; transposed operands.
-    for (m, k, n) in [(1, 997, 70), (65, 997, 1), (33, 130, 129)] {
-        let (a, b) = (randn(&[m, k], &mut rng), randn(&[n, k], &mut rng));
-        for splits in [2, 5, 63] {
-            with_splits(splits, || {
-                assert_gpu_matches_cpu(
-                    &format!("{m}x{k}x{n} / {splits}"),
-                    &gpu,
-                    &[a.clone(), b.clone()],
-                    REDUCTION,
-                    |t| ganlab::ops::matmul_t(&t[0], &t[1], false, true),
-                )
-            });
+    let mut rng = fresh_rng("every_gemm_variant_matches_cpu");
+    for (m, k, n) in [
+        (1, 997, 70),
+        (65, 997, 1),
+        (33, 130, 129),
+        (4, 211, 300),
+        (150, 67, 3),
+    ] {
+        let a = randn(&[m, k], &mut rng);
+        // B as k x n, and as n x k read transposed.
+        let bs = [randn(&[k, n], &mut rng), randn(&[n, k], &mut rng)];
+        for variant in [Variant::Tiled, Variant::Thin] {
+            for splits in [1, 2, 5, 63] {
+                for (transpose_b, b) in [false, true].into_iter().zip(&bs) {
+                    let b = b.clone();
+                    with_variant(variant, || {
+                        with_splits(splits, || {
+                            assert_gpu_matches_cpu(
+                                &format!("{m}x{k}x{n} {variant:?} / {splits}, b^T {transpose_b}"),
+                                &gpu,
+                                &[a.clone(), b],
+                                REDUCTION,
+                                |t| ganlab::ops::matmul_t(&t[0], &t[1], false, transpose_b),
+                            )
+                        })
+                    });
+                }
+            }
         }
     }
 }
 
 #[test]
 fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
-    use ganlab::ops::gemm::with_splits;
+    use ganlab::ops::gemm::{with_splits, with_variant, Variant};
     let Some(gpu) = gpu() else { return };
     let mut rng = fresh_rng("linear_with_its_bias_in_the_gemm_store_matches_cpu");
     for (m, k, n) in [(1, 100, 6272), (64, 4096, 1), (33, 130, 129)] {
@@ -357,11 +374,15 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
             parts.extend(g.into_iter().map(|g| g.unwrap().flatten(0).unwrap()));
             Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
         };
-        for splits in [1, 3] {
-            with_splits(splits, || {
-                let what = format!("linear {m}x{k} -> {n}, {splits} splits");
-                assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, run)
-            });
+        for variant in [Variant::Tiled, Variant::Thin] {
+            for splits in [1, 3] {
+                with_variant(variant, || {
+                    with_splits(splits, || {
+                        let what = format!("linear {m}x{k} -> {n}, {variant:?}, {splits} splits");
+                        assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, run)
+                    })
+                });
+            }
         }
     }
 }

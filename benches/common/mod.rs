@@ -16,3 +16,98 @@ pub fn write_json(name: &str, json: &str) {
         Err(e) => println!("\ncould not write {}: {e}", path.display()),
     }
 }
+
+use ganlab::ops::gemm::{with_splits, with_variant, GemmLaunch, Variant};
+
+/// How a GPU GEMM can be forced (`--variant`): the launch plan's choice (`auto`), the 64x64
+/// tiles even where the thin kernel would run (`tiled`), or one pass over all of K
+/// (`nosplit`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum GemmVariant {
+    Auto,
+    Tiled,
+    NoSplit,
+}
+
+impl GemmVariant {
+    pub const ALL: [GemmVariant; 3] = [GemmVariant::Auto, GemmVariant::Tiled, GemmVariant::NoSplit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmVariant::Auto => "auto",
+            GemmVariant::Tiled => "tiled",
+            GemmVariant::NoSplit => "nosplit",
+        }
+    }
+
+    /// Runs `f` with this variant forced on this thread's GEMMs.
+    pub fn force<T>(self, f: impl FnOnce() -> T) -> T {
+        match self {
+            GemmVariant::Auto => f(),
+            GemmVariant::Tiled => with_variant(Variant::Tiled, f),
+            GemmVariant::NoSplit => with_splits(1, f),
+        }
+    }
+}
+
+/// "kernel (thin): 2 splits, 288 wg, 209 K-steps" for each GEMM a pass launched.
+pub fn describe(launches: &[GemmLaunch]) -> String {
+    launches
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ({:?}): {} split{}, {} wg, {} K-steps",
+                l.kernel,
+                l.variant,
+                l.splits,
+                if l.splits == 1 { "" } else { "s" },
+                l.workgroups,
+                l.k_steps
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// GFLOP/s as a share of `--peak-tflops`, and how the tables print it.
+pub fn peak(gflops: f64, peak_tflops: Option<f64>) -> (Option<f64>, String) {
+    let fraction = peak_tflops.map(|p| gflops / (p * 1e3));
+    let text = fraction
+        .map(|f| format!(" {:>5.1}% of peak", f * 100.0))
+        .unwrap_or_default();
+    (fraction, text)
+}
+
+/// What every GEMM-shaped bench row records of one timed pass (flattened into its row).
+#[derive(serde::Serialize)]
+pub struct Timing {
+    pub device: &'static str,
+    pub variant: &'static str,
+    pub median_s: f64,
+    pub gflops: f64,
+    /// Of `--peak-tflops`, when given.
+    pub peak_fraction: Option<f64>,
+    pub gpu_timestamps: bool,
+    /// The GEMMs the pass launched (GPU).
+    pub launches: Vec<GemmLaunch>,
+}
+
+/// A bench's JSON document.
+#[derive(serde::Serialize)]
+pub struct Report<R> {
+    pub bench: &'static str,
+    pub adapter: Option<String>,
+    pub reps: usize,
+    pub peak_tflops: Option<f64>,
+    pub rows: Vec<R>,
+}
+
+impl<R: serde::Serialize> Report<R> {
+    /// Writes the document to `target/bench/<bench>.json`.
+    pub fn write(&self) {
+        match serde_json::to_string(self) {
+            Ok(json) => write_json(self.bench, &json),
+            Err(e) => println!("could not encode the report: {e}"),
+        }
+    }
+}

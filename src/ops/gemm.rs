@@ -8,6 +8,10 @@
 //! workgroup layers one slice of K and writes its partial sums to a scratch buffer; the reduce
 //! kernel adds the S partials in a fixed order and stores through the mode, so results are
 //! bit-identical from run to run (WGSL has no float atomics).
+//!
+//! Products with at most [`THIN`] rows or columns (a convolution with one output channel, a
+//! dense layer with one output) run the thin kernel (`shaders/gemm_thin.wgsl`) instead of the
+//! tiles, which would leave 60 of every 64 rows or columns idle; it splits K the same way.
 
 use crate::device::KernelSource;
 use crate::device::{read, write, Binding, GpuBuffer, GpuContext, Kernel, KernelParams};
@@ -18,6 +22,10 @@ use std::sync::Arc;
 /// Tile of C per workgroup and K per step (must match BM/BN/BK in gemm.wgsl).
 pub const TILE: usize = 64;
 pub const BK: usize = 16;
+/// A product with at most this many rows (or else columns) is thin; the thin kernel gives
+/// each workgroup this many of its wide side's indices (THIN and WIDE in gemm_thin.wgsl).
+pub const THIN: usize = 4;
+pub const THIN_WIDE: usize = 64;
 /// A launch with fewer workgroups than this leaves most of a 100+ SM GPU idle...
 pub const MIN_WORKGROUPS: usize = 256;
 /// ...and one whose workgroups loop over more K-steps than this serialises on a few of them.
@@ -83,28 +91,49 @@ fn emit(z: u32, row: u32, col: u32, v: f32) {
 }
 ";
 pub(crate) const REDUCE: &str = include_str!("../../shaders/gemm_reduce.wgsl");
+pub(crate) const THIN_CORE: &str = include_str!("../../shaders/gemm_thin.wgsl");
 
 /// A GEMM mode's params: split-K needs to set its slice of K and the number of slices.
 pub(crate) trait GemmParams: KernelParams {
     fn set_split(&mut self, k_split: u32, splits: u32);
 }
 
-/// One mode's plain kernel and its split-K pair; where the mode takes a per-row bias, the
-/// plain kernel and the reduce kernel again with the bias added in the store.
+/// One mode's kernels: the tiled GEMM and the thin one, each whole or as the first half of a
+/// split-K (whose reduce kernel is shared); where the mode takes a bias, the kernels that
+/// store (tiled, thin, reduce) again with the bias added in the store.
 pub(crate) struct GemmKernels<P: KernelParams> {
     pub plain: Kernel<P>,
     pub split: Kernel<P>,
+    pub thin: Kernel<P>,
+    pub thin_split: Kernel<P>,
     pub reduce: Kernel<P>,
-    pub bias: Option<[Kernel<P>; 2]>,
+    /// Tiled, thin and reduce, with the bias.
+    pub bias: Option<[Kernel<P>; 3]>,
 }
 
 impl<P: KernelParams> GemmKernels<P> {
     pub(crate) fn all(&'static self) -> Vec<&'static dyn KernelSource> {
-        let mut all: Vec<&'static dyn KernelSource> = vec![&self.plain, &self.split, &self.reduce];
-        if let Some([plain, reduce]) = &self.bias {
-            all.extend([plain as &dyn KernelSource, reduce]);
+        let mut all: Vec<&'static dyn KernelSource> = vec![
+            &self.plain,
+            &self.split,
+            &self.thin,
+            &self.thin_split,
+            &self.reduce,
+        ];
+        if let Some(bias) = &self.bias {
+            all.extend(bias.iter().map(|k| k as &dyn KernelSource));
         }
         all
+    }
+
+    /// The kernel that runs `variant`, whole (`split` false) or as split-K's first pass.
+    fn body(&self, variant: Variant, split: bool) -> &Kernel<P> {
+        match (variant, split) {
+            (Variant::Tiled, false) => &self.plain,
+            (Variant::Tiled, true) => &self.split,
+            (Variant::Thin, false) => &self.thin,
+            (Variant::Thin, true) => &self.thin_split,
+        }
     }
 }
 
@@ -112,79 +141,63 @@ impl<P: KernelParams> GemmKernels<P> {
 /// `with col_bias` adds the variants that add a per-row or per-column bias in the store, then
 /// the activation the params name (the mode's params declare `act` and `act_alpha`).
 macro_rules! gemm_kernels {
-    ($name:literal, [$($fragment:expr),* $(,)?] $(, with $bias:ident)?) => {
-        $crate::ops::gemm::GemmKernels {
-            plain: $crate::device::Kernel::new(
-                $name,
-                $crate::ops::gemm::GEMM_BUFFERS,
-                &[
-                    $($fragment,)*
-                    $crate::ops::gemm::NO_EPILOGUE,
-                    $crate::ops::gemm::NO_SPLIT,
-                    $crate::ops::gemm::GEMM_CORE,
-                ],
-            ),
-            split: $crate::device::Kernel::new(
-                concat!($name, "_splitk"),
-                $crate::ops::gemm::SPLIT_BUFFERS,
-                &[
-                    $($fragment,)*
-                    $crate::ops::gemm::NO_EPILOGUE,
-                    $crate::ops::gemm::SPLIT,
-                    $crate::ops::gemm::GEMM_CORE,
-                ],
-            ),
-            reduce: $crate::device::Kernel::new(
-                concat!($name, "_splitk_reduce"),
-                $crate::ops::gemm::SPLIT_BUFFERS,
-                &[$($fragment,)* $crate::ops::gemm::NO_EPILOGUE, $crate::ops::gemm::REDUCE],
-            )
-            .entry("reduce_splits"),
+    ($name:literal, [$($fragment:expr),* $(,)?] $(, with $bias:ident)?) => {{
+        use $crate::ops::gemm::*;
+        GemmKernels {
+            plain: gemm_kernels!(@kernel concat!($name), GEMM_BUFFERS, "main",
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, GEMM_CORE]),
+            split: gemm_kernels!(@kernel concat!($name, "_splitk"), SPLIT_BUFFERS, "main",
+                [$($fragment),*], [NO_EPILOGUE, SPLIT, GEMM_CORE]),
+            thin: gemm_kernels!(@kernel concat!($name, "_thin"), GEMM_BUFFERS, "thin",
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_CORE]),
+            thin_split: gemm_kernels!(@kernel concat!($name, "_thin_splitk"), SPLIT_BUFFERS,
+                "thin", [$($fragment),*], [NO_EPILOGUE, SPLIT, THIN_CORE]),
+            reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce"), SPLIT_BUFFERS,
+                "reduce_splits", [$($fragment),*], [NO_EPILOGUE, REDUCE]),
             bias: gemm_kernels!(@bias $name, [$($fragment),*] $($bias)?),
         }
+    }};
+    (@kernel $name:expr, $buffers:expr, $entry:literal, [$($fragment:expr),*],
+        [$($tail:expr),*]) => {
+        $crate::device::Kernel::new($name, $buffers, &[$($fragment,)* $($tail,)*]).entry($entry)
     };
     (@bias $name:literal, [$($fragment:expr),*]) => { None };
     (@bias $name:literal, [$($fragment:expr),*] row_bias) => {
-        gemm_kernels!(@with $name, [$($fragment),*], $crate::ops::gemm::ROW_BIAS)
+        gemm_kernels!(@with $name, [$($fragment),*], ROW_BIAS)
     };
     (@bias $name:literal, [$($fragment:expr),*] col_bias) => {
-        gemm_kernels!(@with $name, [$($fragment),*], $crate::ops::gemm::COL_BIAS)
+        gemm_kernels!(@with $name, [$($fragment),*], COL_BIAS)
     };
-    (@with $name:literal, [$($fragment:expr),*], $epilogue:expr) => {
+    (@with $name:literal, [$($fragment:expr),*], $epilogue:expr) => {{
+        use $crate::ops::activation::{ACTIVATE, FUNCTIONS};
         Some([
-            $crate::device::Kernel::new(
-                concat!($name, "_bias"),
-                $crate::ops::gemm::BIAS_BUFFERS,
-                &[
-                    $($fragment,)*
-                    $epilogue,
-                    $crate::ops::activation::FUNCTIONS,
-                    $crate::ops::activation::ACTIVATE,
-                    $crate::ops::gemm::NO_SPLIT,
-                    $crate::ops::gemm::GEMM_CORE,
-                ],
-            ),
-            $crate::device::Kernel::new(
-                concat!($name, "_splitk_reduce_bias"),
-                $crate::ops::gemm::SPLIT_BIAS_BUFFERS,
-                &[
-                    $($fragment,)*
-                    $epilogue,
-                    $crate::ops::activation::FUNCTIONS,
-                    $crate::ops::activation::ACTIVATE,
-                    $crate::ops::gemm::REDUCE,
-                ],
-            )
-            .entry("reduce_splits"),
+            gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
+                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, GEMM_CORE]),
+            gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
+                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_CORE]),
+            gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"), SPLIT_BIAS_BUFFERS,
+                "reduce_splits", [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, REDUCE]),
         ])
-    };
+    }};
 }
 pub(crate) use gemm_kernels;
+
+/// Which kernel a GEMM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// 64x64 tiles of C per workgroup.
+    Tiled,
+    /// At most [`THIN`] rows or columns: [`THIN_WIDE`] indices of the other side per
+    /// workgroup.
+    Thin,
+}
 
 /// How one GEMM is launched: its shape and the grid the plan chose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GemmLaunch {
     pub kernel: &'static str,
+    pub variant: Variant,
     pub m: usize,
     pub n: usize,
     pub k: usize,
@@ -201,13 +214,37 @@ impl GemmLaunch {
     pub fn flops(&self) -> f64 {
         2.0 * (self.m * self.n * self.k * self.batch) as f64
     }
+
+    /// The GEMM pass's grid: (x, y, z) workgroups.
+    fn grid(&self) -> [usize; 3] {
+        match self.variant {
+            Variant::Tiled => [
+                self.n.div_ceil(TILE),
+                self.m.div_ceil(TILE),
+                self.batch * self.splits,
+            ],
+            Variant::Thin => [wide(self.m, self.n).div_ceil(THIN_WIDE), 1, self.splits],
+        }
+    }
 }
 
-/// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n): split K when a workgroup
-/// would loop over more than [`MAX_K_STEPS`] steps, or when the tile grid has fewer than
-/// [`MIN_WORKGROUPS`] and the product is not small ([`SMALL_FLOPS`]), as far as the partial
-/// sums (`max_partial` floats) allow. Batched products keep the grid's third dimension for the
-/// batch and are not split.
+/// The wide side of a thin product: N where M is thin (checked first, as the kernel does),
+/// else M.
+fn wide(m: usize, n: usize) -> usize {
+    if m <= THIN {
+        n
+    } else {
+        m
+    }
+}
+
+/// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n).
+///
+/// An unbatched product with at most [`THIN`] rows or columns runs the thin kernel, any other
+/// the tiles. K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
+/// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the product is not small
+/// ([`SMALL_FLOPS`]), as far as the partial sums (`max_partial` floats) allow. Batched
+/// products keep the grid's third dimension for the batch and are not split.
 pub fn plan(
     kernel: &'static str,
     m: usize,
@@ -216,17 +253,34 @@ pub fn plan(
     batch: usize,
     max_partial: usize,
 ) -> GemmLaunch {
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE) * batch;
+    let thin_shape = batch == 1 && m.min(n) <= THIN;
+    let variant = match FORCED_VARIANT.with(Cell::get) {
+        Some(Variant::Tiled) => Variant::Tiled,
+        _ if thin_shape => Variant::Thin,
+        _ => Variant::Tiled,
+    };
+    let mut launch = GemmLaunch {
+        kernel,
+        variant,
+        m,
+        n,
+        k,
+        batch,
+        splits: 1,
+        workgroups: 0,
+        k_steps: 0,
+    };
+    let groups: usize = launch.grid().iter().product();
     let steps = k.div_ceil(BK).max(1);
     let mut slice = steps;
     if let (Some(forced), 1) = (FORCED_SPLITS.with(Cell::get), batch) {
         slice = steps.div_ceil(forced.clamp(1, steps));
-    } else if batch == 1 && tiles > 0 {
+    } else if batch == 1 && groups > 0 {
         let small = 2.0 * ((m * n * k) as f64) < SMALL_FLOPS;
         let fill = if small {
             1
         } else {
-            MIN_WORKGROUPS.div_ceil(tiles)
+            MIN_WORKGROUPS.div_ceil(groups)
         };
         let want = fill.max(steps.div_ceil(MAX_K_STEPS));
         if want > 1 {
@@ -236,22 +290,26 @@ pub fn plan(
             }
         }
     }
-    let splits = steps.div_ceil(slice);
-    GemmLaunch {
-        kernel,
-        m,
-        n,
-        k,
-        batch,
-        splits,
-        workgroups: tiles * splits,
-        k_steps: slice,
-    }
+    launch.splits = steps.div_ceil(slice);
+    launch.workgroups = groups * launch.splits;
+    launch.k_steps = slice;
+    launch
 }
 
 thread_local! {
     static RECORDED: RefCell<Option<Vec<GemmLaunch>>> = const { RefCell::new(None) };
     static FORCED_SPLITS: Cell<Option<usize>> = const { Cell::new(None) };
+    static FORCED_VARIANT: Cell<Option<Variant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
+/// kernel only takes unbatched products with at most [`THIN`] rows or columns; others stay
+/// tiled): tests and benches compare the variants this way.
+pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
+    let previous = FORCED_VARIANT.with(|c| c.replace(Some(variant)));
+    let out = f();
+    FORCED_VARIANT.with(|c| c.set(previous));
+    out
 }
 
 /// Runs `f` with every unbatched GEMM on this thread split into `splits` slices of K (at most
@@ -292,7 +350,7 @@ pub(crate) fn launch_gemm<P: GemmParams>(
         }
     });
     let max = ctx.limits().max_compute_workgroups_per_dimension as usize;
-    let groups = [n.div_ceil(TILE), m.div_ceil(TILE), batch * launch.splits];
+    let groups = launch.grid();
     if groups.iter().any(|&g| g > max) {
         return Err(Error::TooLarge {
             bytes: *groups.iter().max().unwrap_or(&0) as u64,
@@ -311,20 +369,27 @@ pub(crate) fn launch_gemm<P: GemmParams>(
             )))
         }
     };
+    let body = kernels.body(launch.variant, launch.splits > 1);
     if launch.splits == 1 {
         return match with_bias {
-            None => ctx.dispatch(&kernels.plain, params, &[a, b, c], groups),
-            Some((bias, [plain, _])) => ctx.dispatch(plain, params, &[a, b, c, bias], groups),
+            None => ctx.dispatch(body, params, &[a, b, c], groups),
+            Some((bias, [tiled, thin, _])) => {
+                let kernel = match launch.variant {
+                    Variant::Tiled => tiled,
+                    Variant::Thin => thin,
+                };
+                ctx.dispatch(kernel, params, &[a, b, c, bias], groups)
+            }
         };
     }
     let mut params = *params;
     params.set_split((launch.k_steps * BK) as u32, launch.splits as u32);
     let partial = ctx.alloc(launch.splits * m * n)?;
-    ctx.dispatch(&kernels.split, &params, &[a, b, c, &partial], groups)?;
+    ctx.dispatch(body, &params, &[a, b, c, &partial], groups)?;
     let grid = ctx.grid(m * n)?;
     match with_bias {
         None => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
-        Some((bias, [_, reduce])) => {
+        Some((bias, [_, _, reduce])) => {
             ctx.dispatch(reduce, &params, &[a, b, c, &partial, bias], grid)
         }
     }
@@ -332,7 +397,7 @@ pub(crate) fn launch_gemm<P: GemmParams>(
 
 #[cfg(test)]
 mod tests {
-    use super::{plan, with_splits, BK, MAX_K_STEPS, MIN_WORKGROUPS};
+    use super::{plan, with_splits, with_variant, Variant, BK, MAX_K_STEPS, MIN_WORKGROUPS};
 
     const ROOM: usize = usize::MAX;
 
@@ -351,6 +416,27 @@ mod tests {
         // The partial sums must fit one binding: fewer, longer slices then.
         let tight = plan("w", 64, 1152, 50_176, 1, 64 * 1152 * 4);
         assert!(tight.splits <= 4, "{tight:?}");
+    }
+
+    #[test]
+    fn products_with_four_rows_or_columns_or_fewer_run_thin() {
+        // DCGAN G conv3 forward at batch 64: one output channel, 50,176 pixels.
+        let f = plan("f", 1, 50_176, 576, 1, ROOM);
+        assert_eq!((f.variant, f.workgroups, f.splits), (Variant::Thin, 784, 1));
+        // Its weight gradient: 9 workgroups of 64 taps, so K is split to fill the GPU.
+        let w = plan("w", 1, 576, 50_176, 1, ROOM);
+        assert_eq!(w.variant, Variant::Thin);
+        assert!(
+            w.workgroups >= MIN_WORKGROUPS && w.k_steps <= MAX_K_STEPS,
+            "{w:?}"
+        );
+        // N thin (a dense layer with one output): M is the wide side.
+        assert_eq!(plan("d", 130, 1, 4096, 1, ROOM).workgroups, 3);
+        // Five rows, or a batch, stay tiled; the tiles can be forced.
+        assert_eq!(plan("t", 5, 5000, 64, 1, ROOM).variant, Variant::Tiled);
+        assert_eq!(plan("b", 1, 5000, 64, 2, ROOM).variant, Variant::Tiled);
+        let tiled = with_variant(Variant::Tiled, || plan("f", 1, 50_176, 576, 1, ROOM));
+        assert_eq!((tiled.variant, tiled.workgroups), (Variant::Tiled, 784));
     }
 
     #[test]

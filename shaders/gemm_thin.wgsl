@@ -1,0 +1,80 @@
+// Thin GEMM: C = A * B where A has at most THIN rows (M <= THIN, checked first) or B at most
+// THIN columns. A 64x64 tile would leave 60+ of its 64 rows or columns idle; here the other,
+// "wide" side is spread over the workgroups instead, 64 wide indices per workgroup, and each
+// thread keeps the THIN sums of its wide index in one vec4.
+//
+// The 256 threads split K between them as well (lanes), laid out so that neighbouring threads
+// read neighbouring addresses: 64 wide indices x 4 lanes when the wide operand is contiguous
+// along its wide index (one round), 4 wide indices x 64 lanes when it is contiguous along K
+// (16 rounds of 4). The lanes' sums are added by a fixed tree in shared memory, so results are
+// the same from run to run. `k_begin`, `k_end` and `emit` are the split-K hooks of gemm.wgsl.
+// THIN and WIDE must match src/ops/gemm.rs.
+const THIN: u32 = 4u;
+const WIDE: u32 = 64u;
+
+var<workgroup> sums: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(256)
+fn thin(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let thin_m = p.m <= THIN;
+    var per_round = 4u;
+    if ((thin_m && b_n_fast()) || (!thin_m && !a_k_fast())) {
+        per_round = WIDE;
+    }
+    let lanes = 256u / per_round;
+    // Neighbouring threads: neighbouring wide indices (per_round 64) or K (lanes 64).
+    var wide_lane = t / lanes;
+    var lane = t % lanes;
+    if (per_round == WIDE) {
+        wide_lane = t % WIDE;
+        lane = t / WIDE;
+    }
+    let z = wid.z;
+    let k_lo = k_begin(z);
+    let k_hi = k_end(z);
+    var wide_n = p.m;
+    var thin_n = min(p.n, THIN);
+    if (thin_m) {
+        wide_n = p.n;
+        thin_n = p.m;
+    }
+    for (var round = 0u; round < WIDE / per_round; round++) {
+        let w = wid.x * WIDE + round * per_round + wide_lane;
+        var acc = vec4<f32>();
+        if (w < wide_n) {
+            for (var k = k_lo + lane; k < k_hi; k += lanes) {
+                if (thin_m) {
+                    let b = load_b(0u, k, w);
+                    for (var i = 0u; i < thin_n; i++) {
+                        acc[i] += load_a(0u, i, k) * b;
+                    }
+                } else {
+                    let a = load_a(0u, w, k);
+                    for (var j = 0u; j < thin_n; j++) {
+                        acc[j] += a * load_b(0u, k, j);
+                    }
+                }
+            }
+        }
+        sums[lane * per_round + wide_lane] = acc;
+        workgroupBarrier();
+        for (var half = lanes / 2u; half > 0u; half /= 2u) {
+            if (lane < half) {
+                sums[lane * per_round + wide_lane] += sums[(lane + half) * per_round + wide_lane];
+            }
+            workgroupBarrier();
+        }
+        if (lane == 0u && w < wide_n) {
+            let s = sums[wide_lane];
+            for (var i = 0u; i < thin_n; i++) {
+                if (thin_m) {
+                    emit(z, i, w, s[i]);
+                } else {
+                    emit(z, w, i, s[i]);
+                }
+            }
+        }
+        // The next round overwrites the sums.
+        workgroupBarrier();
+    }
+}
