@@ -161,6 +161,7 @@ fn the_pool_releases_least_recently_used_size_classes_past_its_cap() {
 
 #[test]
 fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
+    use ganlab::models::progan::{self, ProGanConfig};
     use ganlab::ops::gemm::{record_launches, MAX_K_STEPS, MIN_WORKGROUPS, SMALL_FLOPS};
     let device = context(AdapterRequest {
         backend: Some("noop".into()),
@@ -168,15 +169,27 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
     });
     for model in ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"] {
         for batch in [32, 64, 128] {
-            let opts = models::Options::default();
             let mut rng = Rng::seed(1);
-            let mut m = models::build(model, "mnist", &opts, &mut rng, &device).unwrap();
+            // ProGAN walks all seven phases (4x4 to 32x32, fades included), one step each.
+            let (mut m, steps): (Box<dyn Trainable>, usize) = if model == "progan" {
+                let cfg = ProGanConfig {
+                    phase_images: batch as u64,
+                    ..Default::default()
+                };
+                (Box::new(progan::build(&cfg, &mut rng, &device).unwrap()), 7)
+            } else {
+                let opts = models::Options::default();
+                (models::build(model, "mnist", &opts, &mut rng, &device).unwrap(), 1)
+            };
             let images = batch * m.batches_per_step();
-            let side = if model == "progan" { 4 } else { 28 };
-            let real = Tensor::rand_uniform(&[images, 1, side, side], -1.0, 1.0, &mut rng, &device)
-                .unwrap();
+            let real =
+                Tensor::rand_uniform(&[images, 1, 28, 28], -1.0, 1.0, &mut rng, &device).unwrap();
             let labels: Vec<usize> = (0..images).map(|i| i % 10).collect();
-            let (_, launches) = record_launches(|| m.train_step(&real, &labels, &mut rng).unwrap());
+            let (_, launches) = record_launches(|| {
+                for _ in 0..steps {
+                    m.train_step(&real, &labels, &mut rng).unwrap();
+                }
+            });
             assert!(!launches.is_empty(), "{model}");
             for l in launches {
                 let what = format!("{model} b{batch}: {l:?}");
