@@ -11,7 +11,7 @@
 // Tiling: each 16x16 workgroup computes a 64x64 tile of C; each thread a 4x4 block held in
 // four vec4 registers. Per step of BK = 16 along K, the workgroup stages a 64x16 panel of A
 // and a 16x64 panel of B in shared memory as vec4s, so the inner loop does two vec4 loads and
-// four vec4 FMAs per k.
+// four vec4 FMAs per k; the next step's panels are loaded into registers meanwhile.
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
@@ -25,6 +25,47 @@ const PITCH: u32 = 17u;
 var<workgroup> As: array<vec4<f32>, 272>;
 var<workgroup> Bs: array<vec4<f32>, 272>;
 
+// The next panel's elements, staged in registers: their global loads are issued before the
+// current panel's FMAs, so their latency hides behind them (double buffering through
+// registers; shared memory holds one panel).
+var<private> next_a: array<f32, 4>;
+var<private> next_b: array<f32, 4>;
+
+// Where element j (of 4) of thread t's share of a panel sits: (row or column, k) in A and B.
+fn a_slot(t: u32, j: u32) -> vec2<u32> {
+    let e = t + j * 256u;
+    if (a_k_fast()) { return vec2<u32>(e / BK, e % BK); }
+    return vec2<u32>(e % BM, e / BM);
+}
+
+fn b_slot(t: u32, j: u32) -> vec2<u32> {
+    let e = t + j * 256u;
+    if (b_n_fast()) { return vec2<u32>(e % BN, e / BN); }
+    return vec2<u32>(e / BK, e % BK);
+}
+
+// Loads thread t's share of the panel at k0 (zeros outside the matrices and the slice).
+fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
+    for (var j = 0u; j < 4u; j++) {
+        let a = a_slot(t, j);
+        next_a[j] = 0.0;
+        if (row0 + a.x < p.m && k0 + a.y < k_hi) { next_a[j] = load_a(z, row0 + a.x, k0 + a.y); }
+        let b = b_slot(t, j);
+        next_b[j] = 0.0;
+        if (k0 + b.y < k_hi && col0 + b.x < p.n) { next_b[j] = load_b(z, k0 + b.y, col0 + b.x); }
+    }
+}
+
+// Stores the staged share into the shared panels.
+fn commit(t: u32) {
+    for (var j = 0u; j < 4u; j++) {
+        let a = a_slot(t, j);
+        As[a.y * PITCH + a.x / 4u][a.x % 4u] = next_a[j];
+        let b = b_slot(t, j);
+        Bs[b.y * PITCH + b.x / 4u][b.x % 4u] = next_b[j];
+    }
+}
+
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = lid.y * 16u + lid.x;
@@ -35,22 +76,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let k_lo = k_begin(z);
     let k_hi = k_end(z);
     var acc: array<vec4<f32>, 4>;
+    stage(t, z, row0, col0, k_lo, k_hi);
     for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
-        // 1024 elements per panel, 4 per thread.
-        for (var j = 0u; j < 4u; j++) {
-            let e = t + j * 256u;
-            var mm: u32; var ka: u32;
-            if (a_k_fast()) { ka = e % BK; mm = e / BK; } else { mm = e % BM; ka = e / BM; }
-            var va = 0.0;
-            if (row0 + mm < p.m && k0 + ka < k_hi) { va = load_a(z, row0 + mm, k0 + ka); }
-            As[ka * PITCH + mm / 4u][mm % 4u] = va;
-            var nn: u32; var kb: u32;
-            if (b_n_fast()) { nn = e % BN; kb = e / BN; } else { kb = e % BK; nn = e / BK; }
-            var vb = 0.0;
-            if (k0 + kb < k_hi && col0 + nn < p.n) { vb = load_b(z, k0 + kb, col0 + nn); }
-            Bs[kb * PITCH + nn / 4u][nn % 4u] = vb;
-        }
+        commit(t);
         workgroupBarrier();
+        // 1024 elements per panel, 4 per thread; the last panel stages nothing.
+        if (k0 + BK < k_hi) {
+            stage(t, z, row0, col0, k0 + BK, k_hi);
+        }
         for (var kk = 0u; kk < BK; kk++) {
             let av = As[kk * PITCH + lid.y];
             let bv = Bs[kk * PITCH + lid.x];
