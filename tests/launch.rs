@@ -179,7 +179,10 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
                 (Box::new(progan::build(&cfg, &mut rng, &device).unwrap()), 7)
             } else {
                 let opts = models::Options::default();
-                (models::build(model, "mnist", &opts, &mut rng, &device).unwrap(), 1)
+                (
+                    models::build(model, "mnist", &opts, &mut rng, &device).unwrap(),
+                    1,
+                )
             };
             let images = batch * m.batches_per_step();
             let real =

@@ -1,6 +1,6 @@
 //! Adam as Keras computes it (eps outside the bias correction).
 
-use super::{OptimParams, UpdateRule};
+use super::{OptimParams, Scalars, UpdateRule, MAX_SLOTS};
 use crate::device::Kernel;
 
 /// Keras `Adam`: m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
@@ -34,11 +34,11 @@ impl UpdateRule for Adam {
     const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr_t, beta1, beta2, eps], the bias correction folded into lr_t (in f64, then rounded).
-    fn scalars(&self, lr: f32, t: u64) -> Vec<f32> {
+    fn scalars(&self, lr: f32, t: u64) -> Scalars {
         let t = t as f64;
         let correction =
             (1.0 - f64::from(self.beta2).powf(t)).sqrt() / (1.0 - f64::from(self.beta1).powf(t));
-        vec![
+        [
             (f64::from(lr) * correction) as f32,
             self.beta1,
             self.beta2,
@@ -46,7 +46,7 @@ impl UpdateRule for Adam {
         ]
     }
 
-    fn update(k: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32 {
+    fn update(k: &Scalars, p: f32, g: f32, state: &mut [f32; MAX_SLOTS]) -> f32 {
         let (lr_t, beta1, beta2, eps) = (k[0], k[1], k[2], k[3]);
         let m = state[0] + (g - state[0]) * (1.0 - beta1);
         let v = state[1] + (g * g - state[1]) * (1.0 - beta2);

@@ -31,16 +31,20 @@ pub trait UpdateRule {
     /// The multi-tensor kernel: [`kernel`] over the rule's WGSL `update` function.
     const KERNEL: &'static Kernel<OptimParams>;
 
-    /// The scalars of step `t` (counting from 1) at learning rate `lr`, as the kernel reads them.
-    fn scalars(&self, lr: f32, t: u64) -> Vec<f32>;
+    /// The scalars of step `t` (counting from 1) at learning rate `lr`, as the kernel reads them
+    /// (unused ones 0).
+    fn scalars(&self, lr: f32, t: u64) -> Scalars;
 
     /// Updates one element given this step's `scalars`: returns the new parameter value and
-    /// updates `state` (one value per slot) in place.
-    fn update(scalars: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32;
+    /// updates `state` (one value per slot; [`MAX_SLOTS`] of them, the rule's first) in place.
+    fn update(scalars: &Scalars, p: f32, g: f32, state: &mut [f32; MAX_SLOTS]) -> f32;
 }
 
 /// The most slots a rule may have (the CPU loop's scratch space).
-const MAX_SLOTS: usize = 4;
+pub const MAX_SLOTS: usize = 4;
+
+/// A rule's scalars for one step, as the kernel's params hold them.
+pub type Scalars = [f32; 4];
 
 /// Parameters one GPU launch updates: the state buffer and three (parameter, gradient) pairs
 /// fill the 8 storage bindings every adapter offers, params arena included.
@@ -56,7 +60,7 @@ crate::kernel_params! {
         stride: u32,
         clipped: u32,
         clip: f32,
-        scalars: [f32; 4],
+        scalars: Scalars,
     }
 }
 
@@ -330,7 +334,7 @@ impl<R: UpdateRule> Optimizer<R> {
     }
 
     /// One launch per [`PAIRS`] parameters of a group.
-    fn step_gpu(&self, state: &Tensor, work: &[(Vec<f32>, Vec<Job>)]) -> Result<()> {
+    fn step_gpu(&self, state: &Tensor, work: &[(Scalars, Vec<Job>)]) -> Result<()> {
         let stride = self.state_len() as u32;
         let state = gpu_buffer(state);
         let ctx = state.context();
@@ -340,9 +344,9 @@ impl<R: UpdateRule> Optimizer<R> {
                     stride,
                     clipped: self.clip.is_some() as u32,
                     clip: self.clip.unwrap_or(0.0),
+                    scalars: *scalars,
                     ..Default::default()
                 };
-                params.scalars[..scalars.len()].copy_from_slice(scalars);
                 let mut buffers = vec![state];
                 let mut end = 0;
                 for k in 0..PAIRS {
@@ -363,7 +367,7 @@ impl<R: UpdateRule> Optimizer<R> {
     }
 
     /// One parallel pass over chunks of every parameter, its gradient and its state.
-    fn step_cpu(&self, state: &Tensor, work: &[(Vec<f32>, Vec<Job>)]) -> Result<()> {
+    fn step_cpu(&self, state: &Tensor, work: &[(Scalars, Vec<Job>)]) -> Result<()> {
         const CHUNK: usize = 1 << 14;
         let dtype_err = || Error::DType {
             op: "optimiser",
@@ -376,9 +380,9 @@ impl<R: UpdateRule> Optimizer<R> {
                 Storage::Gpu(_) => unreachable!("parameters, gradients and state share a device"),
             }
         }
-        let jobs: Vec<(&[f32], &Job)> = work
+        let jobs: Vec<(&Scalars, &Job)> = work
             .iter()
-            .flat_map(|(k, jobs)| jobs.iter().map(move |j| (&k[..], j)))
+            .flat_map(|(k, jobs)| jobs.iter().map(move |j| (k, j)))
             .collect();
         let mut params = Vec::with_capacity(jobs.len());
         let mut grads = Vec::with_capacity(jobs.len());
@@ -422,20 +426,9 @@ impl<R: UpdateRule> Optimizer<R> {
             }
         }
         let clip = self.clip;
-        pieces.into_par_iter().for_each(|mut piece| {
-            let mut scratch = [0f32; MAX_SLOTS];
-            let scratch = &mut scratch[..piece.state.len()];
-            for i in 0..piece.p.len() {
-                for (v, s) in scratch.iter_mut().zip(piece.state.iter()) {
-                    *v = s[i];
-                }
-                let w = R::update(piece.scalars, piece.p[i], piece.g[i], scratch);
-                piece.p[i] = clip.map_or(w, |c| w.clamp(-c, c));
-                for (v, s) in scratch.iter().zip(piece.state.iter_mut()) {
-                    s[i] = *v;
-                }
-            }
-        });
+        pieces
+            .into_par_iter()
+            .for_each(|mut piece| piece.update::<R>(clip));
         Ok(())
     }
 }
@@ -448,10 +441,57 @@ struct Job<'a> {
 
 /// A chunk of one parameter's CPU update.
 struct Piece<'a> {
-    scalars: &'a [f32],
+    scalars: &'a Scalars,
     p: &'a mut [f32],
     g: &'a [f32],
     state: Vec<&'a mut [f32]>,
+}
+
+impl Piece<'_> {
+    /// Updates every element, `LANES` at a time: the lanes' state is copied into fixed-size
+    /// arrays, one per slot, so that the rule's arithmetic (a square root and a division for
+    /// Adam) runs on vectors rather than one element at a time.
+    fn update<R: UpdateRule>(&mut self, clip: Option<f32>) {
+        const LANES: usize = 16;
+        let k = *self.scalars;
+        let mut i = 0;
+        while i < self.p.len() {
+            let lanes = LANES.min(self.p.len() - i);
+            let mut state = [[0f32; LANES]; MAX_SLOTS];
+            let (mut p, mut g) = ([0f32; LANES], [0f32; LANES]);
+            for (lane, row) in state.iter_mut().zip(&self.state) {
+                lane[..lanes].copy_from_slice(&row[i..i + lanes]);
+            }
+            p[..lanes].copy_from_slice(&self.p[i..i + lanes]);
+            g[..lanes].copy_from_slice(&self.g[i..i + lanes]);
+            update_lanes::<R, LANES>(&k, &mut p, &g, &mut state);
+            if let Some(c) = clip {
+                p = p.map(|w| w.max(-c).min(c));
+            }
+            self.p[i..i + lanes].copy_from_slice(&p[..lanes]);
+            for (lane, row) in state.iter().zip(&mut self.state) {
+                row[i..i + lanes].copy_from_slice(&lane[..lanes]);
+            }
+            i += lanes;
+        }
+    }
+}
+
+/// [`UpdateRule::update`] on each of `L` lanes, in a loop over lanes LLVM vectorises.
+#[inline(always)]
+fn update_lanes<R: UpdateRule, const L: usize>(
+    k: &Scalars,
+    p: &mut [f32; L],
+    g: &[f32; L],
+    state: &mut [[f32; L]; MAX_SLOTS],
+) {
+    for l in 0..L {
+        let mut s: [f32; MAX_SLOTS] = std::array::from_fn(|j| state[j][l]);
+        p[l] = R::update(k, p[l], g[l], &mut s);
+        for (row, v) in state.iter_mut().zip(s) {
+            row[l] = v;
+        }
+    }
 }
 
 fn check_grad(slot: &Slot, g: &Tensor) -> Result<()> {

@@ -1,6 +1,6 @@
 //! RMSprop as Keras computes it without momentum (eps outside the square root).
 
-use super::{OptimParams, UpdateRule};
+use super::{OptimParams, Scalars, UpdateRule, MAX_SLOTS};
 use crate::device::Kernel;
 
 /// Keras `RMSprop`: v = rho v + (1 - rho) g^2; p -= lr g / (sqrt(v) + eps).
@@ -31,11 +31,11 @@ impl UpdateRule for RmsProp {
     const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr, rho, eps].
-    fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {
-        vec![lr, self.rho, self.eps]
+    fn scalars(&self, lr: f32, _t: u64) -> Scalars {
+        [lr, self.rho, self.eps, 0.0]
     }
 
-    fn update(k: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32 {
+    fn update(k: &Scalars, p: f32, g: f32, state: &mut [f32; MAX_SLOTS]) -> f32 {
         let (lr, rho, eps) = (k[0], k[1], k[2]);
         let v = rho * state[0] + (1.0 - rho) * (g * g);
         state[0] = v;

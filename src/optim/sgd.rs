@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, as Keras computes it.
 
-use super::{OptimParams, UpdateRule};
+use super::{OptimParams, Scalars, UpdateRule, MAX_SLOTS};
 use crate::device::Kernel;
 
 /// Keras `SGD`: velocity = momentum velocity - lr g; p += velocity (plain descent at
@@ -21,11 +21,11 @@ impl UpdateRule for Sgd {
     const KERNEL: &'static Kernel<OptimParams> = &KERNEL;
 
     /// [lr, momentum].
-    fn scalars(&self, lr: f32, _t: u64) -> Vec<f32> {
-        vec![lr, self.momentum]
+    fn scalars(&self, lr: f32, _t: u64) -> Scalars {
+        [lr, self.momentum, 0.0, 0.0]
     }
 
-    fn update(k: &[f32], p: f32, g: f32, state: &mut [f32]) -> f32 {
+    fn update(k: &Scalars, p: f32, g: f32, state: &mut [f32; MAX_SLOTS]) -> f32 {
         let (lr, momentum) = (k[0], k[1]);
         let velocity = momentum * state[0] - lr * g;
         state[0] = velocity;
