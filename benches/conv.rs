@@ -5,9 +5,9 @@
 //! critic and generator, and the ProGAN blocks: forward, gradient w.r.t. the input and w.r.t.
 //! the weights, in every kernel variant of each device (`--variant` forces one):
 //! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
-//!   split-K where the grid is too small), `tiled` (64x64 tiles even where the thin kernel
-//!   would run), `nosplit` (one pass over all of K), `im2col` (forward only: the im2col
-//!   matrix, then the matmul kernel);
+//!   64x128 tiles where they fill the device, split-K where the grid is too small), `tiled`
+//!   and `wide` (64x64 or 64x128 tiles whatever the shape), `nosplit` (one pass over all of
+//!   K), `im2col` (forward only: the im2col matrix, then the matmul kernel);
 //! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
 //!
 //! By default every GPU variant runs and the CPU's `auto`; `--variant all` runs every variant

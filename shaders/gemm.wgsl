@@ -8,28 +8,32 @@
 // (src/ops/gemm.rs) say which slice of K layer z sums and where the sums go: the whole of K
 // into `store`, or one slice of a split-K into the partial sums.
 //
-// Tiling: each 16x16 workgroup computes a 64x64 tile of C; each thread a 4x4 block held in
-// four vec4 registers. Per step of BK = 16 along K, the workgroup stages a 64x16 panel of A
-// and a 16x64 panel of B in shared memory as vec4s, so the inner loop does two vec4 loads and
-// four vec4 FMAs per k; the next step's panels are loaded into registers meanwhile.
+// Tiling: each 16x16 workgroup computes a 64 x BN tile of C; each thread a 4 x TN block held
+// in TN vec4 registers. BN and TN are set by the fragment before this one: 64 and 4 (the
+// plain tile), or 128 and 8 (the wide tile: twice the FMAs per shared-memory load). Per step
+// of BK = 16 along K, the workgroup stages a 64x16 panel of A and a 16xBN panel of B in shared
+// memory as vec4s, so the inner loop does 1 + TN/4 vec4 loads and TN vec4 FMAs per k; the next
+// step's panels are loaded into registers meanwhile.
 const BM: u32 = 64u;
-const BN: u32 = 64u;
 const BK: u32 = 16u;
 
-// As[kk * PITCH + i] holds A rows 4i..4i+3 at column kk of the panel; Bs likewise for B
-// columns. A row of the panel is 16 vec4s = 64 words: with that pitch, the 16 threads that
+// As[kk * PITCH_A + i] holds A rows 4i..4i+3 at column kk of the panel; Bs likewise for B
+// columns. A row of the A panel is 16 vec4s = 64 words: with that pitch, the 16 threads that
 // store one column each (K-fast loads) would all hit one of 32 shared-memory banks. One vec4
 // of padding per row spreads them over 8 banks (a 2-way conflict instead of 16-way); the
-// reads in the inner loop are broadcasts either way.
-const PITCH: u32 = 17u;
-var<workgroup> As: array<vec4<f32>, 272>;
-var<workgroup> Bs: array<vec4<f32>, 272>;
+// reads in the inner loop are broadcasts either way. B's rows likewise.
+const PITCH_A: u32 = BM / 4u + 1u;
+const PITCH_B: u32 = BN / 4u + 1u;
+var<workgroup> As: array<vec4<f32>, BK * PITCH_A>;
+var<workgroup> Bs: array<vec4<f32>, BK * PITCH_B>;
 
 // The next panel's elements, staged in registers: their global loads are issued before the
 // current panel's FMAs, so their latency hides behind them (double buffering through
 // registers; shared memory holds one panel).
-var<private> next_a: array<f32, 4>;
-var<private> next_b: array<f32, 4>;
+const A_PER_THREAD: u32 = BM * BK / 256u;
+const B_PER_THREAD: u32 = BN * BK / 256u;
+var<private> next_a: array<f32, A_PER_THREAD>;
+var<private> next_b: array<f32, B_PER_THREAD>;
 
 // Where element j (of 4) of thread t's share of a panel sits: (row or column, k) in A and B.
 fn a_slot(t: u32, j: u32) -> vec2<u32> {
@@ -46,10 +50,12 @@ fn b_slot(t: u32, j: u32) -> vec2<u32> {
 
 // Loads thread t's share of the panel at k0 (zeros outside the matrices and the slice).
 fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < A_PER_THREAD; j++) {
         let a = a_slot(t, j);
         next_a[j] = 0.0;
         if (row0 + a.x < p.m && k0 + a.y < k_hi) { next_a[j] = load_a(z, row0 + a.x, k0 + a.y); }
+    }
+    for (var j = 0u; j < B_PER_THREAD; j++) {
         let b = b_slot(t, j);
         next_b[j] = 0.0;
         if (k0 + b.y < k_hi && col0 + b.x < p.n) { next_b[j] = load_b(z, k0 + b.y, col0 + b.x); }
@@ -58,11 +64,13 @@ fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
 
 // Stores the staged share into the shared panels.
 fn commit(t: u32) {
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < A_PER_THREAD; j++) {
         let a = a_slot(t, j);
-        As[a.y * PITCH + a.x / 4u][a.x % 4u] = next_a[j];
+        As[a.y * PITCH_A + a.x / 4u][a.x % 4u] = next_a[j];
+    }
+    for (var j = 0u; j < B_PER_THREAD; j++) {
         let b = b_slot(t, j);
-        Bs[b.y * PITCH + b.x / 4u][b.x % 4u] = next_b[j];
+        Bs[b.y * PITCH_B + b.x / 4u][b.x % 4u] = next_b[j];
     }
 }
 
@@ -75,7 +83,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
     let k_lo = k_begin(z);
     let k_hi = k_end(z);
-    var acc: array<vec4<f32>, 4>;
+    // acc[i * TN / 4 + v]: row i of the thread's block, columns 4v..4v+3.
+    var acc: array<vec4<f32>, TN>;
     stage(t, z, row0, col0, k_lo, k_hi);
     for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
         commit(t);
@@ -85,12 +94,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             stage(t, z, row0, col0, k0 + BK, k_hi);
         }
         for (var kk = 0u; kk < BK; kk++) {
-            let av = As[kk * PITCH + lid.y];
-            let bv = Bs[kk * PITCH + lid.x];
-            acc[0] += av.x * bv;
-            acc[1] += av.y * bv;
-            acc[2] += av.z * bv;
-            acc[3] += av.w * bv;
+            let av = As[kk * PITCH_A + lid.y];
+            for (var v = 0u; v < TN / 4u; v++) {
+                let bv = Bs[kk * PITCH_B + lid.x * (TN / 4u) + v];
+                acc[v] += av.x * bv;
+                acc[TN / 4u + v] += av.y * bv;
+                acc[2u * TN / 4u + v] += av.z * bv;
+                acc[3u * TN / 4u + v] += av.w * bv;
+            }
         }
         workgroupBarrier();
     }
@@ -98,10 +109,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + lid.y * 4u + i;
         if (row < p.m) {
-            for (var jj = 0u; jj < 4u; jj++) {
-                let col = col0 + lid.x * 4u + jj;
+            for (var jj = 0u; jj < TN; jj++) {
+                let col = col0 + lid.x * TN + jj;
                 if (col < p.n) {
-                    emit(z, row, col, acc[i][jj]);
+                    emit(z, row, col, acc[i * TN / 4u + jj / 4u][jj % 4u]);
                 }
             }
         }

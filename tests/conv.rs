@@ -323,7 +323,7 @@ fn every_gemm_variant_of_the_convolutions_matches_cpu() {
             ];
             Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
         };
-        for (variant, splits) in [Variant::Tiled, Variant::Thin]
+        for (variant, splits) in [Variant::Tiled, Variant::Wide, Variant::Thin]
             .into_iter()
             .flat_map(|v| [1, 2, 3, 7, 1000].map(|s| (v, s)))
         {

@@ -332,7 +332,7 @@ fn every_gemm_variant_matches_cpu() {
         let a = randn(&[m, k], &mut rng);
         // B as k x n, and as n x k read transposed.
         let bs = [randn(&[k, n], &mut rng), randn(&[n, k], &mut rng)];
-        for variant in [Variant::Tiled, Variant::Thin] {
+        for variant in [Variant::Tiled, Variant::Wide, Variant::Thin] {
             for splits in [1, 2, 5, 63] {
                 for (transpose_b, b) in [false, true].into_iter().zip(&bs) {
                     let b = b.clone();
@@ -374,7 +374,7 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
             parts.extend(g.into_iter().map(|g| g.unwrap().flatten(0).unwrap()));
             Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
         };
-        for variant in [Variant::Tiled, Variant::Thin] {
+        for variant in [Variant::Tiled, Variant::Wide, Variant::Thin] {
             for splits in [1, 3] {
                 with_variant(variant, || {
                     with_splits(splits, || {

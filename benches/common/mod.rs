@@ -20,22 +20,29 @@ pub fn write_json(name: &str, json: &str) {
 use ganlab::ops::gemm::{with_splits, with_variant, GemmLaunch, Variant};
 
 /// How a GPU GEMM can be forced (`--variant`): the launch plan's choice (`auto`), the 64x64
-/// tiles even where the thin kernel would run (`tiled`), or one pass over all of K
+/// tiles (`tiled`) or the 64x128 ones (`wide`) whatever the shape, or one pass over all of K
 /// (`nosplit`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum GemmVariant {
     Auto,
     Tiled,
+    Wide,
     NoSplit,
 }
 
 impl GemmVariant {
-    pub const ALL: [GemmVariant; 3] = [GemmVariant::Auto, GemmVariant::Tiled, GemmVariant::NoSplit];
+    pub const ALL: [GemmVariant; 4] = [
+        GemmVariant::Auto,
+        GemmVariant::Tiled,
+        GemmVariant::Wide,
+        GemmVariant::NoSplit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             GemmVariant::Auto => "auto",
             GemmVariant::Tiled => "tiled",
+            GemmVariant::Wide => "wide",
             GemmVariant::NoSplit => "nosplit",
         }
     }
@@ -45,6 +52,7 @@ impl GemmVariant {
         match self {
             GemmVariant::Auto => f(),
             GemmVariant::Tiled => with_variant(Variant::Tiled, f),
+            GemmVariant::Wide => with_variant(Variant::Wide, f),
             GemmVariant::NoSplit => with_splits(1, f),
         }
     }

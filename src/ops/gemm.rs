@@ -19,9 +19,12 @@ use crate::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-/// Tile of C per workgroup and K per step (must match BM/BN/BK in gemm.wgsl).
+/// Tile of C per workgroup and K per step (must match BM/BN/BK in gemm.wgsl and the tile
+/// fragments below).
 pub const TILE: usize = 64;
 pub const BK: usize = 16;
+/// Columns of the wide tile (64 x 128, 4 x 8 per thread).
+pub const WIDE_TILE_N: usize = 128;
 /// A product with at most this many rows (or else columns) is thin; the thin kernel gives
 /// each workgroup this many of its wide side's indices (THIN and WIDE in gemm_thin.wgsl).
 pub const THIN: usize = 4;
@@ -52,6 +55,9 @@ pub(crate) const SPLIT_BIAS_BUFFERS: &[Binding] = &[
 /// The tiled loop; a mode defines `load_a`, `load_b`, `store`, `a_k_fast` and `b_n_fast`, and
 /// its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
+/// The tile's columns and each thread's: the plain 64x64 tile and the wide 64x128 one.
+pub(crate) const TILE_64: &str = "const BN: u32 = 64u;\nconst TN: u32 = 4u;\n";
+pub(crate) const TILE_WIDE: &str = "const BN: u32 = 128u;\nconst TN: u32 = 8u;\n";
 /// The whole of K, stored through the mode (after the epilogue).
 pub(crate) const NO_SPLIT: &str = "fn k_begin(z: u32) -> u32 {
     return 0u;
@@ -98,17 +104,20 @@ pub(crate) trait GemmParams: KernelParams {
     fn set_split(&mut self, k_split: u32, splits: u32);
 }
 
-/// One mode's kernels: the tiled GEMM and the thin one, each whole or as the first half of a
-/// split-K (whose reduce kernel is shared); where the mode takes a bias, the kernels that
-/// store (tiled, thin, reduce) again with the bias added in the store.
+/// One mode's kernels: the 64x64 tiles, the wide 64x128 tiles and the thin kernel, each whole
+/// or as the first half of a split-K (whose reduce kernel is shared); where the mode takes a
+/// bias, the kernels that store (tiled, wide, thin, reduce) again with the bias added in the
+/// store.
 pub(crate) struct GemmKernels<P: KernelParams> {
     pub plain: Kernel<P>,
     pub split: Kernel<P>,
+    pub wide: Kernel<P>,
+    pub wide_split: Kernel<P>,
     pub thin: Kernel<P>,
     pub thin_split: Kernel<P>,
     pub reduce: Kernel<P>,
-    /// Tiled, thin and reduce, with the bias.
-    pub bias: Option<[Kernel<P>; 3]>,
+    /// Tiled, wide, thin and reduce, with the bias.
+    pub bias: Option<[Kernel<P>; 4]>,
 }
 
 impl<P: KernelParams> GemmKernels<P> {
@@ -116,6 +125,8 @@ impl<P: KernelParams> GemmKernels<P> {
         let mut all: Vec<&'static dyn KernelSource> = vec![
             &self.plain,
             &self.split,
+            &self.wide,
+            &self.wide_split,
             &self.thin,
             &self.thin_split,
             &self.reduce,
@@ -131,6 +142,8 @@ impl<P: KernelParams> GemmKernels<P> {
         match (variant, split) {
             (Variant::Tiled, false) => &self.plain,
             (Variant::Tiled, true) => &self.split,
+            (Variant::Wide, false) => &self.wide,
+            (Variant::Wide, true) => &self.wide_split,
             (Variant::Thin, false) => &self.thin,
             (Variant::Thin, true) => &self.thin_split,
         }
@@ -145,9 +158,13 @@ macro_rules! gemm_kernels {
         use $crate::ops::gemm::*;
         GemmKernels {
             plain: gemm_kernels!(@kernel concat!($name), GEMM_BUFFERS, "main",
-                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, GEMM_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_64, GEMM_CORE]),
             split: gemm_kernels!(@kernel concat!($name, "_splitk"), SPLIT_BUFFERS, "main",
-                [$($fragment),*], [NO_EPILOGUE, SPLIT, GEMM_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_64, GEMM_CORE]),
+            wide: gemm_kernels!(@kernel concat!($name, "_wide"), GEMM_BUFFERS, "main",
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
+            wide_split: gemm_kernels!(@kernel concat!($name, "_wide_splitk"), SPLIT_BUFFERS,
+                "main", [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_WIDE, GEMM_CORE]),
             thin: gemm_kernels!(@kernel concat!($name, "_thin"), GEMM_BUFFERS, "thin",
                 [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_CORE]),
             thin_split: gemm_kernels!(@kernel concat!($name, "_thin_splitk"), SPLIT_BUFFERS,
@@ -172,7 +189,10 @@ macro_rules! gemm_kernels {
         use $crate::ops::activation::{ACTIVATE, FUNCTIONS};
         Some([
             gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
-                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, GEMM_CORE]),
+                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE]),
+            gemm_kernels!(@kernel concat!($name, "_wide_bias"), BIAS_BUFFERS, "main",
+                [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
             gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
                 [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_CORE]),
             gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"), SPLIT_BIAS_BUFFERS,
@@ -188,6 +208,8 @@ pub(crate) use gemm_kernels;
 pub enum Variant {
     /// 64x64 tiles of C per workgroup.
     Tiled,
+    /// 64x128 tiles (4x8 per thread): where the grid still fills the device.
+    Wide,
     /// At most [`THIN`] rows or columns: [`THIN_WIDE`] indices of the other side per
     /// workgroup.
     Thin,
@@ -223,6 +245,11 @@ impl GemmLaunch {
                 self.m.div_ceil(TILE),
                 self.batch * self.splits,
             ],
+            Variant::Wide => [
+                self.n.div_ceil(WIDE_TILE_N),
+                self.m.div_ceil(TILE),
+                self.batch * self.splits,
+            ],
             Variant::Thin => [wide(self.m, self.n).div_ceil(THIN_WIDE), 1, self.splits],
         }
     }
@@ -240,8 +267,9 @@ fn wide(m: usize, n: usize) -> usize {
 
 /// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n).
 ///
-/// An unbatched product with at most [`THIN`] rows or columns runs the thin kernel, any other
-/// the tiles. K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
+/// An unbatched product with at most [`THIN`] rows or columns runs the thin kernel; any other
+/// the wide tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
+/// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
 /// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the product is not small
 /// ([`SMALL_FLOPS`]), as far as the partial sums (`max_partial` floats) allow. Batched
 /// products keep the grid's third dimension for the batch and are not split.
@@ -254,9 +282,11 @@ pub fn plan(
     max_partial: usize,
 ) -> GemmLaunch {
     let thin_shape = batch == 1 && m.min(n) <= THIN;
+    let wide_fills = m.div_ceil(TILE) * n.div_ceil(WIDE_TILE_N) * batch >= MIN_WORKGROUPS;
     let variant = match FORCED_VARIANT.with(Cell::get) {
-        Some(Variant::Tiled) => Variant::Tiled,
+        Some(forced @ (Variant::Tiled | Variant::Wide)) => forced,
         _ if thin_shape => Variant::Thin,
+        _ if wide_fills => Variant::Wide,
         _ => Variant::Tiled,
     };
     let mut launch = GemmLaunch {
@@ -303,8 +333,8 @@ thread_local! {
 }
 
 /// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
-/// kernel only takes unbatched products with at most [`THIN`] rows or columns; others stay
-/// tiled): tests and benches compare the variants this way.
+/// kernel only takes unbatched products with at most [`THIN`] rows or columns; the others
+/// then get the plan's choice of tiles): tests and benches compare the variants this way.
 pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
     let previous = FORCED_VARIANT.with(|c| c.replace(Some(variant)));
     let out = f();
@@ -373,9 +403,10 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     if launch.splits == 1 {
         return match with_bias {
             None => ctx.dispatch(body, params, &[a, b, c], groups),
-            Some((bias, [tiled, thin, _])) => {
+            Some((bias, [tiled, wide, thin, _])) => {
                 let kernel = match launch.variant {
                     Variant::Tiled => tiled,
+                    Variant::Wide => wide,
                     Variant::Thin => thin,
                 };
                 ctx.dispatch(kernel, params, &[a, b, c, bias], groups)
@@ -389,7 +420,7 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     let grid = ctx.grid(m * n)?;
     match with_bias {
         None => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
-        Some((bias, [_, _, reduce])) => {
+        Some((bias, [_, _, _, reduce])) => {
             ctx.dispatch(reduce, &params, &[a, b, c, &partial, bias], grid)
         }
     }
@@ -437,6 +468,18 @@ mod tests {
         assert_eq!(plan("b", 1, 5000, 64, 2, ROOM).variant, Variant::Tiled);
         let tiled = with_variant(Variant::Tiled, || plan("f", 1, 50_176, 576, 1, ROOM));
         assert_eq!((tiled.variant, tiled.workgroups), (Variant::Tiled, 784));
+    }
+
+    #[test]
+    fn wide_tiles_where_they_still_fill_the_gpu() {
+        // DCGAN G conv2 forward at batch 64: 392 wide tiles.
+        let l = plan("f", 64, 50_176, 1152, 1, ROOM);
+        assert_eq!((l.variant, l.workgroups, l.splits), (Variant::Wide, 392, 1));
+        // G conv1 forward: 196 wide tiles would not fill it; 392 plain ones do.
+        let l = plan("f", 128, 12_544, 1152, 1, ROOM);
+        assert_eq!((l.variant, l.workgroups), (Variant::Tiled, 392));
+        let forced = with_variant(Variant::Wide, || plan("f", 128, 12_544, 1152, 1, ROOM));
+        assert_eq!(forced.variant, Variant::Wide);
     }
 
     #[test]
