@@ -15,7 +15,7 @@ use common::{describe, median, peak, GemmVariant, Report, Timing};
 use ganlab::ops::gemm::{record_launches, GemmLaunch};
 use serde::Serialize;
 
-use ganlab::cpu::gemm::{gemm_f32, gemm_naive_f32};
+use ganlab::cpu::gemm::{gemm_f32, gemm_naive_f32, Gemm, MatRef};
 use ganlab::{Device, Rng, Tensor};
 use std::time::Instant;
 
@@ -176,10 +176,15 @@ fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
     let mut c = vec![0f32; s.m * s.n];
     let mut run = || {
         let t = Instant::now();
+        let p = Gemm::new(
+            (s.m, s.n, s.k),
+            MatRef::rows(&a, s.k),
+            MatRef::rows(&b, s.n),
+        );
         if naive {
-            gemm_naive_f32(s.m, s.n, s.k, &a, s.k, 1, &b, s.n, 1, &mut c, false);
+            gemm_naive_f32(p, &mut c);
         } else {
-            gemm_f32(s.m, s.n, s.k, &a, s.k, 1, &b, s.n, 1, &mut c, false);
+            gemm_f32(p, &mut c);
         }
         t.elapsed().as_secs_f64()
     };

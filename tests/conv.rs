@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64};
+use common::{
+    assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64, rel_l2,
+};
 use ganlab::ops::{set_conv_algo, ConvAlgo, Padding};
 use ganlab::{grad, Tensor};
 
@@ -224,17 +226,18 @@ fn direct_cpu_convolution_matches_the_gemm_path_in_f32() {
                     conv_input_grad(&gy, &w, g).unwrap(),
                     conv_weight_grad(&x, &gy, g).unwrap(),
                 ]
-                .map(|t| t.to_vec_f64().unwrap())
+                .map(|t| t.to_vec().unwrap())
             })
         };
         let (direct, gemm) = (run(CpuConv::Direct), run(CpuConv::Gemm));
-        for (d, m) in direct.iter().zip(&gemm) {
-            for (a, b) in d.iter().zip(m) {
-                assert!(
-                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{xs:?} k{k} s{stride}: {a} vs {b}"
-                );
-            }
+        // Relative L2 over each output: an element that cancels to near zero (a weight
+        // gradient sums 4 x 64 x 64 products) carries the rounding of its large terms.
+        for (what, (d, m)) in ["y", "dx", "dw"].iter().zip(direct.iter().zip(&gemm)) {
+            let err = rel_l2(d, m);
+            assert!(
+                err < 1e-5,
+                "{xs:?} k{k} s{stride} {what}: relative L2 error {err}"
+            );
         }
     }
 }

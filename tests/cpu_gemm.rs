@@ -2,7 +2,8 @@
 //! triple loop on random operands of many shapes, layouts and strides.
 
 use ganlab::cpu::gemm::{
-    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_naive_f32, gemm_naive_f64, Kernel,
+    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_naive_f32, gemm_naive_f64, Gemm, Kernel,
+    MatRef,
 };
 
 /// xorshift64*: deterministic, dependency-free test data.
@@ -138,92 +139,39 @@ impl Case {
             }
         };
         let mut c = round(&self.c0);
-        gemm_naive_f64(
-            self.m,
-            self.n,
-            self.k,
-            &round(&self.a),
-            self.rs_a,
-            self.cs_a,
-            &round(&self.b),
-            self.rs_b,
-            self.cs_b,
-            &mut c,
-            self.accumulate,
-        );
+        let (a, b) = (round(&self.a), round(&self.b));
+        gemm_naive_f64(self.problem(&a, &b), &mut c);
         c
+    }
+
+    /// This case's product over `a` and `b` (its operands, in either type).
+    fn problem<'a, T>(&self, a: &'a [T], b: &'a [T]) -> Gemm<'a, T> {
+        Gemm {
+            m: self.m,
+            n: self.n,
+            k: self.k,
+            a: MatRef::new(a, self.rs_a, self.cs_a),
+            b: MatRef::new(b, self.rs_b, self.cs_b),
+            accumulate: self.accumulate,
+        }
     }
 
     fn run_f32(&self, kernel: Option<Kernel>) -> Vec<f64> {
         let f = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
         let (a, b, mut c) = (f(&self.a), f(&self.b), f(&self.c0));
-        let (m, n, k) = (self.m, self.n, self.k);
-        let (rs_a, cs_a, rs_b, cs_b) = (self.rs_a, self.cs_a, self.rs_b, self.cs_b);
         match kernel {
-            Some(kern) => gemm_f32_with(
-                kern,
-                m,
-                n,
-                k,
-                &a,
-                rs_a,
-                cs_a,
-                &b,
-                rs_b,
-                cs_b,
-                &mut c,
-                self.accumulate,
-            ),
-            None => gemm_f32(
-                m,
-                n,
-                k,
-                &a,
-                rs_a,
-                cs_a,
-                &b,
-                rs_b,
-                cs_b,
-                &mut c,
-                self.accumulate,
-            ),
+            Some(kern) => gemm_f32_with(kern, self.problem(&a, &b), &mut c),
+            None => gemm_f32(self.problem(&a, &b), &mut c),
         }
         c.iter().map(|&x| x as f64).collect()
     }
 
     fn run_f64(&self, kernel: Option<Kernel>) -> Vec<f64> {
         let mut c = self.c0.clone();
-        let (m, n, k) = (self.m, self.n, self.k);
         let (a, b) = (&self.a, &self.b);
-        let (rs_a, cs_a, rs_b, cs_b) = (self.rs_a, self.cs_a, self.rs_b, self.cs_b);
         match kernel {
-            Some(kern) => gemm_f64_with(
-                kern,
-                m,
-                n,
-                k,
-                a,
-                rs_a,
-                cs_a,
-                b,
-                rs_b,
-                cs_b,
-                &mut c,
-                self.accumulate,
-            ),
-            None => gemm_f64(
-                m,
-                n,
-                k,
-                a,
-                rs_a,
-                cs_a,
-                b,
-                rs_b,
-                cs_b,
-                &mut c,
-                self.accumulate,
-            ),
+            Some(kern) => gemm_f64_with(kern, self.problem(a, b), &mut c),
+            None => gemm_f64(self.problem(a, b), &mut c),
         }
         c
     }
@@ -294,10 +242,16 @@ fn tiny_and_degenerate_sizes() {
 fn zero_k_clears_or_keeps_c() {
     let a: [f32; 0] = [];
     let mut c = [f32::NAN; 6];
-    gemm_f32(2, 3, 0, &a, 0, 0, &a, 0, 0, &mut c, false);
+    gemm_f32(
+        Gemm::new((2, 3, 0), MatRef::new(&a, 0, 0), MatRef::new(&a, 0, 0)),
+        &mut c,
+    );
     assert_eq!(c, [0.0; 6]);
     let mut c = [1.5f64; 6];
-    gemm_f64(2, 3, 0, &[], 0, 0, &[], 0, 0, &mut c, true);
+    gemm_f64(
+        Gemm::new((2, 3, 0), MatRef::new(&[], 0, 0), MatRef::new(&[], 0, 0)).accumulating(),
+        &mut c,
+    );
     assert_eq!(c, [1.5; 6]);
 }
 
@@ -453,13 +407,14 @@ fn nested_calls_from_rayon_tasks() {
     let mut rng = Rng::new(7);
     let a: Vec<f32> = rng.vec(m * k).iter().map(|&x| x as f32).collect();
     let b: Vec<f32> = rng.vec(k * n).iter().map(|&x| x as f32).collect();
+    let p = Gemm::new((m, n, k), MatRef::rows(&a, k), MatRef::rows(&b, n));
     let mut want = vec![0.0f32; m * n];
-    gemm_naive_f32(m, n, k, &a, k, 1, &b, n, 1, &mut want, false);
+    gemm_naive_f32(p, &mut want);
     let results: Vec<Vec<f32>> = (0..8)
         .into_par_iter()
         .map(|_| {
             let mut c = vec![f32::NAN; m * n];
-            gemm_f32(m, n, k, &a, k, 1, &b, n, 1, &mut c, false);
+            gemm_f32(p, &mut c);
             c
         })
         .collect();
@@ -475,7 +430,10 @@ fn larger_than_needed_c_is_left_alone_past_m_n() {
     let a = [1.0f32, 2.0, 3.0, 4.0];
     let b = [1.0f32, 0.0, 0.0, 1.0];
     let mut c = [9.0f32; 6];
-    gemm_f32(2, 2, 2, &a, 2, 1, &b, 2, 1, &mut c, false);
+    gemm_f32(
+        Gemm::new((2, 2, 2), MatRef::new(&a, 2, 1), MatRef::new(&b, 2, 1)),
+        &mut c,
+    );
     assert_eq!(c, [1.0, 2.0, 3.0, 4.0, 9.0, 9.0]);
 }
 
@@ -483,7 +441,14 @@ fn larger_than_needed_c_is_left_alone_past_m_n() {
 #[should_panic(expected = "A slice too short")]
 fn short_a_panics() {
     let mut c = [0.0f32; 4];
-    gemm_f32(2, 2, 2, &[1.0; 3], 2, 1, &[1.0; 4], 2, 1, &mut c, false);
+    gemm_f32(
+        Gemm::new(
+            (2, 2, 2),
+            MatRef::new(&[1.0; 3], 2, 1),
+            MatRef::new(&[1.0; 4], 2, 1),
+        ),
+        &mut c,
+    );
 }
 
 #[test]
@@ -491,21 +456,42 @@ fn short_a_panics() {
 fn short_b_panics() {
     let mut c = [0.0f64; 4];
     // Transposed B (rs_b = 1, cs_b = 3) spans 1 * 1 + 1 * 3 + 1 = 5 elements.
-    gemm_f64(2, 2, 2, &[1.0; 4], 2, 1, &[1.0; 4], 1, 3, &mut c, false);
+    gemm_f64(
+        Gemm::new(
+            (2, 2, 2),
+            MatRef::new(&[1.0; 4], 2, 1),
+            MatRef::new(&[1.0; 4], 1, 3),
+        ),
+        &mut c,
+    );
 }
 
 #[test]
 #[should_panic(expected = "C slice too short")]
 fn short_c_panics() {
     let mut c = [0.0f32; 3];
-    gemm_f32(2, 2, 2, &[1.0; 4], 2, 1, &[1.0; 4], 2, 1, &mut c, false);
+    gemm_f32(
+        Gemm::new(
+            (2, 2, 2),
+            MatRef::new(&[1.0; 4], 2, 1),
+            MatRef::new(&[1.0; 4], 2, 1),
+        ),
+        &mut c,
+    );
 }
 
 #[test]
 #[should_panic(expected = "A slice too short")]
 fn naive_checks_bounds_too() {
     let mut c = [0.0f32; 4];
-    gemm_naive_f32(2, 2, 2, &[1.0; 3], 2, 1, &[1.0; 4], 2, 1, &mut c, false);
+    gemm_naive_f32(
+        Gemm::new(
+            (2, 2, 2),
+            MatRef::new(&[1.0; 3], 2, 1),
+            MatRef::new(&[1.0; 4], 2, 1),
+        ),
+        &mut c,
+    );
 }
 
 #[test]

@@ -60,49 +60,21 @@ const MIN_CHUNK: usize = 768;
 // Public API
 // ---------------------------------------------------------------------------------------------
 
-/// `C = A * B` (or `C += A * B` when `accumulate`), A is m x k, B is k x n, C is m x n row-major
-/// contiguous (len m*n).
-///
-/// A element (i, p) is `a[i * rs_a + p * cs_a]`; B element (p, j) is `b[p * rs_b + j * cs_b]`.
-/// Any strides are allowed (so transposed operands are just swapped strides); 0 sizes are fine.
+/// `C = A * B` (or `C += A * B` when `p.accumulate`) for the product `p`, C m x n row-major
+/// contiguous (len m*n). Any strides are allowed (so transposed operands are just swapped
+/// strides); 0 sizes are fine.
 ///
 /// # Panics
-/// If `a`, `b` or `c` is too short for the given sizes and strides.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_f32(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f32],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f32],
-    accumulate: bool,
-) {
+/// If A, B or `c` is too short for the given sizes and strides.
+pub fn gemm_f32(p: Gemm<'_, f32>, c: &mut [f32]) {
     let kernel = Kernel::best_f32();
-    gemm_f32_with(kernel, m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate);
+    gemm_f32_with(kernel, p, c);
 }
 
 /// Same contract as [`gemm_f32`], in `f64`.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_f64(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f64],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f64],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f64],
-    accumulate: bool,
-) {
+pub fn gemm_f64(p: Gemm<'_, f64>, c: &mut [f64]) {
     let kernel = Kernel::best_f64();
-    gemm_f64_with(kernel, m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate);
+    gemm_f64_with(kernel, p, c);
 }
 
 /// The dot product of two slices of one length, with this CPU's best kernel.
@@ -126,40 +98,14 @@ fn dot_best<T: Element>(x: &[T], y: &[T]) -> T {
 }
 
 /// Plain triple loop with the [`gemm_f32`] contract: the reference for tests and benchmarks.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_naive_f32(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f32],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    let p = Problem::new(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c.len(), accumulate);
+pub fn gemm_naive_f32(p: Gemm<'_, f32>, c: &mut [f32]) {
+    p.check(c.len());
     naive(&p, c);
 }
 
 /// Plain triple loop with the [`gemm_f64`] contract: the reference for tests and benchmarks.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_naive_f64(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f64],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f64],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f64],
-    accumulate: bool,
-) {
-    let p = Problem::new(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c.len(), accumulate);
+pub fn gemm_naive_f64(p: Gemm<'_, f64>, c: &mut [f64]) {
+    p.check(c.len());
     naive(&p, c);
 }
 
@@ -227,22 +173,8 @@ impl Kernel {
 /// # Panics
 /// If the CPU does not support `kernel`, or on the same conditions as [`gemm_f32`].
 #[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_f32_with(
-    kernel: Kernel,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f32],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    let p = Problem::new(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c.len(), accumulate);
+pub fn gemm_f32_with(kernel: Kernel, p: Gemm<'_, f32>, c: &mut [f32]) {
+    p.check(c.len());
     gemm_generic(kernel, &p, c);
 }
 
@@ -251,22 +183,8 @@ pub fn gemm_f32_with(
 /// # Panics
 /// If the CPU does not support `kernel`, or on the same conditions as [`gemm_f64`].
 #[doc(hidden)]
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_f64_with(
-    kernel: Kernel,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f64],
-    rs_a: usize,
-    cs_a: usize,
-    b: &[f64],
-    rs_b: usize,
-    cs_b: usize,
-    c: &mut [f64],
-    accumulate: bool,
-) {
-    let p = Problem::new(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c.len(), accumulate);
+pub fn gemm_f64_with(kernel: Kernel, p: Gemm<'_, f64>, c: &mut [f64]) {
+    p.check(c.len());
     gemm_generic(kernel, &p, c);
 }
 
@@ -275,16 +193,29 @@ pub fn gemm_f64_with(
 // ---------------------------------------------------------------------------------------------
 
 /// A strided read-only matrix view: element (r, c) is `data[r * rs + c * cs]`.
-#[derive(Clone, Copy)]
-struct MatRef<'a, T> {
-    data: &'a [T],
-    rs: usize,
-    cs: usize,
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub rs: usize,
+    pub cs: usize,
 }
 
-impl<T> MatRef<'_, T> {
+impl<'a, T> MatRef<'a, T> {
+    pub fn new(data: &'a [T], rs: usize, cs: usize) -> Self {
+        MatRef { data, rs, cs }
+    }
+
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [T], cols: usize) -> Self {
+        MatRef {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
     /// The same matrix, transposed.
-    fn t(self) -> Self {
+    pub fn t(self) -> Self {
         MatRef {
             data: self.data,
             rs: self.cs,
@@ -293,14 +224,15 @@ impl<T> MatRef<'_, T> {
     }
 }
 
-/// A validated GEMM call: every element of A (m x k) and B (k x n) is in bounds.
-struct Problem<'a, T> {
-    m: usize,
-    n: usize,
-    k: usize,
-    a: MatRef<'a, T>,
-    b: MatRef<'a, T>,
-    accumulate: bool,
+/// One product: C (m x n) = A (m x k) B (k x n), or C += A B when `accumulate`.
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm<'a, T> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: MatRef<'a, T>,
+    pub b: MatRef<'a, T>,
+    pub accumulate: bool,
 }
 
 /// Elements a `rows x cols` view with strides `(rs, cs)` spans, or `None` on overflow.
@@ -314,57 +246,53 @@ fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
         .checked_add(1)
 }
 
-impl<'a, T> Problem<'a, T> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &'a [T],
-        rs_a: usize,
-        cs_a: usize,
-        b: &'a [T],
-        rs_b: usize,
-        cs_b: usize,
-        c_len: usize,
-        accumulate: bool,
-    ) -> Self {
-        let need_a = span(m, k, rs_a, cs_a).expect("gemm: A strides overflow usize");
-        assert!(
-            a.len() >= need_a,
-            "gemm: A slice too short: m={m} k={k} rs_a={rs_a} cs_a={cs_a} needs {need_a} \
-             elements, got {}",
-            a.len()
-        );
-        let need_b = span(k, n, rs_b, cs_b).expect("gemm: B strides overflow usize");
-        assert!(
-            b.len() >= need_b,
-            "gemm: B slice too short: k={k} n={n} rs_b={rs_b} cs_b={cs_b} needs {need_b} \
-             elements, got {}",
-            b.len()
-        );
+impl<'a, T> Gemm<'a, T> {
+    /// C (m x n) = A (m x k) B (k x n), overwriting C.
+    pub fn new((m, n, k): (usize, usize, usize), a: MatRef<'a, T>, b: MatRef<'a, T>) -> Self {
+        Gemm {
+            m,
+            n,
+            k,
+            a,
+            b,
+            accumulate: false,
+        }
+    }
+
+    /// The same product, added to C.
+    pub fn accumulating(self) -> Self {
+        Gemm {
+            accumulate: true,
+            ..self
+        }
+    }
+
+    /// Checks that every element of A, B and a C of `c_len` elements is in bounds: the
+    /// kernels index without further checks.
+    fn check(&self, c_len: usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        check_operand("A", (m, k), &self.a);
+        check_operand("B", (k, n), &self.b);
         let need_c = m.checked_mul(n).expect("gemm: m * n overflows usize");
         assert!(
             c_len >= need_c,
             "gemm: C slice too short: m={m} n={n} needs {need_c} elements, got {c_len}"
         );
-        Problem {
-            m,
-            n,
-            k,
-            a: MatRef {
-                data: a,
-                rs: rs_a,
-                cs: cs_a,
-            },
-            b: MatRef {
-                data: b,
-                rs: rs_b,
-                cs: cs_b,
-            },
-            accumulate,
-        }
     }
+}
+
+/// Panics unless the `rows x cols` view `mat` lies inside its slice.
+fn check_operand<T>(name: &str, (rows, cols): (usize, usize), mat: &MatRef<T>) {
+    let need = span(rows, cols, mat.rs, mat.cs)
+        .unwrap_or_else(|| panic!("gemm: {name} strides overflow usize"));
+    assert!(
+        mat.data.len() >= need,
+        "gemm: {name} slice too short: {rows}x{cols} with strides ({}, {}) needs {need} \
+         elements, got {}",
+        mat.rs,
+        mat.cs,
+        mat.data.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +315,7 @@ trait Element: Copy + Send + Sync + 'static + Add<Output = Self> + Mul<Output = 
     fn put_buffer(buf: Vec<Self>);
 
     /// Runs the packed, blocked product with the `kernel` family's micro-kernel for this type.
-    fn blocked(kernel: Kernel, p: &Problem<Self>, c: &mut [Self], threads: usize);
+    fn blocked(kernel: Kernel, p: &Gemm<Self>, c: &mut [Self], threads: usize);
 }
 
 thread_local! {
@@ -415,7 +343,7 @@ impl Element for f32 {
         PACK_F32.with(|cell| cell.set(buf));
     }
 
-    fn blocked(kernel: Kernel, p: &Problem<Self>, c: &mut [Self], threads: usize) {
+    fn blocked(kernel: Kernel, p: &Gemm<Self>, c: &mut [Self], threads: usize) {
         match kernel {
             Kernel::Portable => gemm_blocked::<f32, 6, 16, Portable>(p, c, threads),
             #[cfg(target_arch = "x86_64")]
@@ -448,7 +376,7 @@ impl Element for f64 {
         PACK_F64.with(|cell| cell.set(buf));
     }
 
-    fn blocked(kernel: Kernel, p: &Problem<Self>, c: &mut [Self], threads: usize) {
+    fn blocked(kernel: Kernel, p: &Gemm<Self>, c: &mut [Self], threads: usize) {
         match kernel {
             Kernel::Portable => gemm_blocked::<f64, 4, 8, Portable>(p, c, threads),
             #[cfg(target_arch = "x86_64")]
@@ -465,7 +393,7 @@ impl Element for f64 {
 // Top-level dispatch
 // ---------------------------------------------------------------------------------------------
 
-fn gemm_generic<T: Element>(kernel: Kernel, p: &Problem<T>, c: &mut [T]) {
+fn gemm_generic<T: Element>(kernel: Kernel, p: &Gemm<T>, c: &mut [T]) {
     assert!(
         kernel.is_supported(),
         "gemm: kernel {kernel:?} is not supported by this CPU"
@@ -497,7 +425,7 @@ fn gemm_generic<T: Element>(kernel: Kernel, p: &Problem<T>, c: &mut [T]) {
     }
 }
 
-fn naive<T: Element>(p: &Problem<T>, c: &mut [T]) {
+fn naive<T: Element>(p: &Gemm<T>, c: &mut [T]) {
     let (a, b) = (p.a, p.b);
     for i in 0..p.m {
         for j in 0..p.n {
@@ -789,7 +717,7 @@ unsafe fn pack_panel<T: Element, const W: usize, P: PackAlongK<T>>(
 /// uncut (shorter) side, so chunks are kept at least [`MIN_CHUNK`] long.
 ///
 /// The chunks are shared out by [`run_chunks`].
-fn gemm_blocked<T, const MR: usize, const NR: usize, K>(p: &Problem<T>, c: &mut [T], threads: usize)
+fn gemm_blocked<T, const MR: usize, const NR: usize, K>(p: &Gemm<T>, c: &mut [T], threads: usize)
 where
     T: Element,
     K: MicroKernel<T, MR, NR>,

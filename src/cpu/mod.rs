@@ -41,22 +41,8 @@ pub trait Real:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// The dot product of two slices of one length, with this type's vector kernel.
     fn dot(x: &[Self], y: &[Self]) -> Self;
-    /// C (m x n, contiguous) = A B, or += when `accumulate`, with this type's GEMM; A and B
-    /// are read through (row, column) strides.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: &[Self],
-        rs_a: usize,
-        cs_a: usize,
-        b: &[Self],
-        rs_b: usize,
-        cs_b: usize,
-        c: &mut [Self],
-        accumulate: bool,
-    );
+    /// C (m x n, contiguous) = A B, or += when `p.accumulate`, with this type's GEMM.
+    fn gemm(p: gemm::Gemm<'_, Self>, c: &mut [Self]);
 }
 
 macro_rules! impl_real {
@@ -101,20 +87,8 @@ macro_rules! impl_real {
             fn dot(x: &[Self], y: &[Self]) -> Self {
                 $dot(x, y)
             }
-            fn gemm(
-                m: usize,
-                n: usize,
-                k: usize,
-                a: &[Self],
-                rs_a: usize,
-                cs_a: usize,
-                b: &[Self],
-                rs_b: usize,
-                cs_b: usize,
-                c: &mut [Self],
-                accumulate: bool,
-            ) {
-                $gemm(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, accumulate)
+            fn gemm(p: gemm::Gemm<'_, Self>, c: &mut [Self]) {
+                $gemm(p, c)
             }
         }
     };

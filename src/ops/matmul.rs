@@ -3,6 +3,7 @@
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::GradFn;
+use crate::cpu::gemm::{Gemm, MatRef};
 use crate::cpu::{with_cpu2, Real};
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
@@ -41,6 +42,11 @@ struct Operand {
 }
 
 impl Operand {
+    /// Batch `z` of `data` as this operand reads it.
+    fn view<'a, T>(&self, data: &'a [T], z: usize) -> MatRef<'a, T> {
+        MatRef::new(&data[z * self.bs..], self.rs, self.cs)
+    }
+
     /// A contiguous (rows x cols) matrix per batch, read transposed if `t`; `bs` 0 when shared.
     fn new(rows: usize, cols: usize, t: bool, shared: bool) -> Self {
         let (rs, cs) = if t { (1, cols) } else { (cols, 1) };
@@ -65,19 +71,8 @@ fn matmul_cpu<T: Real>(
 ) -> Vec<T> {
     let mut c = vec![T::ZERO; batch * m * n];
     for (z, cz) in c.chunks_mut((m * n).max(1)).enumerate().take(batch) {
-        T::gemm(
-            m,
-            n,
-            k,
-            &a[z * oa.bs..],
-            oa.rs,
-            oa.cs,
-            &b[z * ob.bs..],
-            ob.rs,
-            ob.cs,
-            cz,
-            false,
-        );
+        let p = Gemm::new((m, n, k), oa.view(a, z), ob.view(b, z));
+        T::gemm(p, cz);
     }
     c
 }

@@ -13,6 +13,7 @@ mod direct;
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
+use crate::cpu::gemm::{Gemm, MatRef};
 use crate::cpu::{with_cpu2, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
@@ -393,7 +394,12 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
             || vec![T::ZERO; k * ohw],
             |cols, (img, out)| {
                 im2col_image(&x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w], g, cols);
-                T::gemm(g.cout, ohw, k, w, k, 1, cols, ohw, 1, out, false);
+                let p = Gemm::new(
+                    (g.cout, ohw, k),
+                    MatRef::rows(w, k),
+                    MatRef::rows(cols, ohw),
+                );
+                T::gemm(p, out);
             },
         );
     y
@@ -410,20 +416,13 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         .for_each_init(
             || vec![T::ZERO; k * ohw],
             |dcols, (img, out)| {
-                // dcols = W^T gy, reading W [cout, k] transposed through its strides.
-                T::gemm(
-                    k,
-                    ohw,
-                    g.cout,
-                    w,
-                    1,
-                    k,
-                    &gy[img * g.cout * ohw..][..g.cout * ohw],
-                    ohw,
-                    1,
-                    dcols,
-                    false,
+                // dcols = W^T gy, reading W [cout, k] transposed.
+                let p = Gemm::new(
+                    (k, ohw, g.cout),
+                    MatRef::rows(w, k).t(),
+                    MatRef::rows(&gy[img * g.cout * ohw..][..g.cout * ohw], ohw),
                 );
+                T::gemm(p, dcols);
                 col2im_image(dcols, g, out);
             },
         );
@@ -450,20 +449,14 @@ fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
                     g,
                     &mut cols,
                 );
-                // dW += gy_img cols^T, reading cols [k, ohw] transposed through its strides.
-                T::gemm(
-                    g.cout,
-                    k,
-                    ohw,
-                    &gy[img * g.cout * ohw..][..g.cout * ohw],
-                    ohw,
-                    1,
-                    &cols,
-                    1,
-                    ohw,
-                    &mut dw,
-                    true,
-                );
+                // dW += gy_img cols^T, reading cols [k, ohw] transposed.
+                let p = Gemm::new(
+                    (g.cout, k, ohw),
+                    MatRef::rows(&gy[img * g.cout * ohw..][..g.cout * ohw], ohw),
+                    MatRef::rows(&cols, ohw).t(),
+                )
+                .accumulating();
+                T::gemm(p, &mut dw);
             }
             dw
         })
