@@ -314,9 +314,9 @@ fn creation_and_transfer_round_trip() {
     assert!(zeros.iter().all(|&v| v == 0.0));
 }
 
-/// Every GEMM variant (tiled, thin; whole or split-K) on ragged shapes: K prime, M = 1,
+/// Every GEMM variant (tiled, wide, thin; whole or split-K) on ragged shapes: K prime, M = 1,
 /// N = 1, 4 rows or columns (the thin kernel's most), sizes that are not multiples of the tile;
-/// transposed and plain operands (the thin kernel's two thread layouts).
+/// transposed and plain operands (each side of the thin kernel in both thread layouts).
 #[test]
 fn every_gemm_variant_matches_cpu() {
     use ganlab::ops::gemm::{with_splits, with_variant, Variant};
@@ -329,21 +329,22 @@ fn every_gemm_variant_matches_cpu() {
         (4, 211, 300),
         (150, 67, 3),
     ] {
-        let a = randn(&[m, k], &mut rng);
-        // B as k x n, and as n x k read transposed.
+        // A as m x k, and as k x m read transposed; B as k x n, and as n x k read transposed.
+        let as_ = [randn(&[m, k], &mut rng), randn(&[k, m], &mut rng)];
         let bs = [randn(&[k, n], &mut rng), randn(&[n, k], &mut rng)];
+        let layouts = [(false, false), (false, true), (true, false)];
         for variant in [Variant::Tiled, Variant::Wide, Variant::Thin] {
             for splits in [1, 2, 5, 63] {
-                for (transpose_b, b) in [false, true].into_iter().zip(&bs) {
-                    let b = b.clone();
+                for (ta, tb) in layouts {
+                    let inputs = [as_[ta as usize].clone(), bs[tb as usize].clone()];
                     with_variant(variant, || {
                         with_splits(splits, || {
                             assert_gpu_matches_cpu(
-                                &format!("{m}x{k}x{n} {variant:?} / {splits}, b^T {transpose_b}"),
+                                &format!("{m}x{k}x{n} {variant:?} / {splits}, a^T {ta} b^T {tb}"),
                                 &gpu,
-                                &[a.clone(), b],
+                                &inputs,
                                 REDUCTION,
-                                |t| ganlab::ops::matmul_t(&t[0], &t[1], false, transpose_b),
+                                |t| ganlab::ops::matmul_t(&t[0], &t[1], ta, tb),
                             )
                         })
                     });
