@@ -4,25 +4,31 @@
 #   1. the train_step bench on the GPU, every model at batch 64 and 128 (with launch counters);
 #   2. 200 DCGAN training steps with .gpu/bin/ganlab, timed, with --profile counters;
 #   3. the same models and batches in PyTorch on CUDA, interleaved with ganlab
-#      (scripts/bench-vs-torch), for the ratio table in docs/PERF.md.
-# Budget: under 5 minutes on an H200. Each of the three steps has its own 90 s limit, so one
+#      (scripts/bench-vs-torch), for the ratio table in docs/PERF.md;
+#   4. the conv bench on the DCGAN's layers at batch 64 and 128, every GPU kernel variant, with
+#      the share of fp32 peak (GPU_PEAK_TFLOPS, default the H200's 67): the GEMM issue's
+#      ">= 30% of peak forward, grad-weight >= 50% of forward" figures.
+# Budget: about 6 minutes on an H200. Each of the four steps has its own 90 s limit, so one
 # slow step cannot starve the others (and what it wrote before the limit is kept).
 #
 # Checked here on lavapipe with a tiny configuration (GPU_EXTRA_TINY=1: gan at batch 8, 5 steps,
-# PyTorch on the CPU when it is importable) by .ci/run.
+# PyTorch on the CPU when it is importable, one conv layer at batch 8) by .ci/run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 bin=${GANLAB_BIN_DIR:-.gpu/bin}
 bench="$bin/bench-bench-train_step"
+conv="$bin/bench-bench-conv"
 ganlab="$bin/ganlab"
 rc=0
 
 if [ -n "${GPU_EXTRA_TINY:-}" ]; then
   models=gan; batches=8; steps=5; reps=2; torch_device=cpu; limit=120
+  conv_args=(--filter "dcgan-G conv3" --batch 8 --reps 1 --variant auto)
 else
   models=gan,dcgan,cgan,wgan,wgan-gp; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=90
+  conv_args=(--filter dcgan --batch 64,128 --reps 5 --peak-tflops "${GPU_PEAK_TFLOPS:-67}")
 fi
 
 echo "== train_step bench on the GPU ($models, batch $batches)"
@@ -48,4 +54,8 @@ if python3 -c 'import torch' 2>/dev/null; then
 else
   echo "torch is not importable: skipped" | tee "$OUT/vs_torch.txt"
 fi
+
+echo "== conv kernels on the GPU (${conv_args[*]})"
+timeout "$limit" "$conv" --bench --device gpu "${conv_args[@]}" 2>&1 \
+  | tee "$OUT/conv_gpu.txt" || rc=1
 exit $rc

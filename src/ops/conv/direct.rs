@@ -1,11 +1,10 @@
 //! Direct convolution on the CPU, for the thin shapes where im2col + GEMM wastes its work.
 //!
-//! With one or a few output channels (a generator's last layer, ProGAN's toRGB) or a few taps
-//! per output (a discriminator's first layer, fromRGB), the per-image GEMM is a
-//! matrix-vector product, and building its im2col matrix (taps x pixels) costs more than the
-//! product. Here each tile of `ROWS x COLS` outputs is summed in registers straight from
-//! zero-padded copies of the input planes, which stay in cache. The padded planes cover whole
-//! tiles, so no tap needs a bounds check and every read past the image is a zero.
+//! With one or a few output channels (a generator's last layer, ProGAN's toRGB), the per-image
+//! GEMM is a matrix-vector product, and building its im2col matrix (taps x pixels) costs more
+//! than the product. Here each tile of `ROWS x COLS` outputs is summed in registers straight
+//! from zero-padded copies of the input planes, which stay in cache. The padded planes cover
+//! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
 
 use super::Geometry;
 use crate::cpu::Real;
