@@ -19,6 +19,7 @@ use common::median;
 
 use ganlab::device::CounterSnapshot;
 use ganlab::models;
+use ganlab::ops::gemm::{record_launches, GemmLaunch, Variant};
 use ganlab::{Device, Rng, Tensor};
 use serde::Serialize;
 use std::time::Instant;
@@ -35,6 +36,8 @@ struct Row {
     peak_tensor_bytes: u64,
     /// Per iteration, over the timed iterations (GPU only).
     per_iter: Option<PerIter>,
+    /// Every GEMM one warm iteration launched, as planned (GPU only).
+    gemms: Vec<GemmLaunch>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +48,20 @@ struct PerIter {
     buffers_created: f64,
     bind_groups_created: f64,
     peak_pool_bytes: u64,
+}
+
+/// "GEMMs per iter: 24 (thin 4, wide 3, tiled 17; 12 split-K, 9,876 workgroups)".
+fn gemm_summary(gemms: &[GemmLaunch]) -> String {
+    let count = |v: Variant| gemms.iter().filter(|l| l.variant == v).count();
+    format!(
+        "GEMMs per iter: {} (thin {}, wide {}, tiled {}; {} split-K, {} workgroups)",
+        gemms.len(),
+        count(Variant::Thin),
+        count(Variant::Wide),
+        count(Variant::Tiled),
+        gemms.iter().filter(|l| l.splits > 1).count(),
+        gemms.iter().map(|l| l.workgroups).sum::<usize>()
+    )
 }
 
 impl PerIter {
@@ -191,20 +208,21 @@ fn main() {
                     Device::Gpu(ctx) => Some(ctx.counters()),
                     Device::Cpu => None,
                 };
-                let result = (|| -> ganlab::Result<(f64, u64, Option<CounterSnapshot>)> {
+                let result = (|| -> ganlab::Result<(f64, u64, Option<CounterSnapshot>, _)> {
                     step()?;
-                    step()?;
+                    let (warm, gemms) = record_launches(&mut step);
+                    warm?;
                     device.reset_tensor_peak();
                     let before = counters();
                     let times = (0..opts.reps)
                         .map(|_| step())
                         .collect::<ganlab::Result<Vec<_>>>()?;
                     let counts = counters().zip(before).map(|(a, b)| a.since(&b));
-                    Ok((median(times), device.tensor_bytes().1, counts))
+                    Ok((median(times), device.tensor_bytes().1, counts, gemms))
                 })();
                 let name = format!("{device:?}");
                 match result {
-                    Ok((secs, peak_tensor_bytes, counts)) => {
+                    Ok((secs, peak_tensor_bytes, counts, gemms)) => {
                         let per_iter = counts.map(|c| PerIter::new(&c, opts.reps));
                         let counts_text = per_iter.as_ref().map_or(String::new(), |c| {
                             format!(
@@ -223,6 +241,9 @@ fn main() {
                             images as f64 / secs,
                             peak_tensor_bytes as f64 / (1 << 20) as f64
                         );
+                        if !gemms.is_empty() {
+                            println!("{:<15}{}", "", gemm_summary(&gemms));
+                        }
                         rows.push(Row {
                             model: model_name.clone(),
                             batch,
@@ -231,6 +252,7 @@ fn main() {
                             images_per_s: images as f64 / secs,
                             peak_tensor_bytes,
                             per_iter,
+                            gemms,
                         });
                     }
                     Err(e) => println!("{model_name:<7} {batch:>6} {name:<34} failed: {e}"),
