@@ -2,12 +2,13 @@
 //! and a mode supplies how A and B are read and C is written (plain matrices for matmul,
 //! implicit im2col views for convolution and its gradients).
 //!
-//! Each mode comes in three kernels ([`GemmKernels`]): the plain GEMM, and a split-K pair for
-//! products whose tile grid is too small to fill a GPU or whose K is long (convolution weight
-//! gradients: a handful of output tiles, K = batch x pixels). The split kernel gives each of S
-//! workgroup layers one slice of K and writes its partial sums to a scratch buffer; the reduce
-//! kernel adds the S partials in a fixed order and stores through the mode, so results are
-//! bit-identical from run to run (WGSL has no float atomics).
+//! Each mode comes as a set of kernels (`GemmKernels`): 64x64 tiles, 64x128 ("wide") tiles
+//! and the thin kernel, each whole or as the first pass of a split-K, for products whose grid
+//! is too small to fill a GPU or whose K is long (convolution weight gradients: a handful of
+//! output tiles, K = batch x pixels). The split pass gives each of S workgroup layers one
+//! slice of K and writes its partial sums to a scratch buffer; the reduce kernel adds the S
+//! partials in a fixed order and stores through the mode, so results are bit-identical from
+//! run to run (WGSL has no float atomics). [`plan`] picks the kernel and the split.
 //!
 //! Products with at most [`THIN`] rows or columns (a convolution with one output channel, a
 //! dense layer with one output) run the thin kernel (`shaders/gemm_thin.wgsl`) instead of the

@@ -248,7 +248,7 @@ impl GradFn for LinearGrad {
 }
 
 impl Tensor {
-    /// x w^T + b for x [.., in], w [out, in] and b [out]: a linear layer. For a 2-D x on the
+    /// x w^T + b for x `[.., in]`, w `[out, in]` and b `[out]`: a linear layer. For a 2-D x on the
     /// GPU one kernel, the bias added in the GEMM's store.
     pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         self.linear_activated(w, bias, None)

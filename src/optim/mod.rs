@@ -28,7 +28,7 @@ pub trait UpdateRule {
     const NAME: &'static str;
     /// The per-parameter state, by name (saved in checkpoints as `<param>.<slot>`).
     const SLOTS: &'static [&'static str];
-    /// The multi-tensor kernel: [`kernel`] over the rule's WGSL `update` function.
+    /// The multi-tensor kernel: `kernel` over the rule's WGSL `update` function.
     const KERNEL: &'static Kernel<OptimParams>;
 
     /// The scalars of step `t` (counting from 1) at learning rate `lr`, as the kernel reads them
@@ -51,9 +51,9 @@ pub type Scalars = [f32; 4];
 pub const PAIRS: usize = 3;
 
 crate::kernel_params! {
-    /// A multi-tensor launch: pair k covers threads [ends[k-1], ends[k]) and keeps its state at
-    /// offs[k] (slot s at offs[k] + s * stride); `clipped` != 0 clamps results to [-clip, clip];
-    /// up to four rule scalars (unused ones 0).
+    /// A multi-tensor launch: pair k covers threads `ends[k-1]..ends[k]` and keeps its state at
+    /// `offs[k]` (slot s at `offs[k] + s * stride`); `clipped` != 0 clamps results to
+    /// `[-clip, clip]`; up to four rule scalars (unused ones 0).
     pub struct OptimParams {
         ends: [u32; 3],
         offs: [u32; 3],

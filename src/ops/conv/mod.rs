@@ -6,7 +6,7 @@
 //! implicit GEMM (`shaders/gemm.wgsl` with a convolution mode); the forward pass has a second,
 //! selectable variant that materialises the im2col matrix and runs the matmul kernel. On the
 //! CPU each is im2col/col2im around one large blocked GEMM, except for thin layers (a few
-//! output channels), which [`direct`] convolves without the im2col matrix.
+//! output channels), which `direct` convolves without the im2col matrix.
 
 mod direct;
 
@@ -758,8 +758,8 @@ fn add_channel_bias(y: Tensor, bias: Option<&Tensor>, channels: usize) -> Result
 }
 
 impl Tensor {
-    /// 2-D convolution of an NCHW input with weights [cout, cin, kh, kw] (cross-correlation,
-    /// as in every framework), optional bias [cout].
+    /// 2-D convolution of an NCHW input with weights `[cout, cin, kh, kw]` (cross-correlation,
+    /// as in every framework), optional bias `[cout]`.
     pub fn conv2d(
         &self,
         weight: &Tensor,
