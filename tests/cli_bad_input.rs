@@ -55,6 +55,20 @@ struct Case {
 
 const NO_ENV: &[(&str, &str)] = &[];
 
+/// Three more steps of the tiny run in `{run}`.
+const RESUME_TINY: &[&str] = &[
+    "train",
+    "gan",
+    "--data-dir",
+    "{tiny}",
+    "--resume",
+    "{run}",
+    "--device",
+    "cpu",
+    "--steps",
+    "3",
+];
+
 fn nothing(_: &Path) {}
 
 const CASES: &[Case] = &[
@@ -483,18 +497,7 @@ const CASES: &[Case] = &[
     Case {
         name: "metrics.csv is a symlink",
         kind: Kind::MetricsCsv,
-        args: &[
-            "train",
-            "gan",
-            "--data-dir",
-            "{tiny}",
-            "--resume",
-            "{run}",
-            "--device",
-            "cpu",
-            "--steps",
-            "3",
-        ],
+        args: RESUME_TINY,
         env: NO_ENV,
         setup: |tmp| {
             std::fs::write(tmp.join("target.txt"), "precious").unwrap();
@@ -508,18 +511,7 @@ const CASES: &[Case] = &[
     Case {
         name: "metrics.csv of other columns on resume",
         kind: Kind::MetricsCsv,
-        args: &[
-            "train",
-            "gan",
-            "--data-dir",
-            "{tiny}",
-            "--resume",
-            "{run}",
-            "--device",
-            "cpu",
-            "--steps",
-            "3",
-        ],
+        args: RESUME_TINY,
         env: NO_ENV,
         setup: |tmp| {
             let path = tmp.join("run/metrics.csv");

@@ -219,8 +219,18 @@ impl RunFlags {
     /// Records the identity of the data the run trains on; a resumed run must train on the
     /// same (from whatever folder), and older checkpoints, which did not record it, take it.
     pub fn check_data(&mut self, identity: String, from: &str) -> Result<()> {
+        // Checkpoints of the first release keyed the content by Rust's `DefaultHasher`
+        // (`content <hex>`), which changes between builds: those compare by everything else.
+        let described = |id: &str| id.rsplit_once(", ").map_or(id, |(head, _)| head).to_owned();
+        let same = |saved: &str| {
+            if saved.contains(", content ") {
+                described(saved) == described(&identity)
+            } else {
+                saved == identity
+            }
+        };
         match &self.data {
-            Some(saved) if *saved != identity => Err(Error::Invalid(format!(
+            Some(saved) if !same(saved) => Err(Error::Invalid(format!(
                 "this run trained on {saved}; the data found now ({from}) is {identity}: \
                  resume with the run's data (--data-dir), or start a new run"
             ))),
@@ -289,5 +299,31 @@ mod tests {
         assert_eq!(old.settle("dcgan").unwrap().style, LoopStyle::KerasTf2);
         let text = serde_json::to_string(&old).unwrap();
         assert!(text.contains(r#""loop":"keras-tf2""#), "{text}");
+    }
+
+    #[test]
+    fn a_resume_on_other_data_is_refused_and_old_content_keys_compare_by_the_rest() {
+        let now = "mnist: 9000 train + 1000 test items of [1, 28, 28], sha256 00112233aabbccdd";
+        let mut flags = RunFlags::default();
+        flags.check_data(now.into(), "here").unwrap();
+        assert_eq!(flags.data.as_deref(), Some(now), "saved with the run");
+        let other = now.replace("00112233", "99999999");
+        assert!(flags.check_data(other, "there").is_err());
+        // Saved by the first release, whose content hash is not stable across builds.
+        let mut old = RunFlags {
+            data: Some("mnist: 9000 train + 1000 test items of [1, 28, 28], content 1234".into()),
+            ..RunFlags::default()
+        };
+        old.check_data(now.into(), "here").unwrap();
+        assert_eq!(
+            old.data.as_deref(),
+            Some(now),
+            "re-keyed with the stable hash"
+        );
+        let mut old_other = RunFlags {
+            data: Some("mnist: 60000 train + 10000 test items of [1, 28, 28], content 1".into()),
+            ..RunFlags::default()
+        };
+        assert!(old_other.check_data(now.into(), "here").is_err());
     }
 }

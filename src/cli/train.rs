@@ -269,8 +269,6 @@ fn print_profile(c: &CounterSnapshot, steps: u64) {
 /// What a run writes into its folder.
 const RUN_FILES: [&str; 4] = [CHECKPOINT, "metrics.csv", "losses.png", "samples"];
 
-/// A new run may only write into `dir` if no run is there, or `overwrite` says to replace it:
-/// a second `train dcgan` must not silently destroy the first one's checkpoint and metrics.
 /// Refuses a batch whose training step would not fit in the device's memory (measured on the
 /// noop backend, see `train::memory`), before anything real is allocated.
 fn check_memory(
@@ -303,6 +301,8 @@ fn check_memory(
     memory::check_fits(&need, run.batch_size, available, "--batch-size", what)
 }
 
+/// A new run may only write into `dir` if no run is there, or `overwrite` says to replace it:
+/// a second `train dcgan` must not silently destroy the first one's checkpoint and metrics.
 fn claim_out_dir(dir: &Path, overwrite: bool) -> Result<()> {
     let present: Vec<&str> = RUN_FILES
         .into_iter()

@@ -176,9 +176,11 @@ impl CpuStorage {
         }
     }
 
-    pub fn f32_mut(&self) -> Option<RefMut<'_, Vec<f32>>> {
+    /// The values, writable in place; a slice, so the storage keeps its size (the live byte
+    /// count depends on it).
+    pub fn f32_mut(&self) -> Option<RefMut<'_, [f32]>> {
         match self {
-            CpuStorage::F32(v) => Some(v.borrow_mut()),
+            CpuStorage::F32(v) => Some(RefMut::map(v.borrow_mut(), |v| v.as_mut_slice())),
             CpuStorage::F64(_) => None,
         }
     }

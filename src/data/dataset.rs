@@ -142,21 +142,22 @@ pub struct Dataset {
 
 impl Dataset {
     /// What identifies the data a run trains on, whatever folder it came from: the name, the
-    /// split sizes, the item shape and a hash of every value and label.
+    /// split sizes, the item shape and a SHA-256 of every label and value (a hash that stays
+    /// the same across builds, since checkpoints keep it).
     pub fn identity(&self) -> String {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
         for split in [&self.train, &self.test] {
-            split.labels.hash(&mut h);
-            split.images.iter().for_each(|v| v.to_bits().hash(&mut h));
+            h.update(&split.labels);
+            for v in &split.images {
+                h.update(v.to_le_bytes());
+            }
         }
+        let digest = h.finalize();
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         format!(
-            "{}: {} train + {} test items of {:?}, content {:016x}",
-            self.name,
-            self.train.n,
-            self.test.n,
-            self.train.item_shape,
-            h.finish()
+            "{}: {} train + {} test items of {:?}, sha256 {hex}",
+            self.name, self.train.n, self.test.n, self.train.item_shape,
         )
     }
 

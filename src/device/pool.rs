@@ -76,13 +76,6 @@ pub(crate) struct PoolBytes {
     pub live_peak: u64,
 }
 
-impl PoolState {
-    fn hand_out(&mut self, class: u64) {
-        self.live += class;
-        self.live_peak = self.live_peak.max(self.live);
-    }
-}
-
 struct PoolState {
     free: HashMap<u64, SizeClass>,
     /// Bytes of every buffer the pool created and has not released, in use or idle.
@@ -94,6 +87,14 @@ struct PoolState {
     cap: u64,
     tick: u64,
     next_id: u64,
+}
+
+impl PoolState {
+    /// Counts a buffer of `class` bytes handed to a tensor.
+    fn hand_out(&mut self, class: u64) {
+        self.live += class;
+        self.live_peak = self.live_peak.max(self.live);
+    }
 }
 
 pub(crate) struct BufferPool {

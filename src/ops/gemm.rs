@@ -117,8 +117,26 @@ pub(crate) struct GemmKernels<P: KernelParams> {
     pub thin: Kernel<P>,
     pub thin_split: Kernel<P>,
     pub reduce: Kernel<P>,
-    /// Tiled, wide, thin and reduce, with the bias.
-    pub bias: Option<[Kernel<P>; 4]>,
+    pub bias: Option<BiasKernels<P>>,
+}
+
+/// The kernels of a mode that store C, again with a bias (and activation) in the store.
+pub(crate) struct BiasKernels<P: KernelParams> {
+    pub tiled: Kernel<P>,
+    pub wide: Kernel<P>,
+    pub thin: Kernel<P>,
+    pub reduce: Kernel<P>,
+}
+
+impl<P: KernelParams> BiasKernels<P> {
+    /// The kernel that runs `variant` whole.
+    fn body(&self, variant: Variant) -> &Kernel<P> {
+        match variant {
+            Variant::Tiled => &self.tiled,
+            Variant::Wide => &self.wide,
+            Variant::Thin => &self.thin,
+        }
+    }
 }
 
 impl<P: KernelParams> GemmKernels<P> {
@@ -132,8 +150,8 @@ impl<P: KernelParams> GemmKernels<P> {
             &self.thin_split,
             &self.reduce,
         ];
-        if let Some(bias) = &self.bias {
-            all.extend(bias.iter().map(|k| k as &dyn KernelSource));
+        if let Some(b) = &self.bias {
+            all.extend([&b.tiled as &dyn KernelSource, &b.wide, &b.thin, &b.reduce]);
         }
         all
     }
@@ -188,17 +206,18 @@ macro_rules! gemm_kernels {
     };
     (@with $name:literal, [$($fragment:expr),*], $epilogue:expr) => {{
         use $crate::ops::activation::{ACTIVATE, FUNCTIONS};
-        Some([
-            gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
+        Some(BiasKernels {
+            tiled: gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
                 [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE]),
-            gemm_kernels!(@kernel concat!($name, "_wide_bias"), BIAS_BUFFERS, "main",
+            wide: gemm_kernels!(@kernel concat!($name, "_wide_bias"), BIAS_BUFFERS, "main",
                 [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
-            gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
+            thin: gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
                 [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_CORE]),
-            gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"), SPLIT_BIAS_BUFFERS,
-                "reduce_splits", [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, REDUCE]),
-        ])
+            reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"),
+                SPLIT_BIAS_BUFFERS, "reduce_splits", [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, REDUCE]),
+        })
     }};
 }
 pub(crate) use gemm_kernels;
@@ -404,12 +423,8 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     if launch.splits == 1 {
         return match with_bias {
             None => ctx.dispatch(body, params, &[a, b, c], groups),
-            Some((bias, [tiled, wide, thin, _])) => {
-                let kernel = match launch.variant {
-                    Variant::Tiled => tiled,
-                    Variant::Wide => wide,
-                    Variant::Thin => thin,
-                };
+            Some((bias, kernels)) => {
+                let kernel = kernels.body(launch.variant);
                 ctx.dispatch(kernel, params, &[a, b, c, bias], groups)
             }
         };
@@ -421,8 +436,8 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     let grid = ctx.grid(m * n)?;
     match with_bias {
         None => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
-        Some((bias, [_, _, _, reduce])) => {
-            ctx.dispatch(reduce, &params, &[a, b, c, &partial, bias], grid)
+        Some((bias, kernels)) => {
+            ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial, bias], grid)
         }
     }
 }

@@ -22,10 +22,13 @@ impl StepMemory {
 
     /// The largest batch whose step fits in `bytes` (0 if none does).
     pub fn largest_batch(&self, bytes: f64) -> usize {
+        if self.fixed > bytes {
+            return 0;
+        }
         if self.per_item <= 0.0 {
             return usize::MAX;
         }
-        ((bytes - self.fixed) / self.per_item).max(0.0) as usize
+        ((bytes - self.fixed) / self.per_item) as usize
     }
 }
 
@@ -86,12 +89,14 @@ pub fn check_fits(
     if need.at(batch) <= available as f64 {
         return Ok(());
     }
+    let advice = match need.largest_batch(available as f64) {
+        0 => "no batch size fits: free memory, or train on another device".to_string(),
+        largest => format!("use a batch size of at most {largest}"),
+    };
     Err(Error::Invalid(format!(
-        "{flag} {batch}: a training step needs about {:.1} GiB, {what} has {:.1} GiB; \
-         use a batch size of at most {}",
+        "{flag} {batch}: a training step needs about {:.1} GiB, {what} has {:.1} GiB; {advice}",
         gib(need.at(batch)),
         gib(available as f64),
-        need.largest_batch(available as f64)
     )))
 }
 
@@ -111,5 +116,8 @@ mod tests {
         assert!(check_fits(&m, 10, 2000, "--batch-size", "it").is_ok());
         let err = check_fits(&m, 11, 2050, "--batch-size", "it").unwrap_err();
         assert!(err.to_string().contains("at most 10"), "{err}");
+        // Not even the model fits: no batch size is offered.
+        let err = check_fits(&m, 1, 900, "--batch-size", "it").unwrap_err();
+        assert!(err.to_string().contains("no batch size fits"), "{err}");
     }
 }

@@ -152,13 +152,14 @@ impl Plan {
 /// y = conv(x, w), image by image in parallel.
 pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    let taps = plan.taps();
     let mut y = vec![T::ZERO; g.batch * g.cout * g.oh * g.ow];
     y.par_chunks_mut((g.cout * g.oh * g.ow).max(1))
         .enumerate()
         .for_each_init(Vec::new, |padded, (img, out)| {
             let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
             let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), padded);
-            correlate(src, w, &plan, out);
+            correlate(src, w, &plan, &taps, out);
         });
     y
 }
@@ -181,6 +182,7 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         }
     }
     let plan = Plan::new(g.cout, (kh, kw), (g.h, g.w), 1);
+    let taps = plan.taps();
     let ohw = g.oh * g.ow;
     let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
     dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
@@ -188,7 +190,7 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         .for_each_init(Vec::new, |padded, (img, out)| {
             let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
             let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
-            correlate(src, &flipped, &plan, out);
+            correlate(src, &flipped, &plan, &taps, out);
         });
     dx
 }
@@ -197,6 +199,7 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 /// gy[co, y, x] times the input the tap read.
 pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    let taps = plan.taps();
     // The output gradient in the input planes' pitch, zeros past each row's outputs.
     let grad_plan = Plan {
         channels: g.cout,
@@ -216,7 +219,7 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
                 let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), &mut padded);
                 let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
                 let grad = grad_plan.padded(grad, (g.oh, g.ow), (0, 0), &mut padded_grad);
-                correlate_weights(src, grad, &plan, &mut dw);
+                correlate_weights(src, grad, &plan, &taps, &mut dw);
             }
             dw
         })
@@ -241,13 +244,13 @@ fn fma() -> bool {
 
 /// out[o, y, x] = sum over (c, ky, kx) of w[o, c, ky, kx] src[c, y*s + ky, x*s + kx], for every
 /// output channel `o` of `w` (`out` holds one `oh x ow` plane per channel).
-fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
+fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, taps: &[usize], out: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     if fma() {
         // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::correlate(src, w, plan, out) };
+        return unsafe { x86::correlate(src, w, plan, taps, out) };
     }
-    correlate_tiles::<T, false>(src, w, plan, out)
+    correlate_tiles::<T, false>(src, w, plan, taps, out)
 }
 
 /// `COLS` values from `at`: one bounds check, then a fixed-size array LLVM vectorises.
@@ -267,8 +270,13 @@ fn madd_row<T: Real, const FUSED: bool>(acc: &mut [T; COLS], a: &[T; COLS], b: &
 }
 
 #[inline(always)]
-fn correlate_tiles<T: Real, const FUSED: bool>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
-    let taps = plan.taps();
+fn correlate_tiles<T: Real, const FUSED: bool>(
+    src: &[T],
+    w: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    out: &mut [T],
+) {
     let pitch = plan.pitch;
     let outputs = out.chunks_exact_mut((plan.oh * plan.ow).max(1));
     for (weights, out) in w.chunks_exact(taps.len()).zip(outputs) {
@@ -276,7 +284,7 @@ fn correlate_tiles<T: Real, const FUSED: bool>(src: &[T], w: &[T], plan: &Plan, 
             for x0 in (0..plan.ow).step_by(COLS) {
                 let mut acc = [[T::ZERO; COLS]; ROWS];
                 let corner = y0 * pitch + x0;
-                for (&wv, &tap) in weights.iter().zip(&taps) {
+                for (&wv, &tap) in weights.iter().zip(taps) {
                     let wv = [wv; COLS];
                     for (r, acc) in acc.iter_mut().enumerate() {
                         madd_row::<T, FUSED>(acc, row(src, tap + corner + r * pitch), &wv);
@@ -295,21 +303,26 @@ fn correlate_tiles<T: Real, const FUSED: bool>(src: &[T], w: &[T], plan: &Plan, 
 /// output channel and tap, one contiguous dot product of the gradient plane with the input
 /// from the tap's corner on (`grad` has the input planes' pitch and zeros past each row's
 /// outputs).
-fn correlate_weights<T: Real>(src: &[T], grad: &[T], plan: &Plan, dw: &mut [T]) {
+fn correlate_weights<T: Real>(src: &[T], grad: &[T], plan: &Plan, taps: &[usize], dw: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
     if fma() {
         // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::correlate_weights(src, grad, plan, dw) };
+        return unsafe { x86::correlate_weights(src, grad, plan, taps, dw) };
     }
-    weight_dots::<T, false>(src, grad, plan, dw)
+    weight_dots::<T, false>(src, grad, plan, taps, dw)
 }
 
 /// Taps whose dot products share each load of the gradient.
 const TAPS: usize = ROWS;
 
 #[inline(always)]
-fn weight_dots<T: Real, const FUSED: bool>(src: &[T], grad: &[T], plan: &Plan, dw: &mut [T]) {
-    let taps = plan.taps();
+fn weight_dots<T: Real, const FUSED: bool>(
+    src: &[T],
+    grad: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    dw: &mut [T],
+) {
     let len = (plan.oh - 1) * plan.pitch + plan.ow;
     let planes = grad.chunks_exact(plan.oh * plan.pitch);
     for (grad, dw) in planes.zip(dw.chunks_exact_mut(taps.len())) {
@@ -370,8 +383,14 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, out: &mut [T]) {
-        correlate_tiles::<T, true>(src, w, plan, out)
+    pub(super) unsafe fn correlate<T: Real>(
+        src: &[T],
+        w: &[T],
+        plan: &Plan,
+        taps: &[usize],
+        out: &mut [T],
+    ) {
+        correlate_tiles::<T, true>(src, w, plan, taps, out)
     }
 
     /// [`super::correlate_weights`] compiled with AVX2 + FMA.
@@ -383,8 +402,9 @@ mod x86 {
         src: &[T],
         grad: &[T],
         plan: &Plan,
+        taps: &[usize],
         dw: &mut [T],
     ) {
-        weight_dots::<T, true>(src, grad, plan, dw)
+        weight_dots::<T, true>(src, grad, plan, taps, dw)
     }
 }
