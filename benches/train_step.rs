@@ -1,5 +1,7 @@
-//! `cargo bench --bench train_step [-- --model gan,dcgan,cgan,wgan,wgan-gp --batch 32,64,128
-//! --device cpu|gpu --reps N --all --json PATH]`
+//! `cargo bench --bench train_step [-- --model gan,dcgan,cgan,wgan,wgan-gp,dcgan64 --batch
+//! 32,64,128 --device cpu|gpu --reps N --all --json PATH --image-size 64|32]`
+//!
+//! dcgan64 trains on RGB images of `--image-size` (default 64), the others on 1x28x28.
 //!
 //! Real images per second of one full training iteration of each model (for the book's
 //! models D on real, D on fake, G through the frozen D; for the WGANs n_critic critic steps,
@@ -88,6 +90,8 @@ struct Options {
     reps: usize,
     all: bool,
     json: Option<String>,
+    /// dcgan64's side (64 or 32); its images are RGB.
+    image_size: usize,
 }
 
 fn options() -> Options {
@@ -98,6 +102,7 @@ fn options() -> Options {
         reps: 5,
         all: false,
         json: None,
+        image_size: 64,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -118,6 +123,7 @@ fn options() -> Options {
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(5).max(1),
             "--all" => o.all = true,
             "--json" => o.json = args.next(),
+            "--image-size" => o.image_size = args.next().and_then(|v| v.parse().ok()).unwrap_or(64),
             _ => {}
         }
     }
@@ -182,7 +188,15 @@ fn main() {
                 {
                     continue;
                 }
-                let model_opts = models::Options::default();
+                // dcgan64 draws RGB at --image-size; the others MNIST's 1x28x28.
+                let model_opts = models::Options {
+                    image: if model_name == "dcgan64" {
+                        [3, opts.image_size, opts.image_size]
+                    } else {
+                        models::gan::MNIST
+                    },
+                    ..models::Options::default()
+                };
                 let built =
                     models::build(model_name, "mnist", &model_opts, &mut Rng::seed(1), device);
                 let mut model = match built {
@@ -195,7 +209,8 @@ fn main() {
                 let mut rng = Rng::seed(2);
                 // WGAN's critic takes one batch per critic step: an iteration sees them all.
                 let images = batch * model.batches_per_step();
-                let real = Tensor::rand_uniform(&[images, 1, 28, 28], -1.0, 1.0, &mut rng, device)
+                let [c, h, w] = model_opts.image;
+                let real = Tensor::rand_uniform(&[images, c, h, w], -1.0, 1.0, &mut rng, device)
                     .expect("batch");
                 let labels: Vec<usize> = (0..images).map(|i| i % 10).collect();
                 let mut step = || -> ganlab::Result<f64> {

@@ -1,10 +1,10 @@
 //! Batching: draws with replacement, epoch shuffling, contiguous reusable buffers.
 
-use ganlab::data::{Batch, Batcher, Sampling, Split};
+use ganlab::data::{Batch, Batcher, Sampling, Split, Values};
 
 fn split(n: usize) -> Split {
     Split {
-        images: (0..n * 4).map(|v| v as f32).collect(),
+        values: Values::Floats((0..n * 4).map(|v| v as f32).collect()),
         labels: (0..n).map(|i| (i % 10) as u8).collect(),
         n,
         item_shape: vec![1, 2, 2],
@@ -85,7 +85,7 @@ fn batch_is_one_contiguous_reused_buffer() {
     // Item j of the batch is the split's item with that label/values.
     for j in 0..5 {
         let first = batch.images[j * 4] as usize / 4;
-        assert_eq!(&batch.images[j * 4..j * 4 + 4], data.item(first));
+        assert_eq!(batch.images[j * 4..j * 4 + 4], *data.item(first));
         assert_eq!(batch.labels[j], data.labels[first]);
     }
     let ptr = batch.images.as_ptr();
@@ -111,7 +111,7 @@ fn invalid_arguments_are_errors() {
 #[test]
 fn a_batch_becomes_one_tensor_on_the_device() {
     let split = Split {
-        images: (0..12).map(|v| v as f32).collect(),
+        values: Values::Floats((0..12).map(|v| v as f32).collect()),
         labels: vec![0, 1, 2],
         n: 3,
         item_shape: vec![1, 2, 2],

@@ -20,10 +20,10 @@ fn present(dir: &Path) -> bool {
 
 fn check_images(ds: &Dataset) {
     for split in [&ds.train, &ds.test] {
-        assert_eq!(split.images.len(), split.n * 28 * 28);
+        let values = split.all_values();
+        assert_eq!(values.len(), split.n * 28 * 28);
         assert_eq!(split.labels.len(), split.n);
-        let (min, max) = split
-            .images
+        let (min, max) = values
             .iter()
             .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         assert_eq!((min, max), (-1.0, 1.0));

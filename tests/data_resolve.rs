@@ -316,12 +316,13 @@ fn pixels_are_scaled_to_minus_one_one() {
     };
     let ds = load_image_set(&data_support::tiny_spec(vec![]), &opts).unwrap();
     let raw = data_support::tiny::tiny_idx_files();
+    let values = ds.train.all_values();
     for (i, &x) in raw[0].data.iter().enumerate().step_by(97) {
-        assert_eq!(ds.train.images[i], f32::from(x) / 127.5 - 1.0);
+        assert_eq!(values[i], f32::from(x) / 127.5 - 1.0);
     }
     assert_eq!(f32::from(0u8) / 127.5 - 1.0, -1.0);
     assert_eq!(f32::from(255u8) / 127.5 - 1.0, 1.0);
-    assert!(ds.train.images.iter().all(|v| (-1.0..=1.0).contains(v)));
+    assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
     assert_eq!(ds.train.labels, raw[1].data);
     assert_eq!(ds.train.item_shape, vec![1, 28, 28]);
 }

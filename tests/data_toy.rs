@@ -18,7 +18,7 @@ fn bimodal_matches_its_modes() {
     for (k, centre) in [(0u8, 5.0), (1, 30.0)] {
         let (mean, std, n) = mean_std(
             split
-                .images
+                .all_values()
                 .iter()
                 .zip(&split.labels)
                 .filter(|(_, &l)| l == k)
@@ -72,9 +72,9 @@ fn seeds_reproduce_and_differ() {
         seed: 43,
         ..opts.clone()
     });
-    assert_ne!(a.train.images, c.train.images);
+    assert_ne!(a.train.values, c.train.values);
     // Train and test are different streams, and the test split does not depend on train size.
-    assert_ne!(a.train.images[..200], a.test.images[..200]);
+    assert_ne!(a.train.items(0..100), a.test.items(0..100));
     let d = ring().dataset(&ToyOptions {
         train_size: 7,
         ..opts
@@ -97,7 +97,7 @@ fn loads_by_name() {
     assert_eq!((ds.train.n, ds.test.n, ds.classes.len()), (300, 50, 2));
     assert_eq!(ds.classes[0], "N(5, 2^2)");
     let ds = load("toy-ring", &opts).unwrap();
-    assert_eq!((ds.train.images.len(), ds.classes.len()), (600, 8));
+    assert_eq!((ds.train.all_values().len(), ds.classes.len()), (600, 8));
     assert!(ds.info().contains("generated from seed 5"));
 }
 
@@ -105,7 +105,7 @@ fn loads_by_name() {
 fn real_samples_cover_every_mode() {
     for spec in [bimodal(), ring()] {
         let split = spec.split(2_500, 9, 0);
-        let cov = spec.mode_coverage(&split.images);
+        let cov = spec.mode_coverage(&split.all_values());
         assert_eq!(cov.modes_covered, spec.modes.len(), "{}", spec.name);
         // 3 std holds 99.7% in 1-D and 98.9% of a 2-D isotropic Gaussian.
         assert!(cov.high_quality_share > 0.98, "{}: {cov:?}", spec.name);

@@ -39,7 +39,7 @@ fn a_generator_repeating_one_image_is_reported_as_collapsed() {
     let mut clf = Classifier::new("mnist", &mut Rng::seed(1), &Device::Cpu).unwrap();
     clf.fit(&data.train, &data.test, 2, 8, 1, |_, _| {})
         .unwrap();
-    let real = clf.outputs(&data.test.images, &Device::Cpu).unwrap();
+    let real = clf.outputs(&data.test.all_values(), &Device::Cpu).unwrap();
     let one = data.test.item(0).to_vec();
     let repeated: Vec<f32> = (0..data.test.n).flat_map(|_| one.iter().copied()).collect();
     let collapsed = clf.outputs(&repeated, &Device::Cpu).unwrap();

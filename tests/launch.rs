@@ -167,7 +167,18 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
         backend: Some("noop".into()),
         ..Default::default()
     });
-    for model in ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"] {
+    let mnist = models::gan::MNIST;
+    let models = [
+        ("gan", mnist),
+        ("dcgan", mnist),
+        ("cgan", mnist),
+        ("wgan", mnist),
+        ("wgan-gp", mnist),
+        ("progan", mnist),
+        ("dcgan64", [3, 64, 64]),
+        ("dcgan64", [3, 32, 32]),
+    ];
+    for (model, image) in models {
         for batch in [32, 64, 128] {
             let mut rng = Rng::seed(1);
             // ProGAN walks all seven phases (4x4 to 32x32, fades included), one step each.
@@ -178,15 +189,19 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
                 };
                 (Box::new(progan::build(&cfg, &mut rng, &device).unwrap()), 7)
             } else {
-                let opts = models::Options::default();
+                let opts = models::Options {
+                    image,
+                    ..Default::default()
+                };
                 (
                     models::build(model, "mnist", &opts, &mut rng, &device).unwrap(),
                     1,
                 )
             };
             let images = batch * m.batches_per_step();
+            let [c, h, w] = image;
             let real =
-                Tensor::rand_uniform(&[images, 1, 28, 28], -1.0, 1.0, &mut rng, &device).unwrap();
+                Tensor::rand_uniform(&[images, c, h, w], -1.0, 1.0, &mut rng, &device).unwrap();
             let labels: Vec<usize> = (0..images).map(|i| i % 10).collect();
             let (_, launches) = record_launches(|| {
                 for _ in 0..steps {
@@ -195,7 +210,7 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
             });
             assert!(!launches.is_empty(), "{model}");
             for l in launches {
-                let what = format!("{model} b{batch}: {l:?}");
+                let what = format!("{model} {image:?} b{batch}: {l:?}");
                 assert!(l.k_steps <= MAX_K_STEPS, "{what}");
                 // A whole problem under 50 MFLOP is done in microseconds however it launches.
                 assert!(

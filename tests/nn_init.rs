@@ -4,24 +4,13 @@
 
 mod common;
 
-use common::fresh_rng;
+use common::{fresh_rng, mean_var};
 use ganlab::nn::{
     BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, Ctx, Embedding, Layer,
     Linear, WeightConfig, WeightInit,
 };
 use ganlab::ops::Padding;
 use ganlab::{Device, Tensor};
-
-fn mean_var(v: &[f32]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = v
-        .iter()
-        .map(|&x| (f64::from(x) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    (mean, var)
-}
 
 /// U(-limit, limit): every value inside, the extremes reached, variance limit^2 / 3 within 6
 /// standard errors (the sample variance of n uniform values has a relative standard error of

@@ -1,7 +1,7 @@
 //! The training loop's contract, with a scripted model: a non-finite loss stops the run naming
 //! the step and keeps the last good checkpoint; Ctrl-C checkpoints and stops cleanly.
 
-use ganlab::data::{Sampling, Split};
+use ganlab::data::{Sampling, Split, Values};
 use ganlab::train::{interrupt, train, RunState, TrainConfig, Trainable};
 use ganlab::{Device, Result, Rng, Tensor};
 use std::path::Path;
@@ -76,7 +76,7 @@ fn config(dir: &Path, steps: u64) -> TrainConfig {
 
 fn data() -> Split {
     Split {
-        images: vec![0.0; 5 * 784],
+        values: Values::Floats(vec![0.0; 5 * 784]),
         labels: vec![0; 5],
         n: 5,
         item_shape: vec![1, 28, 28],

@@ -429,7 +429,7 @@ fn wgan_gp_covers_the_toy_ring() {
     };
     let mut eval = ToyEval {
         spec: spec.clone(),
-        data: data.test.images.clone(),
+        data: data.test.all_values().into_owned(),
         out_dir: dir.path().to_path_buf(),
         device: Device::Cpu,
     };

@@ -4,7 +4,7 @@ use super::GpuFlags;
 use clap::Args;
 use ganlab::data::idx::{read_idx_file, IdxKind};
 use ganlab::data::{self, LoadOptions};
-use ganlab::eval::classifier::Classifier;
+use ganlab::eval::classifier::{check_scored, Classifier};
 use ganlab::eval::report::{evaluate, sample_images, table};
 use ganlab::models;
 use ganlab::{Error, Result, Rng};
@@ -53,6 +53,7 @@ pub fn train_classifier(args: &TrainClassifierArgs) -> Result<()> {
             args.dataset
         )));
     }
+    check_scored(&args.dataset)?;
     let device = args.gpu.device(&args.device)?;
     let data = load_dataset(&args.dataset, &args.data_dir)?;
     let mut clf = Classifier::new(&args.dataset, &mut Rng::seed(args.seed), &device)?;
@@ -143,7 +144,22 @@ fn idx_images(path: &Path) -> Result<Vec<f32>> {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<()> {
+    check_scored(&args.dataset)?;
     let device = args.gpu.device(&args.device)?;
+    // The images first: a model that draws what the classifier cannot score says so before
+    // anything else is asked of the user.
+    let images = match (&args.checkpoint, &args.images) {
+        (Some(ckpt), None) => {
+            let mut model = models::load(ckpt, &device)?;
+            sample_images(&mut *model, args.n, args.seed, &device)?
+        }
+        (None, Some(path)) => idx_images(path)?,
+        _ => {
+            return Err(Error::Invalid(
+                "give --checkpoint C or --images FILE".into(),
+            ))
+        }
+    };
     let clf_path = args
         .classifier
         .clone()
@@ -157,20 +173,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     }
     let clf = Classifier::load_for(&clf_path, &args.dataset, &device)?;
     let data = load_dataset(&args.dataset, &args.data_dir)?;
-    let images = match (&args.checkpoint, &args.images) {
-        (Some(ckpt), None) => {
-            let mut model = models::load(ckpt, &device)?;
-            sample_images(&mut *model, args.n, args.seed, &device)?
-        }
-        (None, Some(path)) => idx_images(path)?,
-        _ => {
-            return Err(Error::Invalid(
-                "give --checkpoint C or --images FILE".into(),
-            ))
-        }
-    };
-    let train_ref = &data.train.images[..data.train.images.len().min(10_000 * 784)];
-    let rows = evaluate(&clf, &images, &data.test.images, train_ref, &device)?;
+    let train_ref = data.train.items(0..data.train.n.min(10_000));
+    let rows = evaluate(&clf, &images, &data.test.all_values(), &train_ref, &device)?;
     print!("{}", table(&rows));
     if let Some(path) = &args.json {
         let json = format!(

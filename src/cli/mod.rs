@@ -28,8 +28,9 @@ enum Verb {
     /// Fit a small MLP to y = sin(x) with autograd: a quick check that the engine trains on
     /// your device (the GAN trainers arrive with later releases).
     Demo(demo::DemoArgs),
-    /// Train a GAN: `ganlab train dcgan` (the book's DCGAN on MNIST).
-    Train(train::TrainArgs),
+    /// Train a GAN: `ganlab train dcgan` (the book's DCGAN on MNIST), `ganlab train dcgan64
+    /// --dataset folder --data-dir PHOTOS` (the DCGAN paper's 64x64 model on your images).
+    Train(Box<train::TrainArgs>),
     /// A grid of samples from a checkpoint.
     Sample(generate::SampleArgs),
     /// A row of images along the path between two seeds' noise vectors.
@@ -40,7 +41,8 @@ enum Verb {
     TrainClassifier(eval::TrainClassifierArgs),
     /// Inception Score, Frechet distance and class coverage of a generator's samples.
     Eval(eval::EvalArgs),
-    /// Datasets: `data info NAME [--data-dir D]`, `data fetch NAME [--data-dir D]`.
+    /// Datasets: `data info NAME [--data-dir D]`, `data fetch NAME [--data-dir D]`, `data
+    /// shapes DIR` (a generated folder of coloured shapes).
     Data {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -7,7 +7,7 @@
 //! (steps, sample, checkpoint and log intervals) default to the run's and may be changed.
 
 use clap::{Args, ValueEnum};
-use ganlab::data::{registry, Entry, Sampling, ToySpec};
+use ganlab::data::{registry, Entry, ImageOptions, Sampling, ToySpec};
 use ganlab::models::progan::ProGanConfig;
 use ganlab::models::{saved, LoopStyle};
 use ganlab::optim::check_lr;
@@ -54,11 +54,23 @@ pub enum LoopArg {
 #[derive(Args, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RunFlags {
-    /// mnist (default) or fashion-mnist; toy-bimodal or toy-ring (gan, wgan, wgan-gp with
-    /// small MLPs).
+    /// mnist (default; dcgan64: cifar10) or fashion-mnist; cifar10; folder (every PNG and
+    /// JPEG under --data-dir); toy-bimodal or toy-ring (gan, wgan, wgan-gp with small MLPs).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Images per batch [default: 32].
+    /// --dataset folder: the side images are centre-cropped and resized to [default: 64].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// --dataset folder: 3 (RGB) or 1 (grey) [default: 3].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// dcgan64: G's base width (its last hidden layer's channels) [default: 64].
+    #[arg(long)]
+    pub ngf: Option<usize>,
+    /// dcgan64: D's base width (its first layer's channels) [default: 64].
+    #[arg(long)]
+    pub ndf: Option<usize>,
+    /// Images per batch [default: 32; dcgan64: 128].
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Seeds the weights, the batch order and the fixed sample noise [default: 0].
@@ -110,6 +122,10 @@ pub struct RunFlags {
 /// A run's settings with every default filled in.
 pub struct Settings {
     pub dataset: String,
+    /// What a folder's images become (other datasets have their own size).
+    pub images: ImageOptions,
+    /// dcgan64's (ngf, ndf).
+    pub widths: (usize, usize),
     /// The toy distribution, when `dataset` is one.
     pub toy: Option<ToySpec>,
     pub batch_size: usize,
@@ -166,12 +182,43 @@ impl RunFlags {
     /// Fills every unset flag with its default for `model`, so the saved settings are
     /// complete, and returns them typed.
     pub fn settle(&mut self, model: &str) -> Result<Settings> {
-        let dataset = self.dataset.get_or_insert_with(|| "mnist".into()).clone();
-        let toy = match registry::lookup(&dataset)? {
-            Entry::Toy(spec) => Some(spec),
-            Entry::Images(_) => None,
+        let dataset = self
+            .dataset
+            .get_or_insert_with(|| default_dataset(model).into())
+            .clone();
+        let entry = registry::lookup(&dataset)?;
+        let toy = match &entry {
+            Entry::Toy(spec) => Some(spec.clone()),
+            _ => None,
         };
-        let batch_size = *self.batch_size.get_or_insert(32);
+        let images = match entry {
+            Entry::Folder => {
+                let defaults = ImageOptions::default();
+                let images = ImageOptions {
+                    size: *self.image_size.get_or_insert(defaults.size),
+                    channels: *self.channels.get_or_insert(defaults.channels),
+                };
+                images.validate()?;
+                images
+            }
+            _ if self.image_size.is_some() || self.channels.is_some() => {
+                return Err(Error::Invalid(format!(
+                    "--image-size and --channels shape the images of --dataset folder;                      {dataset} has its own size"
+                )))
+            }
+            _ => ImageOptions::default(),
+        };
+        let widths = if model == "dcgan64" {
+            (*self.ngf.get_or_insert(64), *self.ndf.get_or_insert(64))
+        } else if self.ngf.is_some() || self.ndf.is_some() {
+            return Err(Error::Invalid(
+                "--ngf and --ndf are dcgan64's widths (progan takes --width)".into(),
+            ));
+        } else {
+            (64, 64)
+        };
+        let default_batch = if model == "dcgan64" { 128 } else { 32 };
+        let batch_size = *self.batch_size.get_or_insert(default_batch);
         if !(1..=MAX_BATCH).contains(&batch_size) {
             return Err(Error::Invalid(format!(
                 "--batch-size {batch_size} (from the flag or the run's saved settings) must be 1 to {MAX_BATCH}"
@@ -195,6 +242,8 @@ impl RunFlags {
         };
         Ok(Settings {
             dataset,
+            images,
+            widths,
             toy,
             batch_size,
             seed: *self.seed.get_or_insert(0),
@@ -244,6 +293,15 @@ impl RunFlags {
     /// What the trainer saves in every checkpoint (`TrainConfig::settings`) for `resumed`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("flags are plain data")
+    }
+}
+
+/// The dataset `model` trains on when `--dataset` is left out.
+pub fn default_dataset(model: &str) -> &'static str {
+    if model == "dcgan64" {
+        "cifar10"
+    } else {
+        "mnist"
     }
 }
 

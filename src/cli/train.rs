@@ -1,6 +1,6 @@
 //! `ganlab train <model>`: the book's defaults, every output in one folder.
 
-use super::settings::{RunFlags, Settings};
+use super::settings::{default_dataset, RunFlags, Settings};
 use super::GpuFlags;
 use clap::Args;
 use ganlab::data::{self, LoadOptions};
@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// gan, dcgan, cgan, wgan, wgan-gp or progan.
+    /// gan, dcgan, cgan, wgan, wgan-gp, progan, or dcgan64 (the DCGAN paper's and PyTorch
+    /// example's 64x64 or 32x32 model, for colour images).
     model: String,
     #[command(flatten)]
     run: RunFlags,
-    /// A folder holding the dataset's four IDX files (else: GANLAB_DATA, cache, download).
+    /// A folder holding the dataset's files (MNIST-like: the four IDX files; cifar10: the
+    /// archive; folder: the images, in subfolders or not); else GANLAB_DATA, cache, download.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// auto (a hardware GPU, else the CPU), gpu (any adapter, software included) or cpu.
@@ -77,7 +79,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .clone()
         .or_else(|| args.out.clone())
         .unwrap_or_else(|| {
-            let dataset = args.run.dataset.as_deref().unwrap_or("mnist");
+            let dataset = args
+                .run
+                .dataset
+                .as_deref()
+                .unwrap_or(default_dataset(&args.model));
             PathBuf::from(format!("runs/{}-{dataset}", args.model))
         });
     // Refused now if the folder holds a run; cleared (--overwrite) only once every other
@@ -94,6 +100,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(dir) = &args.data_dir {
         opts.data_dir = Some(dir.clone());
     }
+    opts.images = run.images;
     let dataset = data::load(&run.dataset, &opts)?;
     let source = match &dataset.source.dir {
         Some(dir) => format!("from {}", dir.display()),
@@ -117,6 +124,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let opts = models::Options {
         style: run.style,
         progan: run.progan,
+        image: item_shape(&dataset.train.item_shape)?,
+        widths: run.widths,
     };
     check_memory(&args.model, &run, &opts, &dataset.train.item_shape, &device)?;
     let mut model = models::build(
@@ -139,7 +148,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     // Toy runs are always scored and plotted, at the sample interval.
     let mut toy_eval = run.toy.map(|spec| ToyEval {
         spec,
-        data: dataset.test.images.clone(),
+        data: dataset.test.all_values().into_owned(),
         out_dir: out_dir.join("samples"),
         device: device.clone(),
     });
@@ -149,6 +158,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut evaluator = if toy_eval.is_some() {
         None
     } else if args.eval_every > 0 {
+        ganlab::eval::classifier::check_scored(&run.dataset)?;
         let path = args
             .classifier
             .clone()
@@ -161,7 +171,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             )));
         }
         let classifier = Classifier::load_for(&path, &run.dataset, &device)?;
-        let reference = classifier.outputs(&dataset.test.images, &device)?;
+        let reference = classifier.outputs(&dataset.test.all_values(), &device)?;
         Some(TrainingEval {
             classifier,
             reference,
@@ -214,6 +224,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         summary.images_per_s,
         metrics.join(", ")
     );
+    if summary.steps_run > 0 {
+        println!(
+            "data loading: {:.2} ms per step, {:.2}% of the run's wall time",
+            1e3 * summary.data_s / summary.steps_run as f64,
+            100.0 * summary.data_s / summary.wall_s.max(1e-9)
+        );
+    }
     println!("checkpoint: {}", summary.checkpoint.display());
     if let Some(grid) = summary.last_grid {
         println!("last sample grid: {}", grid.display());
@@ -240,6 +257,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         out_dir.join("losses.png").display()
     );
     Ok(())
+}
+
+/// The data's items as `[C, H, W]`; toy points (`[d]`) as the book's image shape, which the
+/// toy models do not read.
+fn item_shape(shape: &[usize]) -> Result<[usize; 3]> {
+    match *shape {
+        [c, h, w] => Ok([c, h, w]),
+        [_] => Ok(models::gan::MNIST),
+        _ => Err(ganlab::Error::Invalid(format!(
+            "items of shape {shape:?} are neither images nor toy points"
+        ))),
+    }
 }
 
 fn gpu_counters(device: &Device) -> Option<CounterSnapshot> {

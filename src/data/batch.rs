@@ -40,7 +40,7 @@ impl Batch {
         self.images.clear();
         self.labels.clear();
         for &i in indices {
-            self.images.extend_from_slice(split.item(i));
+            split.extend_with_item(i, &mut self.images);
             self.labels.push(split.labels[i]);
         }
         self.shape.clear();

@@ -1,19 +1,34 @@
 //! A loaded dataset: train and test splits as `f32`, labels, classes, and where it came from.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::idx::IdxArray;
 use super::{DataError, Result};
 
-/// One split. Items are stored contiguously, `item_len()` values each, in `item_shape` order.
+/// A split's items, stored contiguously, `item_len()` values each, in `item_shape` order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// Image bytes 0-255, read as `x / 127.5 - 1` in [-1, 1] (as the book scales them): a
+    /// quarter of the memory of floats, which is what lets a folder of 200,000 photos fit.
+    Pixels(Vec<u8>),
+    /// Values as they are (the toy sets' samples).
+    Floats(Vec<f32>),
+}
+
+/// The value a stored pixel stands for.
+pub fn pixel_value(x: u8) -> f32 {
+    f32::from(x) / 127.5 - 1.0
+}
+
+/// One split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
-    /// Images scaled to [-1, 1] (`x / 127.5 - 1`, as the book does); toy samples as drawn.
-    pub images: Vec<f32>,
+    pub values: Values,
     pub labels: Vec<u8>,
     pub n: usize,
-    /// `[1, 28, 28]` for images, `[1]` or `[2]` for the toy sets.
+    /// `[C, H, W]` for images, `[1]` or `[2]` for the toy sets.
     pub item_shape: Vec<usize>,
 }
 
@@ -23,9 +38,35 @@ impl Split {
         self.item_shape.iter().product()
     }
 
-    pub fn item(&self, i: usize) -> &[f32] {
+    /// Item `i`'s values.
+    pub fn item(&self, i: usize) -> Cow<'_, [f32]> {
+        self.items(i..i + 1)
+    }
+
+    /// The values of items `range`, one after another.
+    pub fn items(&self, range: std::ops::Range<usize>) -> Cow<'_, [f32]> {
         let len = self.item_len();
-        &self.images[i * len..(i + 1) * len]
+        let span = range.start * len..range.end * len;
+        match &self.values {
+            Values::Floats(v) => Cow::Borrowed(&v[span]),
+            Values::Pixels(p) => Cow::Owned(p[span].iter().map(|&x| pixel_value(x)).collect()),
+        }
+    }
+
+    /// Every item's values.
+    pub fn all_values(&self) -> Cow<'_, [f32]> {
+        self.items(0..self.n)
+    }
+
+    /// Appends item `i`'s values to `out` (a batch being filled).
+    pub fn extend_with_item(&self, i: usize, out: &mut Vec<f32>) {
+        let len = self.item_len();
+        match &self.values {
+            Values::Floats(v) => out.extend_from_slice(&v[i * len..(i + 1) * len]),
+            Values::Pixels(p) => {
+                out.extend(p[i * len..(i + 1) * len].iter().map(|&x| pixel_value(x)))
+            }
+        }
     }
 
     /// How many items carry each label `0..classes` (labels past the end are not counted).
@@ -81,11 +122,7 @@ impl Split {
             });
         }
         Ok(Split {
-            images: images
-                .data
-                .iter()
-                .map(|&x| f32::from(x) / 127.5 - 1.0)
-                .collect(),
+            values: Values::Pixels(images.data),
             labels: labels.data,
             n,
             item_shape: vec![1, rows, cols],
@@ -147,11 +184,25 @@ impl Dataset {
     pub fn identity(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
+        // Pixels are hashed as the values they stand for, so a dataset keeps its identity
+        // whichever way it is stored; in blocks, since one update per value is slow.
+        let table: Vec<[u8; 4]> = (0..=255u8).map(|x| pixel_value(x).to_le_bytes()).collect();
+        let mut block = Vec::with_capacity(1 << 16);
         for split in [&self.train, &self.test] {
             h.update(&split.labels);
-            for v in &split.images {
-                h.update(v.to_le_bytes());
+            let values: Box<dyn Iterator<Item = [u8; 4]>> = match &split.values {
+                Values::Floats(v) => Box::new(v.iter().map(|x| x.to_le_bytes())),
+                Values::Pixels(p) => Box::new(p.iter().map(|&x| table[usize::from(x)])),
+            };
+            for bytes in values {
+                block.extend_from_slice(&bytes);
+                if block.len() == block.capacity() {
+                    h.update(&block);
+                    block.clear();
+                }
             }
+            h.update(&block);
+            block.clear();
         }
         let digest = h.finalize();
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();

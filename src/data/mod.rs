@@ -1,24 +1,28 @@
-//! Datasets for ganlab: the IDX reader, MNIST / Fashion-MNIST resolution and download, the toy
-//! distributions of spec section 8, and batching.
+//! Datasets for ganlab: the IDX reader, MNIST / Fashion-MNIST resolution and download,
+//! CIFAR-10, folders of PNG and JPEG images, the toy distributions of spec section 8, and
+//! batching.
 //!
 //! Entry point: [`load`] with a [`LoadOptions`] (use [`LoadOptions::from_env`] in the binary; the
 //! `Default` options read nothing from the environment, which is what tests want).
 
 pub mod batch;
+pub mod cifar;
 pub mod cli;
 pub mod dataset;
 pub mod download;
+pub mod folder;
 pub mod idx;
 pub mod options;
 pub mod registry;
 pub mod resolve;
+pub mod shapes;
 pub mod toy;
 
 use std::path::PathBuf;
 
 pub use batch::{Batch, Batcher, Sampling};
-pub use dataset::{Dataset, Rule, Source, Split};
-pub use options::{DownloadConfig, LoadOptions, ToyOptions};
+pub use dataset::{pixel_value, Dataset, Rule, Source, Split, Values};
+pub use options::{DownloadConfig, ImageOptions, LoadOptions, ToyOptions};
 pub use registry::{Entry, FileRole, FileSpec, ImageSetSpec};
 pub use toy::{ModeCoverage, ToySpec};
 
@@ -81,13 +85,31 @@ impl DataError {
     }
 }
 
-/// Loads a dataset by name (`mnist`, `fashion-mnist`, `toy-bimodal`, `toy-ring`).
+/// Loads a dataset by name (one of [`registry::NAMES`]).
 ///
-/// Image sets are looked for in the order of [`resolve`]; toy sets are generated from
-/// `opts.toy.seed`.
+/// MNIST-style sets are looked for in the order of [`resolve`], CIFAR-10 as [`cifar`] says;
+/// `folder` reads `opts.data_dir` (see [`folder`]) and reports what it did on stderr unless
+/// quiet (in `source.notice` when quiet); toy sets are generated from `opts.toy.seed`.
 pub fn load(name: &str, opts: &LoadOptions) -> Result<Dataset> {
     match registry::lookup(name)? {
         Entry::Images(spec) => resolve::load_image_set(&spec, opts),
+        Entry::Archive(spec) => cifar::load_archive_set(&spec, opts),
+        Entry::Folder => {
+            let dir = opts.data_dir.as_ref().ok_or_else(|| {
+                DataError::Usage(
+                    "--dataset folder needs --data-dir DIR, the folder of PNG and JPEG images"
+                        .into(),
+                )
+            })?;
+            let (mut dataset, report) = folder::load_folder(dir, opts)?;
+            let line = report.summary(dir);
+            if opts.quiet {
+                dataset.source.notice = Some(line);
+            } else {
+                eprintln!("{line}");
+            }
+            Ok(dataset)
+        }
         Entry::Toy(spec) => Ok(spec.dataset(&opts.toy)),
     }
 }

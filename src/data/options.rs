@@ -33,6 +33,8 @@ pub struct LoadOptions {
     /// No progress bars and no notice lines on stderr.
     pub quiet: bool,
     pub toy: ToyOptions,
+    /// Size and channels of the images read from a folder.
+    pub images: ImageOptions,
 }
 
 impl Default for LoadOptions {
@@ -51,6 +53,7 @@ impl Default for LoadOptions {
             download: DownloadConfig::default(),
             quiet: true,
             toy: ToyOptions::default(),
+            images: ImageOptions::default(),
         }
     }
 }
@@ -113,6 +116,50 @@ impl Default for DownloadConfig {
             total_timeout: Duration::from_secs(30 * 60),
             proxy_from_env: false,
         }
+    }
+}
+
+/// What a folder's images become: `size` x `size` pixels (centre crop, then resize) with
+/// `channels` 3 (RGB) or 1 (grey).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageOptions {
+    pub size: usize,
+    pub channels: usize,
+}
+
+impl Default for ImageOptions {
+    /// 64x64 RGB: the DCGAN paper's setting.
+    fn default() -> Self {
+        ImageOptions {
+            size: 64,
+            channels: 3,
+        }
+    }
+}
+
+impl ImageOptions {
+    /// The largest side accepted: past it one image outgrows what the models are built for.
+    pub const MAX_SIZE: usize = 1024;
+
+    pub fn item_len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    pub fn validate(&self) -> super::Result<()> {
+        if !(4..=Self::MAX_SIZE).contains(&self.size) {
+            return Err(super::DataError::InvalidArgument(format!(
+                "--image-size {} must be 4 to {}",
+                self.size,
+                Self::MAX_SIZE
+            )));
+        }
+        if !matches!(self.channels, 1 | 3) {
+            return Err(super::DataError::InvalidArgument(format!(
+                "--channels {} must be 1 (grey) or 3 (RGB)",
+                self.channels
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -3,19 +3,28 @@
 //! The specs are plain data so that tests can build their own (a loopback mirror, the tiny
 //! fixtures' checksums) and run the real resolution code on them.
 
+use super::cifar::{self, ArchiveSetSpec};
 use super::toy::{self, ToySpec};
 use super::{DataError, Result};
 
 /// Every name [`lookup`] knows, in the order `ganlab` lists them.
-pub const NAMES: [&str; 4] = ["mnist", "fashion-mnist", "toy-bimodal", "toy-ring"];
+pub const NAMES: [&str; 6] = [
+    "mnist",
+    "fashion-mnist",
+    "cifar10",
+    "folder",
+    "toy-bimodal",
+    "toy-ring",
+];
 
-/// The four files of an MNIST-style dataset.
+/// What a published file is: one of the four of an MNIST-style dataset, or a whole archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileRole {
     TrainImages,
     TrainLabels,
     TestImages,
     TestLabels,
+    Archive,
 }
 
 /// One published file: its name as published (gzip), its SHA-256 and its size in bytes.
@@ -68,7 +77,12 @@ pub struct ImageSetSpec {
 /// What a dataset name stands for.
 #[derive(Clone, Debug)]
 pub enum Entry {
+    /// Four IDX files (MNIST, Fashion-MNIST).
     Images(Box<ImageSetSpec>),
+    /// One published archive (CIFAR-10).
+    Archive(Box<ArchiveSetSpec>),
+    /// Every PNG and JPEG under `--data-dir`.
+    Folder,
     Toy(ToySpec),
 }
 
@@ -77,6 +91,8 @@ pub fn lookup(name: &str) -> Result<Entry> {
     match name {
         "mnist" => Ok(Entry::Images(Box::new(mnist()))),
         "fashion-mnist" => Ok(Entry::Images(Box::new(fashion_mnist()))),
+        "cifar10" => Ok(Entry::Archive(Box::new(cifar::cifar10()))),
+        "folder" => Ok(Entry::Folder),
         "toy-bimodal" => Ok(Entry::Toy(toy::bimodal())),
         "toy-ring" => Ok(Entry::Toy(toy::ring())),
         _ => Err(DataError::UnknownDataset(name.to_owned())),

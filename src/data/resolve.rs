@@ -192,18 +192,21 @@ fn load_embedded(
 /// `ganlab data fetch`: downloads into `--data-dir` or the user cache (keeping files already
 /// there and verified), then loads the result.
 pub fn fetch_image_set(spec: &ImageSetSpec, opts: &LoadOptions) -> Result<Dataset> {
-    let (dest, rule) = match (&opts.data_dir, opts.cache_root()) {
-        (Some(dir), _) => (dir.clone(), Rule::DataDir),
-        (None, Some(root)) => (root.join(&spec.name), Rule::Downloaded),
-        (None, None) => {
-            return Err(DataError::Usage(
-                "no cache folder (neither XDG_CACHE_HOME nor HOME is set); pass --data-dir DIR"
-                    .into(),
-            ))
-        }
-    };
+    let (dest, rule) = fetch_destination(&spec.name, opts)?;
     let paths = download(spec, opts, &dest)?;
     load_dir(spec, &paths, source(rule, &dest))
+}
+
+/// Where `ganlab data fetch NAME` downloads to: `--data-dir`, else the user cache's folder for
+/// the dataset; and the rule the loaded set then reports.
+pub(super) fn fetch_destination(name: &str, opts: &LoadOptions) -> Result<(PathBuf, Rule)> {
+    match (&opts.data_dir, opts.cache_root()) {
+        (Some(dir), _) => Ok((dir.clone(), Rule::DataDir)),
+        (None, Some(root)) => Ok((root.join(name), Rule::Downloaded)),
+        (None, None) => Err(DataError::Usage(
+            "no cache folder (neither XDG_CACHE_HOME nor HOME is set); pass --data-dir DIR".into(),
+        )),
+    }
 }
 
 /// Each file's role and where it is.
@@ -293,8 +296,9 @@ fn assemble(
 
 fn idx_kind(role: FileRole) -> IdxKind {
     match role {
-        FileRole::TrainImages | FileRole::TestImages => IdxKind::Images,
         FileRole::TrainLabels | FileRole::TestLabels => IdxKind::Labels,
+        // An archive is not an IDX file; `idx_kind` is only asked about the four roles.
+        FileRole::TrainImages | FileRole::TestImages | FileRole::Archive => IdxKind::Images,
     }
 }
 

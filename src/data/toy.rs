@@ -12,7 +12,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::dataset::{Dataset, Rule, Source, Split};
+use super::dataset::{Dataset, Rule, Source, Split, Values};
 use super::options::ToyOptions;
 
 /// Share of the samples a mode must attract (within 3 std) to count as covered: 20 of the 2,500
@@ -103,7 +103,7 @@ impl ToySpec {
         rng.set_stream(stream);
         let (images, labels) = self.sample(n, &mut rng);
         Split {
-            images,
+            values: Values::Floats(images),
             labels,
             n,
             item_shape: vec![self.dim],

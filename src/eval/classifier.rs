@@ -40,6 +40,29 @@ pub struct Outputs {
     pub n: usize,
 }
 
+/// The datasets the evaluation classifier learns and scores: 1x28x28 images.
+pub const SCORED: [&str; 2] = ["mnist", "fashion-mnist"];
+
+/// Why Inception Score and FID are not computed for images like `what`.
+pub fn not_scored(what: &str) -> String {
+    format!(
+        "IS and FID here come from a small classifier trained on the MNIST family ({}): no \
+         Inception network's weights are available offline, so {what} are not scored. Judge \
+         them by the run's sample grids (samples/), its loss curves (losses.png) and `ganlab \
+         sample`",
+        SCORED.join(", ")
+    )
+}
+
+/// An error for a dataset without an evaluation classifier.
+pub fn check_scored(dataset: &str) -> Result<()> {
+    if SCORED.contains(&dataset) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(not_scored(&format!("{dataset} images"))))
+    }
+}
+
 impl Classifier {
     pub fn new(dataset: &str, rng: &mut Rng, device: &Device) -> Result<Self> {
         let same = Conv2dConfig::default().same();
@@ -123,7 +146,7 @@ impl Classifier {
 
     /// Share of `split` classified correctly.
     pub fn accuracy(&self, split: &Split) -> Result<f32> {
-        let out = self.outputs(&split.images, &self.head.weight().device())?;
+        let out = self.outputs(&split.all_values(), &self.head.weight().device())?;
         let predicted = super::metrics::argmax_rows(&out.probs, CLASSES);
         let right = predicted
             .iter()

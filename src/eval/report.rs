@@ -117,6 +117,13 @@ pub fn sample_images(
                 "this model draws points (toy data), not images: there is nothing for the image classifier to score; its training run logs modes_covered and high_quality".into(),
             ));
         }
+        if let [_, c, h, w] = *batch.shape() {
+            if c != 1 || h < 28 || w < 28 {
+                return Err(crate::Error::Invalid(super::classifier::not_scored(
+                    &format!("this model's {c}x{h}x{w} images"),
+                )));
+            }
+        }
         images.extend(crop_to_mnist(&batch)?.to_vec()?);
     }
     Ok(images)

@@ -3,6 +3,8 @@
 //! (real, then fake), then one G step through the frozen D (D's batch norm in inference
 //! mode, its dropout active, its weights untouched), Adam(2e-4, 0.5) on both.
 
+use super::dcgan64;
+use super::gan::MNIST;
 use super::net::{predict, Net};
 use super::saved::checkpoint_methods;
 use crate::autograd::no_grad;
@@ -11,6 +13,7 @@ use crate::optim::{Adam, Optimizer};
 use crate::train::trainer::CLASSES;
 use crate::train::Trainable;
 use crate::{Device, Result, Rng, Tensor};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Which framework's semantics the training step follows.
@@ -72,8 +75,53 @@ pub struct BookGan {
     /// The dropout stream (seed and calls so far), checkpointed with the model.
     pub ctx: Ctx,
     pub style: LoopStyle,
+    /// What G draws, `[C, H, W]` (the book's 1x28x28 unless built for colour data).
+    pub image: [usize; 3],
+    /// The 64x64 DCGAN's shape and widths, for that model.
+    pub arch: Option<dcgan64::Config>,
     /// The constant targets (ones, zeros) of the last batch size, kept across steps.
     targets: Option<(Tensor, Tensor)>,
+}
+
+/// What a book model's checkpoint says it is (`config` in its metadata).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedConfig {
+    pub model: String,
+    pub z_dim: usize,
+    #[serde(rename = "loop")]
+    pub style: String,
+    pub adam: SavedAdam,
+    /// Absent from checkpoints of MNIST-only versions: 1x28x28.
+    #[serde(default = "mnist_shape")]
+    pub image: [usize; 3],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dcgan64: Option<dcgan64::Config>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SavedAdam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+fn mnist_shape() -> [usize; 3] {
+    MNIST
+}
+
+impl SavedConfig {
+    /// The config of the checkpoint at `path`.
+    pub fn read(path: &Path) -> Result<SavedConfig> {
+        let text = super::saved::config(path)?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::Error::Checkpoint(format!(
+                "{}: model config {} unreadable: {e}",
+                path.display(),
+                super::saved::quoted(&text)
+            ))
+        })
+    }
 }
 
 impl BookGan {
@@ -95,6 +143,8 @@ impl BookGan {
             hyper,
             ctx: Ctx::new(dropout_seed),
             style: LoopStyle::default(),
+            image: MNIST,
+            arch: None,
             targets: None,
         })
     }
@@ -145,10 +195,20 @@ impl BookGan {
 
     fn config(&self) -> String {
         let (h, a) = (self.hyper, self.hyper.adam);
-        format!(
-            "{{\"model\":\"{}\",\"z_dim\":{},\"loop\":\"{:?}\",\"adam\":{{\"lr\":{},\"beta1\":{},\"beta2\":{},\"eps\":{}}}}}",
-            self.kind, self.z_dim, self.style, h.lr, a.beta1, a.beta2, a.eps
-        )
+        let saved = SavedConfig {
+            model: self.kind.clone(),
+            z_dim: self.z_dim,
+            style: format!("{:?}", self.style),
+            adam: SavedAdam {
+                lr: h.lr,
+                beta1: a.beta1,
+                beta2: a.beta2,
+                eps: a.eps,
+            },
+            image: self.image,
+            dcgan64: self.arch,
+        };
+        serde_json::to_string(&saved).expect("a config is plain data")
     }
 
     /// Restores a checkpoint written by `save_checkpoint` (weights, buffers, optimiser and

@@ -11,9 +11,15 @@ use crate::{Device, Result, Rng};
 
 /// G: z * Embedding(10, 100)(label); Dense 256, LeakyReLU 0.2, BN(0.8); Dense 512, LeakyReLU;
 /// Dense 1024, LeakyReLU, BN(0.8); Dense 784 tanh; reshape 1x28x28 (the spec's layer list,
-/// which has no batch norm after the 512 layer).
-pub fn generator(rng: &mut Rng, device: &Device) -> Result<Net> {
-    let body = mlp_generator(&[(256, true), (512, false), (1024, true)], rng, device)?;
+/// which has no batch norm after the 512 layer). Colour images (`image` 3x28x28) take 3 x 784
+/// outputs.
+pub fn generator(image: [usize; 3], rng: &mut Rng, device: &Device) -> Result<Net> {
+    let body = mlp_generator(
+        &[(256, true), (512, false), (1024, true)],
+        image,
+        rng,
+        device,
+    )?;
     Ok(Net::conditional(
         body,
         Embedding::new(CLASSES, Z_DIM, rng, device)?,
@@ -22,11 +28,12 @@ pub fn generator(rng: &mut Rng, device: &Device) -> Result<Net> {
 
 /// D: flat image * Embedding(10, 784)(label); Dense 512, LeakyReLU 0.2; Dense 512, LeakyReLU,
 /// Dropout 0.4; Dense 512, LeakyReLU, Dropout 0.4; Dense 1 (logit: the sigmoid is folded into
-/// the loss).
-pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Net> {
+/// the loss). Colour images embed and read 3 x 784 values.
+pub fn discriminator(image: [usize; 3], rng: &mut Rng, device: &Device) -> Result<Net> {
+    let values: usize = image.iter().product();
     let mut d = Sequential::new();
     for i in 1..=3 {
-        let inputs = if i == 1 { 784 } else { 512 };
+        let inputs = if i == 1 { values } else { 512 };
         d = d
             .named(&format!("dense{i}"), Linear::new(inputs, 512, rng, device)?)
             .named(&format!("act{i}"), Activation::LeakyRelu(0.2));
@@ -37,12 +44,14 @@ pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Net> {
     let d = d.named("out", Linear::new(512, 1, rng, device)?);
     Ok(Net::conditional(
         d,
-        Embedding::new(CLASSES, 784, rng, device)?,
+        Embedding::new(CLASSES, values, rng, device)?,
     ))
 }
 
-pub fn build(rng: &mut Rng, device: &Device) -> Result<BookGan> {
-    let g = generator(rng, device)?;
-    let d = discriminator(rng, device)?;
-    BookGan::new("cgan", g, d, Z_DIM, Hyper::book(), rng.next_u64())
+pub fn build(image: [usize; 3], rng: &mut Rng, device: &Device) -> Result<BookGan> {
+    let g = generator(image, rng, device)?;
+    let d = discriminator(image, rng, device)?;
+    let mut model = BookGan::new("cgan", g, d, Z_DIM, Hyper::book(), rng.next_u64())?;
+    model.image = image;
+    Ok(model)
 }

@@ -13,11 +13,17 @@ pub const Z_DIM: usize = 100;
 /// G: Dense 128*7*7 ReLU, reshape 128x7x7; [UpSampling x2, Conv k3 same, BN(0.8), ReLU] with
 /// 128 then 64 channels; Conv 1 k3 same, tanh -> 1x28x28.
 pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
-    generator_with(3, rng, device)
+    generator_with(3, 1, rng, device)
 }
 
-/// The DCGAN generator with `kernel` x `kernel` convolutions (the book's WGAN uses 4).
-pub fn generator_with(kernel: usize, rng: &mut Rng, device: &Device) -> Result<Sequential> {
+/// The DCGAN generator with `kernel` x `kernel` convolutions (the book's WGAN uses 4) drawing
+/// `channels` x 28 x 28.
+pub fn generator_with(
+    kernel: usize,
+    channels: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Sequential> {
     let same = Conv2dConfig::default().same();
     Ok(Sequential::new()
         .named("dense", Linear::new(Z_DIM, 128 * 7 * 7, rng, device)?)
@@ -31,7 +37,10 @@ pub fn generator_with(kernel: usize, rng: &mut Rng, device: &Device) -> Result<S
         .named("conv2", Conv2d::new(128, 64, kernel, same, rng, device)?)
         .named("bn2", BatchNorm::new(64, device)?.momentum(0.8))
         .named("relu2", Activation::Relu)
-        .named("conv3", Conv2d::new(64, 1, kernel, same, rng, device)?)
+        .named(
+            "conv3",
+            Conv2d::new(64, channels, kernel, same, rng, device)?,
+        )
         .named("tanh", Activation::Tanh))
 }
 
@@ -39,14 +48,16 @@ pub fn generator_with(kernel: usize, rng: &mut Rng, device: &Device) -> Result<S
 /// (7 -> 8), BN(0.8), LeakyReLU, Dropout; Conv 128 k3 s2, BN, LeakyReLU, Dropout; Conv 256 k3
 /// s1, BN, LeakyReLU, Dropout; Flatten; Dense 1 (logit: the sigmoid is folded into the loss).
 pub fn discriminator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
-    discriminator_with([32, 64, 128, 256], true, rng, device)
+    discriminator_with([32, 64, 128, 256], true, 1, rng, device)
 }
 
 /// The DCGAN discriminator with the given conv widths, with or without its batch norms (the
-/// WGAN critic keeps them, WGAN-GP's critic has none); its output is linear.
+/// WGAN critic keeps them, WGAN-GP's critic has none), on `channels` x 28 x 28; its output
+/// is linear.
 pub fn discriminator_with(
     widths: [usize; 4],
     batch_norm: bool,
+    channels: usize,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Sequential> {
@@ -54,7 +65,7 @@ pub fn discriminator_with(
     let s2 = Conv2dConfig::default().same().stride(2);
     let s1 = Conv2dConfig::default().same();
     let mut d = Sequential::new()
-        .named("conv1", Conv2d::new(1, w1, 3, s2, rng, device)?)
+        .named("conv1", Conv2d::new(channels, w1, 3, s2, rng, device)?)
         .named("act1", Activation::LeakyRelu(0.2))
         .named("drop1", Dropout::new(0.25)?);
     let blocks = [(2, w1, w2, s2), (3, w2, w3, s2), (4, w3, w4, s1)];
@@ -80,8 +91,17 @@ pub fn discriminator_with(
         .named("out", Linear::new(w4 * 4 * 4, 1, rng, device)?))
 }
 
-pub fn build(rng: &mut Rng, device: &Device) -> Result<BookGan> {
-    let g = Net::plain(generator(rng, device)?);
-    let d = Net::plain(discriminator(rng, device)?);
-    BookGan::new("dcgan", g, d, Z_DIM, Hyper::book(), rng.next_u64())
+/// The book's DCGAN for 28x28 images of `channels` (1, or 3 for colour data).
+pub fn build(channels: usize, rng: &mut Rng, device: &Device) -> Result<BookGan> {
+    let g = Net::plain(generator_with(3, channels, rng, device)?);
+    let d = Net::plain(discriminator_with(
+        [32, 64, 128, 256],
+        true,
+        channels,
+        rng,
+        device,
+    )?);
+    let mut model = BookGan::new("dcgan", g, d, Z_DIM, Hyper::book(), rng.next_u64())?;
+    model.image = [channels, 28, 28];
+    Ok(model)
 }

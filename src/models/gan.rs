@@ -1,5 +1,8 @@
 //! The vanilla GAN of the book: MLP generator and discriminator on flattened 28x28 images.
 
+/// The book's images: one channel, 28x28.
+pub const MNIST: [usize; 3] = [1, 28, 28];
+
 use super::book::{BookGan, Hyper};
 use super::net::Net;
 use crate::nn::{Activation, BatchNorm, Flatten, Linear, Reshape, Sequential};
@@ -9,13 +12,19 @@ pub const Z_DIM: usize = 100;
 
 /// G: Dense 256, LeakyReLU 0.2, BN(0.8); Dense 512, ...; Dense 1024, ...; Dense 784 tanh.
 pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
-    mlp_generator(&[(256, true), (512, true), (1024, true)], rng, device)
+    mlp_generator(
+        &[(256, true), (512, true), (1024, true)],
+        MNIST,
+        rng,
+        device,
+    )
 }
 
 /// From z: per (width, batch norm) a Dense, LeakyReLU 0.2 and, where asked, BN(0.8); then
-/// Dense 784 tanh, reshaped to 1x28x28.
+/// Dense to the image's values, tanh, reshaped to `image` (`[C, H, W]`; the book's 1x28x28).
 pub fn mlp_generator(
     widths: &[(usize, bool)],
+    image: [usize; 3],
     rng: &mut Rng,
     device: &Device,
 ) -> Result<Sequential> {
@@ -36,9 +45,12 @@ pub fn mlp_generator(
         }
         width = w;
     }
-    Ok(g.named("out", Linear::new(width, 784, rng, device)?)
-        .named("tanh", Activation::Tanh)
-        .named("reshape", Reshape::new(&[1, 28, 28])))
+    Ok(g.named(
+        "out",
+        Linear::new(width, image.iter().product(), rng, device)?,
+    )
+    .named("tanh", Activation::Tanh)
+    .named("reshape", Reshape::new(&image)))
 }
 
 /// D: Flatten; Dense 512, LeakyReLU 0.2; Dense 256, LeakyReLU; Dense 1 (logit; the book's

@@ -3,6 +3,7 @@
 pub mod book;
 pub mod cgan;
 pub mod dcgan;
+pub mod dcgan64;
 pub mod gan;
 pub mod net;
 pub mod progan;
@@ -20,25 +21,71 @@ use crate::{Device, Error, Result, Rng};
 use std::path::Path;
 
 /// Every model `ganlab train` knows.
-pub const NAMES: [&str; 6] = ["gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan"];
+pub const NAMES: [&str; 7] = [
+    "gan", "dcgan", "cgan", "wgan", "wgan-gp", "progan", "dcgan64",
+];
 
 /// What a model is built with besides its name and data.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// The training-step semantics of the book's models (gan, dcgan, cgan).
     pub style: LoopStyle,
     /// ProGAN's schedule, widths and optimiser.
     pub progan: progan::ProGanConfig,
+    /// The data's items, `[C, H, W]`: the book's models draw 28x28 (dcgan and cgan in 1 or 3
+    /// channels, the others MNIST's one), dcgan64 64x64 or 32x32.
+    pub image: [usize; 3],
+    /// dcgan64's base widths (`--ngf`, `--ndf`).
+    pub widths: (usize, usize),
 }
 
-/// One of the book's BCE models (gan, dcgan, cgan) by name.
-pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
-    match name {
-        "gan" => gan::build(rng, device),
-        "dcgan" => dcgan::build(rng, device),
-        "cgan" => cgan::build(rng, device),
-        other => Err(unknown(other)),
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            style: LoopStyle::default(),
+            progan: progan::ProGanConfig::default(),
+            image: gan::MNIST,
+            widths: (64, 64),
+        }
     }
+}
+
+/// One of the book's BCE models (gan, dcgan, cgan) by name, for MNIST.
+pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
+    book_for(name, &Options::default(), rng, device)
+}
+
+/// A BCE model (gan, dcgan, cgan, dcgan64) by name, for the items `opts.image`.
+pub fn book_for(name: &str, opts: &Options, rng: &mut Rng, device: &Device) -> Result<BookGan> {
+    let [channels, h, w] = opts.image;
+    let colour_28 = (h, w) == (28, 28) && matches!(channels, 1 | 3);
+    let mut model = match name {
+        "dcgan64" => {
+            let (ngf, ndf) = opts.widths;
+            let cfg = dcgan64::Config::for_items(&opts.image, ngf, ndf)?;
+            return dcgan64::build(&cfg, rng, device);
+        }
+        "dcgan" | "cgan" if !colour_28 => return Err(wrong_items(name, opts.image)),
+        "gan" if opts.image != gan::MNIST => return Err(wrong_items(name, opts.image)),
+        "gan" => gan::build(rng, device)?,
+        "dcgan" => dcgan::build(channels, rng, device)?,
+        "cgan" => cgan::build(opts.image, rng, device)?,
+        other => return Err(unknown(other)),
+    };
+    model.style = opts.style;
+    Ok(model)
+}
+
+/// The error for a model asked to draw items it is not built for, with what to use instead.
+fn wrong_items(name: &str, image: [usize; 3]) -> Error {
+    let [c, h, w] = image;
+    let takes = match name {
+        "dcgan" | "cgan" => "28x28 images with 1 or 3 channels (a folder: --image-size 28)",
+        _ => "MNIST-like 1x28x28 images",
+    };
+    Error::Invalid(format!(
+        "{name} draws {takes}; the data's items are {c}x{h}x{w}: use dcgan64 for 64x64 or          32x32 colour images"
+    ))
 }
 
 /// `name` for training on `dataset`: the image architecture for MNIST-like sets, the toy
@@ -65,12 +112,11 @@ pub fn build(
     if let Ok(Entry::Toy(spec)) = registry::lookup(dataset) {
         return toy::build(name, &spec, opts.style, rng, device);
     }
+    if matches!(name, "wgan" | "wgan-gp" | "progan") && opts.image != gan::MNIST {
+        return Err(wrong_items(name, opts.image));
+    }
     Ok(match name {
-        "gan" | "dcgan" | "cgan" => {
-            let mut model = book(name, rng, device)?;
-            model.style = opts.style;
-            Box::new(model)
-        }
+        "gan" | "dcgan" | "cgan" | "dcgan64" => Box::new(book_for(name, opts, rng, device)?),
         "wgan" => {
             let mut model = wgan::build(rng, device)?;
             model.frozen_norm = match opts.style {
@@ -100,6 +146,13 @@ pub fn load(path: &Path, device: &Device) -> Result<Box<dyn Trainable>> {
     let mut opts = Options::default();
     if name == progan::KIND {
         opts.progan = progan::ProGanConfig::from_checkpoint(path)?;
+    }
+    if matches!(name, "gan" | "dcgan" | "cgan" | "dcgan64") {
+        let saved = book::SavedConfig::read(path)?;
+        opts.image = saved.image;
+        if let Some(cfg) = saved.dcgan64 {
+            opts.widths = (cfg.ngf, cfg.ndf);
+        }
     }
     let mut model = build(name, dataset, &opts, &mut Rng::seed(0), device)?;
     model.load_checkpoint(path)?;

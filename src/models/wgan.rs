@@ -240,8 +240,8 @@ fn mean_of(scalars: &[Tensor]) -> Result<Tensor> {
 /// The book's WGAN: the DCGAN generator with k4 convs, the DCGAN discriminator with widths
 /// 16/32/64/128 and a linear output as critic, clip 0.01, RMSprop(5e-5) for both.
 pub fn build(rng: &mut Rng, device: &Device) -> Result<Wgan<RmsProp>> {
-    let g = Net::plain(generator_with(4, rng, device)?);
-    let c = Net::plain(discriminator_with([16, 32, 64, 128], true, rng, device)?);
+    let g = Net::plain(generator_with(4, 1, rng, device)?);
+    let c = Net::plain(discriminator_with([16, 32, 64, 128], true, 1, rng, device)?);
     Wgan::new(
         "wgan",
         g,
@@ -256,8 +256,14 @@ pub fn build(rng: &mut Rng, device: &Device) -> Result<Wgan<RmsProp>> {
 /// WGAN-GP: the same networks without batch norm in the critic, penalty lambda 10,
 /// Adam(1e-4, beta1 0, beta2 0.9).
 pub fn build_gp(rng: &mut Rng, device: &Device) -> Result<Wgan<Adam>> {
-    let g = Net::plain(generator_with(4, rng, device)?);
-    let c = Net::plain(discriminator_with([16, 32, 64, 128], false, rng, device)?);
+    let g = Net::plain(generator_with(4, 1, rng, device)?);
+    let c = Net::plain(discriminator_with(
+        [16, 32, 64, 128],
+        false,
+        1,
+        rng,
+        device,
+    )?);
     Wgan::new(
         "wgan-gp",
         g,

@@ -1,5 +1,5 @@
 //! Initialisers with Keras' defaults (glorot-uniform weights, zero biases, embeddings
-//! U(-0.05, 0.05)), and ProGAN's equalised learning rate.
+//! U(-0.05, 0.05)), DCGAN's N(0, 0.02), and ProGAN's equalised learning rate.
 
 use crate::{Device, Result, Rng, Tensor};
 
@@ -12,6 +12,8 @@ pub enum WeightInit {
     /// gain / sqrt(fan_in), so every layer learns at the same speed under Adam. The paper's
     /// gain is sqrt(2); 1 for toRGB and D's output, sqrt(2) / 4 for G's first dense layer.
     Equalized { gain: f32 },
+    /// N(0, std^2): the DCGAN paper's and PyTorch example's N(0, 0.02).
+    Normal { std: f32 },
 }
 
 impl WeightInit {
@@ -78,6 +80,9 @@ impl Weights {
     ) -> Result<Weights> {
         let (weight, scale) = match cfg.init {
             WeightInit::GlorotUniform => (glorot_uniform(shape, fans, rng, device)?, 1.0),
+            WeightInit::Normal { std } => {
+                (Tensor::randn(shape, 0.0, f64::from(std), rng, device)?, 1.0)
+            }
             WeightInit::Equalized { gain } => (
                 Tensor::randn(shape, 0.0, 1.0, rng, device)?,
                 gain / (fans.fan_in.max(1) as f32).sqrt(),

@@ -3,7 +3,7 @@
 
 use super::{Activation, Ctx, FrozenNorm, Layer, Mode, Module, Role};
 use crate::ops::BatchNormState;
-use crate::{Device, Result, Tensor};
+use crate::{Device, Result, Rng, Tensor};
 
 /// Keras `BatchNormalization` for 2-D (BatchNorm1d) and 4-D (BatchNorm2d) input. Parameters
 /// `weight` (gamma, ones) and `bias` (beta, zeros); buffers `running_mean` (zeros) and
@@ -42,6 +42,20 @@ impl BatchNorm {
     pub fn eps(mut self, eps: f32) -> Self {
         self.eps = eps;
         self
+    }
+
+    /// PyTorch's conventions: its momentum 0.1 (0.9 here, where the running statistic keeps
+    /// `momentum` of itself) and eps 1e-5.
+    pub fn torch(self) -> Self {
+        self.momentum(0.9).eps(1e-5)
+    }
+
+    /// Gamma drawn from N(1, std^2) instead of ones (the DCGAN paper's initialisation).
+    pub fn gamma_normal(mut self, std: f32, rng: &mut Rng) -> Result<Self> {
+        let device = self.gamma.device();
+        let shape = self.gamma.shape().to_vec();
+        self.gamma = Tensor::randn(&shape, 1.0, f64::from(std), rng, &device)?.with_grad();
+        Ok(self)
     }
 
     pub fn running_mean(&self) -> &Tensor {

@@ -84,6 +84,10 @@ pub struct Summary {
     pub steps_run: u64,
     pub interrupted: bool,
     pub images_per_s: f64,
+    /// Seconds this call spent drawing batches and handing them to the device (the data
+    /// loading a step waits on), and in all.
+    pub data_s: f64,
+    pub wall_s: f64,
     pub last_metrics: Vec<(&'static str, f64)>,
     pub checkpoint: PathBuf,
     pub last_grid: Option<PathBuf>,
@@ -224,6 +228,7 @@ pub fn train_with_eval(
     let mut last_grid = None;
     let mut step = state.step;
     let mut interrupted = false;
+    let mut data_time = std::time::Duration::ZERO;
     let save = |model: &dyn Trainable, step: u64, rng: &Rng| {
         model.save_checkpoint(
             &ckpt,
@@ -237,8 +242,10 @@ pub fn train_with_eval(
     };
     while step < cfg.steps {
         step += 1;
+        let loading = Instant::now();
         batcher.next_batch(data, &mut batch)?;
         let real = batch.to_tensor(&device)?;
+        data_time += loading.elapsed();
         let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
         let metrics = model.train_step(&real, &labels, &mut rng)?;
 
@@ -314,6 +321,8 @@ pub fn train_with_eval(
         steps_run: trained,
         interrupted,
         images_per_s: trained as f64 * per_step as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        data_s: data_time.as_secs_f64(),
+        wall_s: start.elapsed().as_secs_f64(),
         last_metrics,
         checkpoint: ckpt,
         last_grid,

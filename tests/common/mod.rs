@@ -222,3 +222,15 @@ pub fn ganlab(args: &[&str]) -> (bool, String) {
     );
     (out.status.success(), text)
 }
+
+/// Mean and (population) variance of `v`, in f64.
+pub fn mean_var(v: &[f32]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let var = v
+        .iter()
+        .map(|&x| (f64::from(x) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, var)
+}
