@@ -19,6 +19,7 @@ mod common;
 
 use common::median;
 
+use ganlab::data::{Batch, Batcher, Sampling, Split, Values};
 use ganlab::device::CounterSnapshot;
 use ganlab::models;
 use ganlab::ops::gemm::{record_launches, GemmLaunch, Variant};
@@ -40,6 +41,8 @@ struct Row {
     per_iter: Option<PerIter>,
     /// Every GEMM one warm iteration launched, as planned (GPU only).
     gemms: Vec<GemmLaunch>,
+    /// Median seconds to draw the iteration's batch from stored pixels.
+    batch_assembly_s: f64,
 }
 
 #[derive(Serialize)]
@@ -78,6 +81,31 @@ impl PerIter {
             peak_pool_bytes: c.peak_pool_bytes,
         }
     }
+}
+
+/// Median seconds to draw a batch of `images` items of `shape` from a split of stored pixels
+/// (gather and convert to floats, as the trainer's data thread does).
+fn batch_assembly_s(images: usize, shape: [usize; 3]) -> f64 {
+    let n = 2048;
+    let len: usize = shape.iter().product();
+    let pixels: Vec<u8> = (0..n * len).map(|i| (i * 131 % 251) as u8).collect();
+    let split = Split {
+        values: Values::Pixels(pixels),
+        labels: vec![0; n],
+        n,
+        item_shape: shape.to_vec(),
+    };
+    let mut batcher = Batcher::new(n, images, Sampling::WithReplacement, 0).expect("batcher");
+    let mut batch = Batch::default();
+    median(
+        (0..21)
+            .map(|_| {
+                let t = Instant::now();
+                batcher.next_batch(&split, &mut batch).expect("batch");
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
 }
 
 #[global_allocator]
@@ -259,6 +287,14 @@ fn main() {
                         if !gemms.is_empty() {
                             println!("{:<15}{}", "", gemm_summary(&gemms));
                         }
+                        let loading = batch_assembly_s(images, model_opts.image);
+                        println!(
+                            "{:<15}data: a batch drawn from stored pixels in {:.2} ms ({:.2}% of \
+                             the step; the trainer draws it on its own thread meanwhile)",
+                            "",
+                            loading * 1e3,
+                            100.0 * loading / secs
+                        );
                         rows.push(Row {
                             model: model_name.clone(),
                             batch,
@@ -268,6 +304,7 @@ fn main() {
                             peak_tensor_bytes,
                             per_iter,
                             gemms,
+                            batch_assembly_s: loading,
                         });
                     }
                     Err(e) => println!("{model_name:<7} {batch:>6} {name:<34} failed: {e}"),

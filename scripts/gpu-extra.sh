@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's own GPU-machine steps, run by `.gpu/run.sh extra|all` (see
 # ../shared/tools/gpu-bundle) from the repo root, results under $OUT:
-#   1. the train_step bench on the GPU, every model at batch 64 and 128 (with launch counters);
+#   1. the train_step bench on the GPU, every model at batch 64 and 128 (with launch counters;
+#      dcgan64 at 64x64 RGB, the PyTorch DCGAN example's setting);
 #   2. 200 DCGAN training steps with .gpu/bin/ganlab, timed, with --profile counters;
 #   3. the same models and batches in PyTorch on CUDA, interleaved with ganlab
 #      (scripts/bench-vs-torch), for the ratio table in docs/PERF.md;
@@ -27,7 +28,7 @@ if [ -n "${GPU_EXTRA_TINY:-}" ]; then
   models=gan; batches=8; steps=5; reps=2; torch_device=cpu; limit=120
   conv_args=(--filter "dcgan-G conv3" --batch 8 --reps 1 --variant auto)
 else
-  models=gan,dcgan,cgan,wgan,wgan-gp; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=90
+  models=gan,dcgan,cgan,wgan,wgan-gp,dcgan64; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=90
   conv_args=(--filter dcgan --batch 64,128 --reps 5 --peak-tflops "${GPU_PEAK_TFLOPS:-67}")
 fi
 

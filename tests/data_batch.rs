@@ -1,6 +1,6 @@
 //! Batching: draws with replacement, epoch shuffling, contiguous reusable buffers.
 
-use ganlab::data::{Batch, Batcher, Sampling, Split, Values};
+use ganlab::data::{prefetch, Batch, Batcher, Sampling, Split, Values};
 
 fn split(n: usize) -> Split {
     Split {
@@ -160,4 +160,33 @@ fn skipping_lands_where_drawing_does_at_any_distance_without_replaying() {
             "{sampling:?}: skipping replayed"
         );
     }
+}
+
+#[test]
+fn prefetched_batches_come_in_the_batchers_order_and_the_thread_stops_with_the_body() {
+    let data = split(10);
+    let mut direct = Batcher::new(10, 3, Sampling::EpochShuffle, 9).unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..8 {
+        let mut b = Batch::default();
+        direct.next_batch(&data, &mut b).unwrap();
+        expected.push(b);
+    }
+    let batcher = Batcher::new(10, 3, Sampling::EpochShuffle, 9).unwrap();
+    // Stops after 8 of an endless stream: returning must not wait on the drawing thread.
+    let got = prefetch(batcher, &data, 2, |batches| {
+        (0..8)
+            .map(|_| {
+                let b = batches.next().unwrap();
+                let copy = b.clone();
+                batches.recycle(b);
+                copy
+            })
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(got, expected);
+    // A split the batcher was not made for: the error arrives in order, not as a hang.
+    let batcher = Batcher::new(4, 2, Sampling::EpochShuffle, 0).unwrap();
+    let err = prefetch(batcher, &data, 2, |batches| batches.next().unwrap_err());
+    assert!(err.to_string().contains("4 items"), "{err}");
 }

@@ -3,6 +3,8 @@
 //! the option. A batch is one contiguous buffer, so the engine uploads it to the device in a
 //! single copy instead of one per image.
 
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
+
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -149,4 +151,55 @@ impl Batcher {
         out.fill(split, &self.indices);
         Ok(())
     }
+}
+
+/// Batches drawn on a background thread while the training step runs: see [`prefetch`].
+pub struct Prefetch {
+    ready: Receiver<Result<Batch>>,
+    /// Batches handed back, refilled by the drawing thread instead of allocated anew.
+    spent: Sender<Batch>,
+}
+
+impl Prefetch {
+    /// The next batch, in the batcher's order (waiting only if the drawing thread is behind).
+    pub fn next(&mut self) -> Result<Batch> {
+        self.ready.recv().unwrap_or_else(|_| {
+            Err(DataError::InvalidArgument(
+                "the batch-drawing thread stopped".into(),
+            ))
+        })
+    }
+
+    /// Returns a used batch, so its buffers are reused.
+    pub fn recycle(&mut self, batch: Batch) {
+        // The thread may have stopped after an error; the batch is then simply dropped.
+        let _ = self.spent.send(batch);
+    }
+}
+
+/// Runs `body` with batches of `split` drawn by `batcher` on a scoped thread, at most `depth`
+/// ahead: gathering and converting a batch (a few ms for 128 colour images) overlaps the step
+/// instead of adding to it. The sequence is the batcher's, so runs and resumes are unchanged.
+/// The thread stops when `body` returns.
+pub fn prefetch<T>(
+    mut batcher: Batcher,
+    split: &Split,
+    depth: usize,
+    body: impl FnOnce(&mut Prefetch) -> T,
+) -> T {
+    std::thread::scope(|scope| {
+        let (ready_tx, ready) = sync_channel(depth.max(1));
+        let (spent, spent_rx) = channel::<Batch>();
+        scope.spawn(move || loop {
+            let mut batch = spent_rx.try_recv().unwrap_or_default();
+            let drawn = batcher.next_batch(split, &mut batch).map(|()| batch);
+            let failed = drawn.is_err();
+            // A send fails once `body` has returned and dropped the receiver: time to stop.
+            if ready_tx.send(drawn).is_err() || failed {
+                break;
+            }
+        });
+        let mut prefetch = Prefetch { ready, spent };
+        body(&mut prefetch)
+    })
 }

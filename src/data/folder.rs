@@ -5,7 +5,8 @@
 //! side and resized (a triangle filter, so bilinear when enlarging and an area-like average
 //! when shrinking) to `size` x `size`, RGB or grey. The pixels are kept as bytes and written
 //! to a cache file keyed by the folder's file list, sizes and modification times, so the next
-//! run decodes nothing; the training step itself only ever copies bytes out of memory.
+//! run decodes nothing. Training draws its batches out of memory, on a thread of its own
+//! ([`super::batch::prefetch`]), two batches ahead of the step.
 //!
 //! Classes follow `ImageFolder`: when every image sits in a subfolder, each first-level
 //! subfolder is a class (sorted by name); otherwise the folder is one class.

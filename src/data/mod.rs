@@ -20,7 +20,7 @@ pub mod toy;
 
 use std::path::PathBuf;
 
-pub use batch::{Batch, Batcher, Sampling};
+pub use batch::{prefetch, Batch, Batcher, Prefetch, Sampling};
 pub use dataset::{pixel_value, Dataset, Rule, Source, Split, Values};
 pub use options::{DownloadConfig, ImageOptions, LoadOptions, ToyOptions};
 pub use registry::{Entry, FileRole, FileSpec, ImageSetSpec};

@@ -3,7 +3,7 @@
 //! end, and a stop with a clear message at the first non-finite loss.
 
 use super::{interrupt, MetricsLog};
-use crate::data::{Batch, Batcher, Sampling, Split};
+use crate::data::{prefetch, Batcher, Sampling, Split};
 use crate::viz::{save_grid, Chart, GridLayout, Series};
 use crate::{Device, Error, Result, Rng, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -223,7 +223,6 @@ pub fn train_with_eval(
     bar.set_position(state.step);
 
     let start = Instant::now();
-    let mut batch = Batch::default();
     let mut last_metrics = Vec::new();
     let mut last_grid = None;
     let mut step = state.step;
@@ -240,76 +239,84 @@ pub fn train_with_eval(
             },
         )
     };
-    while step < cfg.steps {
-        step += 1;
-        let loading = Instant::now();
-        batcher.next_batch(data, &mut batch)?;
-        let real = batch.to_tensor(&device)?;
-        data_time += loading.elapsed();
-        let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
-        let metrics = model.train_step(&real, &labels, &mut rng)?;
+    // Batches are drawn two ahead on their own thread while the step runs.
+    prefetch(batcher, data, 2, |batches| -> Result<()> {
+        while step < cfg.steps {
+            step += 1;
+            let loading = Instant::now();
+            let batch = batches.next()?;
+            let real = batch.to_tensor(&device)?;
+            let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
+            batches.recycle(batch);
+            data_time += loading.elapsed();
+            let metrics = model.train_step(&real, &labels, &mut rng)?;
 
-        let checkpoint_now = step % cfg.checkpoint_every.max(1) == 0 || step == cfg.steps;
-        let eval_now = evaluator.is_some()
-            && cfg.eval_every > 0
-            && (step % cfg.eval_every == 0 || step == cfg.steps);
-        if step % cfg.log_every.max(1) == 0 || checkpoint_now || eval_now || interrupt::requested()
-        {
-            // The only GPU wait of a step, and only on logging steps.
-            let values: Vec<f64> = Tensor::items(&metrics)?
-                .into_iter()
-                .map(f64::from)
-                .collect();
-            if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
-                bar.abandon();
-                let last_good = if ckpt.exists() {
-                    format!(
-                        "The last good checkpoint is {} (step <= {})",
-                        ckpt.display(),
-                        step - 1
-                    )
-                } else {
-                    "No checkpoint was written before it".into()
+            let checkpoint_now = step % cfg.checkpoint_every.max(1) == 0 || step == cfg.steps;
+            let eval_now = evaluator.is_some()
+                && cfg.eval_every > 0
+                && (step % cfg.eval_every == 0 || step == cfg.steps);
+            if step % cfg.log_every.max(1) == 0
+                || checkpoint_now
+                || eval_now
+                || interrupt::requested()
+            {
+                // The only GPU wait of a step, and only on logging steps.
+                let values: Vec<f64> = Tensor::items(&metrics)?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect();
+                if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
+                    bar.abandon();
+                    let last_good = if ckpt.exists() {
+                        format!(
+                            "The last good checkpoint is {} (step <= {})",
+                            ckpt.display(),
+                            step - 1
+                        )
+                    } else {
+                        "No checkpoint was written before it".into()
+                    };
+                    return Err(Error::Invalid(format!(
+                        "{name} became {v} at step {step}; stopping. {last_good}; try a lower learning rate or another seed"
+                    )));
+                }
+                let scores = match evaluator.as_deref_mut() {
+                    Some(e) if eval_now => e.evaluate(model, step)?,
+                    _ => vec![f64::NAN; eval_names.len()],
                 };
-                return Err(Error::Invalid(format!(
-                    "{name} became {v} at step {step}; stopping. {last_good}; try a lower learning rate or another seed"
-                )));
+                let wall = state.wall_s + start.elapsed().as_secs_f64();
+                log.row(step, wall, &[values.as_slice(), &scores].concat())?;
+                let rate = (step - state.step) as f64 * per_step as f64
+                    / start.elapsed().as_secs_f64().max(1e-9);
+                let shown: Vec<String> = names
+                    .iter()
+                    .zip(&values)
+                    .map(|(n, v)| format!("{n} {v:.4}"))
+                    .collect();
+                bar.set_message(format!("{rate:.0} img/s  {}", shown.join("  ")));
+                last_metrics = names.iter().copied().zip(values).collect();
             }
-            let scores = match evaluator.as_deref_mut() {
-                Some(e) if eval_now => e.evaluate(model, step)?,
-                _ => vec![f64::NAN; eval_names.len()],
-            };
-            let wall = state.wall_s + start.elapsed().as_secs_f64();
-            log.row(step, wall, &[values.as_slice(), &scores].concat())?;
-            let rate = (step - state.step) as f64 * per_step as f64
-                / start.elapsed().as_secs_f64().max(1e-9);
-            let shown: Vec<String> = names
-                .iter()
-                .zip(&values)
-                .map(|(n, v)| format!("{n} {v:.4}"))
-                .collect();
-            bar.set_message(format!("{rate:.0} img/s  {}", shown.join("  ")));
-            last_metrics = names.iter().copied().zip(values).collect();
+            bar.set_position(step);
+            // Image grids for image data; toy data is plotted by its evaluator.
+            if images && (step % cfg.sample_every.max(1) == 0 || step == cfg.steps) {
+                let path = samples_dir.join(format!("step_{step:07}.png"));
+                write_samples(model, &fixed_z, fixed_labels.as_deref(), &path)?;
+                last_grid = Some(path);
+            }
+            if checkpoint_now {
+                save(model, step, &rng)?;
+            }
+            if interrupt::requested() {
+                bar.suspend(|| {
+                    eprintln!("interrupted: saving a checkpoint at step {step} and stopping")
+                });
+                save(model, step, &rng)?;
+                interrupted = true;
+                break;
+            }
         }
-        bar.set_position(step);
-        // Image grids for image data; toy data is plotted by its evaluator.
-        if images && (step % cfg.sample_every.max(1) == 0 || step == cfg.steps) {
-            let path = samples_dir.join(format!("step_{step:07}.png"));
-            write_samples(model, &fixed_z, fixed_labels.as_deref(), &path)?;
-            last_grid = Some(path);
-        }
-        if checkpoint_now {
-            save(model, step, &rng)?;
-        }
-        if interrupt::requested() {
-            bar.suspend(|| {
-                eprintln!("interrupted: saving a checkpoint at step {step} and stopping")
-            });
-            save(model, step, &rng)?;
-            interrupted = true;
-            break;
-        }
-    }
+        Ok(())
+    })?;
     bar.finish();
     plot_metrics(
         &cfg.out_dir.join("metrics.csv"),
