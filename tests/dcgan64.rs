@@ -132,12 +132,16 @@ fn models_for_other_items_are_refused_with_what_to_use() {
     );
     let e = err("wgan", [3, 28, 28]);
     assert!(e.contains("1x28x28"), "{e}");
-    // The book's dcgan and cgan draw colour at 28x28.
-    for name in ["dcgan", "cgan"] {
+    // The book's dcgan draws colour at 28x28; cgan, an MLP, also CIFAR-10's 3x32x32.
+    for (name, image) in [
+        ("dcgan", [3, 28, 28]),
+        ("cgan", [3, 28, 28]),
+        ("cgan", [3, 32, 32]),
+    ] {
         let mut m = models::build(
             name,
             "folder",
-            &options([3, 28, 28], 64, 64),
+            &options(image, 64, 64),
             &mut Rng::seed(0),
             &dev,
         )
@@ -147,7 +151,7 @@ fn models_for_other_items_are_refused_with_what_to_use() {
         let x = m
             .sample(&z, m.is_conditional().then_some(&labels[..]))
             .unwrap();
-        assert_eq!(x.shape(), [2, 3, 28, 28], "{name}");
+        assert_eq!(x.shape(), [2, image[0], image[1], image[2]], "{name}");
     }
 }
 

@@ -32,8 +32,9 @@ pub struct Options {
     pub style: LoopStyle,
     /// ProGAN's schedule, widths and optimiser.
     pub progan: progan::ProGanConfig,
-    /// The data's items, `[C, H, W]`: the book's models draw 28x28 (dcgan and cgan in 1 or 3
-    /// channels, the others MNIST's one), dcgan64 64x64 or 32x32.
+    /// The data's items, `[C, H, W]`: the book's models draw 28x28 (dcgan in 1 or 3 channels,
+    /// the others MNIST's one) but cgan, an MLP, any grey or RGB size up to 64x64; dcgan64
+    /// 64x64 or 32x32.
     pub image: [usize; 3],
     /// dcgan64's base widths (`--ngf`, `--ndf`).
     pub widths: (usize, usize),
@@ -58,14 +59,16 @@ pub fn book(name: &str, rng: &mut Rng, device: &Device) -> Result<BookGan> {
 /// A BCE model (gan, dcgan, cgan, dcgan64) by name, for the items `opts.image`.
 pub fn book_for(name: &str, opts: &Options, rng: &mut Rng, device: &Device) -> Result<BookGan> {
     let [channels, h, w] = opts.image;
-    let colour_28 = (h, w) == (28, 28) && matches!(channels, 1 | 3);
+    let grey_or_rgb = matches!(channels, 1 | 3);
     let mut model = match name {
         "dcgan64" => {
             let (ngf, ndf) = opts.widths;
             let cfg = dcgan64::Config::for_items(&opts.image, ngf, ndf)?;
             return dcgan64::build(&cfg, rng, device);
         }
-        "dcgan" | "cgan" if !colour_28 => return Err(wrong_items(name, opts.image)),
+        "dcgan" if !grey_or_rgb || (h, w) != (28, 28) => return Err(wrong_items(name, opts.image)),
+        // An MLP: any image it can hold (CIFAR-10's 3x32x32 with its labels, say).
+        "cgan" if !grey_or_rgb || h * w > 64 * 64 => return Err(wrong_items(name, opts.image)),
         "gan" if opts.image != gan::MNIST => return Err(wrong_items(name, opts.image)),
         "gan" => gan::build(rng, device)?,
         "dcgan" => dcgan::build(channels, rng, device)?,
@@ -80,7 +83,8 @@ pub fn book_for(name: &str, opts: &Options, rng: &mut Rng, device: &Device) -> R
 fn wrong_items(name: &str, image: [usize; 3]) -> Error {
     let [c, h, w] = image;
     let takes = match name {
-        "dcgan" | "cgan" => "28x28 images with 1 or 3 channels (a folder: --image-size 28)",
+        "dcgan" => "28x28 images with 1 or 3 channels (a folder: --image-size 28)",
+        "cgan" => "images of 1 or 3 channels up to 64x64",
         _ => "MNIST-like 1x28x28 images",
     };
     Error::Invalid(format!(
