@@ -261,21 +261,24 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Decodes every entry in parallel: the pixels and labels of those that decode, in entry
-/// order, and the names of those that do not.
+/// order, and the names of those that do not. In chunks, so that the decoded images waiting
+/// to be appended never hold more than a chunk's worth of memory.
 fn decode_all(entries: &[Entry], image: ImageOptions) -> (Vec<u8>, Vec<u8>, Vec<String>) {
-    let decoded: Vec<std::result::Result<Vec<u8>, String>> =
-        entries.par_iter().map(|e| decode(&e.path, image)).collect();
-    let item = image.item_len();
-    let mut pixels = Vec::with_capacity(entries.len() * item);
+    const CHUNK: usize = 4096;
+    let mut pixels = Vec::with_capacity(entries.len() * image.item_len());
     let mut labels = Vec::with_capacity(entries.len());
     let mut skipped = Vec::new();
-    for (entry, result) in entries.iter().zip(decoded) {
-        match result {
-            Ok(p) => {
-                pixels.extend_from_slice(&p);
-                labels.push(entry.class as u8);
+    for chunk in entries.chunks(CHUNK) {
+        let decoded: Vec<std::result::Result<Vec<u8>, String>> =
+            chunk.par_iter().map(|e| decode(&e.path, image)).collect();
+        for (entry, result) in chunk.iter().zip(decoded) {
+            match result {
+                Ok(p) => {
+                    pixels.extend_from_slice(&p);
+                    labels.push(entry.class as u8);
+                }
+                Err(why) => skipped.push(format!("{}: {why}", entry.name)),
             }
-            Err(why) => skipped.push(format!("{}: {why}", entry.name)),
         }
     }
     (pixels, labels, skipped)
