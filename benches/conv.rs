@@ -2,7 +2,7 @@
 //! --batch 64,256 --device cpu|gpu --peak-tflops T]`
 //!
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
-//! critic and generator, and the ProGAN blocks: forward, gradient w.r.t. the input and w.r.t.
+//! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`): forward, gradient w.r.t. the input and w.r.t.
 //! the weights, in every kernel variant of each device (`--variant` forces one):
 //! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
 //!   64x128 tiles where they fill the device, split-K where the grid is too small), `tiled`
@@ -46,6 +46,14 @@ type Layer = (
     Padding,
 );
 
+/// PyTorch's `padding=1`.
+const P1: Padding = Padding::Explicit {
+    top: 1,
+    bottom: 1,
+    left: 1,
+    right: 1,
+};
+
 fn layers() -> Vec<Layer> {
     use Padding::*;
     vec![
@@ -80,6 +88,60 @@ fn layers() -> Vec<Layer> {
         ("progan", "fromRGB 1x1 1->64 32x32", 1, 64, 32, 1, 1, Valid),
         ("progan", "D last 65->64 4x4", 65, 64, 4, 3, 1, Same),
         ("progan", "D last 64->64 k4 valid", 64, 64, 4, 4, 1, Valid),
+        // The 64x64 DCGAN's D; G's transposed convolutions are these layers run backwards
+        // (G's forward is a row's dx, its input gradient the row's forward), and G's first
+        // layer, z to 512x4x4, is `dcgan64-G z` backwards.
+        ("dcgan64-D", "conv1 3->64 k4 s2 64x64", 3, 64, 64, 4, 2, P1),
+        (
+            "dcgan64-D",
+            "conv2 64->128 k4 s2 32x32",
+            64,
+            128,
+            32,
+            4,
+            2,
+            P1,
+        ),
+        (
+            "dcgan64-D",
+            "conv3 128->256 k4 s2 16x16",
+            128,
+            256,
+            16,
+            4,
+            2,
+            P1,
+        ),
+        (
+            "dcgan64-D",
+            "conv4 256->512 k4 s2 8x8",
+            256,
+            512,
+            8,
+            4,
+            2,
+            P1,
+        ),
+        (
+            "dcgan64-D",
+            "conv5 512->1 k4 valid 4x4",
+            512,
+            1,
+            4,
+            4,
+            1,
+            Valid,
+        ),
+        (
+            "dcgan64-G",
+            "z 512->100 k4 valid 4x4",
+            512,
+            100,
+            4,
+            4,
+            1,
+            Valid,
+        ),
     ]
 }
 

@@ -48,6 +48,17 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ([2, 8, 7, 5], 1, 1, 1, Padding::Valid),
         ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),
         ([2, 5, 17, 35], 2, 3, 2, Padding::Same),
+        // The 64x64 DCGAN's k4 s2 p1 with small outputs, which the CPU convolves several
+        // images per GEMM: 8x8 outputs four at a time (5 images: a group of 4, then 1), 4x4
+        // sixteen at a time (20 images: 16 then 4; the weight gradient's groups of 3).
+        ([5, 3, 16, 16], 6, 4, 2, Padding::symmetric(1)),
+        ([20, 2, 8, 8], 5, 4, 2, Padding::symmetric(1)),
+        // Kernels covering the whole input, one output pixel: a dense layer over the batch
+        // (G's first layer from z, run backwards; a critic's last), thin or not; and one
+        // output pixel reached through padding, which is not.
+        ([3, 4, 4, 4], 6, 4, 1, Padding::Valid),
+        ([5, 8, 4, 4], 1, 4, 1, Padding::Valid),
+        ([2, 3, 4, 4], 5, 4, 3, Padding::symmetric(1)),
     ]
 }
 

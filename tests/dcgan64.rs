@@ -296,3 +296,33 @@ fn a_short_run_on_generated_shapes_learns_and_its_checkpoint_reloads() {
         model.sample(&z, None).unwrap().to_vec().unwrap()
     );
 }
+
+#[test]
+fn the_torch_loop_runs_g_forward_once_a_step_as_the_example_does() {
+    let dev = Device::Cpu;
+    let opts = options([3, 32, 32], 8, 8);
+    let mut stepped = models::book_for("dcgan64", &opts, &mut Rng::seed(1), &dev).unwrap();
+    let once = models::book_for("dcgan64", &opts, &mut Rng::seed(1), &dev).unwrap();
+    let real = Tensor::rand_uniform(&[4, 3, 32, 32], -1.0, 1.0, &mut Rng::seed(3), &dev).unwrap();
+    stepped
+        .train_step(&real, &[0; 4], &mut Rng::seed(2))
+        .unwrap();
+    // The step's noise is its first draw; one training-mode forward on it moves G's batch-norm
+    // statistics exactly as far as the step did (a second forward would move them again).
+    let z = Tensor::randn(&[4, 100], 0.0, 1.0, &mut Rng::seed(2), &dev).unwrap();
+    once.generator
+        .forward(&z, &mut ganlab::nn::Ctx::new(0))
+        .unwrap();
+    let running = |net: &ganlab::models::net::Net| {
+        let mut out = Vec::new();
+        net.visit_state("g", &mut |name, _, t| {
+            if name.contains("running") {
+                out.push((name, t.to_vec().unwrap()));
+            }
+        });
+        out
+    };
+    let (a, b) = (running(&stepped.generator), running(&once.generator));
+    assert_eq!(a.len(), 6, "three batch norms at 32x32");
+    assert_eq!(a, b);
+}

@@ -30,7 +30,8 @@ pub enum LoopStyle {
     /// #20, Keras-GAN issue #252: noise, D accuracy 1; here a 4,000-step run: IS 1.0).
     KerasTf2,
     /// The PyTorch DCGAN example: fakes from G in training mode, one D update on the summed
-    /// real and fake gradients, G step through D in training mode (batch statistics).
+    /// real and fake gradients, G step through D in training mode (batch statistics) on the
+    /// same fakes (G runs forward once; a conditional G draws again, for fresh labels).
     Torch,
 }
 
@@ -239,6 +240,9 @@ impl Trainable for BookGan {
         let fresh: Option<Vec<usize>> =
             conditional.then(|| (0..b).map(|_| rng.below(CLASSES)).collect());
         let (ones, zeros) = self.targets(b, &device)?;
+        // The Torch loop's fakes keep their graph for the G step (unless it draws fresh
+        // labels), as the example's `fake` does: G runs forward once per step.
+        let mut kept = None;
         let ((loss_real, acc_real), (loss_fake, acc_fake)) = match self.style {
             LoopStyle::KerasTf1 | LoopStyle::KerasTf2 => {
                 let fake = self.sample(&z, classes)?;
@@ -248,7 +252,13 @@ impl Trainable for BookGan {
                 )
             }
             LoopStyle::Torch => {
-                let fake = no_grad(|| self.generator.forward_labeled(&z, classes, &mut self.ctx))?;
+                let fake = if conditional {
+                    no_grad(|| self.generator.forward_labeled(&z, classes, &mut self.ctx))?
+                } else {
+                    let fake = self.generator.forward_labeled(&z, None, &mut self.ctx)?;
+                    kept = Some(fake.clone());
+                    fake.detach()
+                };
                 self.opt_d.zero_grad();
                 let both = (
                     self.d_backward(real, classes, &ones)?,
@@ -269,7 +279,10 @@ impl Trainable for BookGan {
                 LoopStyle::Torch => None,
             };
             let fresh = fresh.as_deref();
-            let images = self.generator.forward_labeled(&z, fresh, &mut self.ctx)?;
+            let images = match kept {
+                Some(fake) => fake,
+                None => self.generator.forward_labeled(&z, fresh, &mut self.ctx)?,
+            };
             let loss = self
                 .discriminator
                 .forward_labeled(&images, fresh, &mut self.ctx)?

@@ -121,7 +121,8 @@ pub fn with_cpu_conv<T>(algo: CpuConv, f: impl FnOnce() -> T) -> T {
 fn cpu_direct(g: &Geometry, applies: bool) -> bool {
     applies
         && match CPU_CONV.with(Cell::get) {
-            CpuConv::Auto => direct::thin(g),
+            // A dense layer in disguise is one GEMM over the batch, faster than either.
+            CpuConv::Auto => direct::thin(g) && !g.is_dense(),
             CpuConv::Gemm => false,
             CpuConv::Direct => true,
         }
@@ -190,6 +191,14 @@ impl Geometry {
 
     fn k(&self) -> usize {
         self.cin * self.kh * self.kw
+    }
+
+    /// A kernel covering the whole unpadded input, one output pixel: a dense layer over the
+    /// flattened image (a generator's first layer from z, a critic's last), whose im2col
+    /// matrix is the batch itself.
+    fn is_dense(&self) -> bool {
+        (self.oh, self.ow, self.pt, self.pl) == (1, 1, 0, 0)
+            && (self.kh, self.kw) == (self.h, self.w)
     }
 
     fn ncols(&self) -> usize {
@@ -327,10 +336,12 @@ fn valid_range(
     lo..hi
 }
 
-/// cols[(ci, ky, kx), (oy, ox)] of one image (zero where the kernel overlaps the padding).
-fn im2col_image<T: Real>(x: &[T], g: &Geometry, cols: &mut [T]) {
+/// cols[(ci, ky, kx), (oy, ox)] of one image (zero where the kernel overlaps the padding),
+/// each row `ld` values after the last: the image's columns of a block of images.
+fn im2col_image<T: Real>(x: &[T], g: &Geometry, cols: &mut [T], ld: usize) {
     let ohw = g.oh * g.ow;
-    for (row, dst) in cols.chunks_mut(ohw).enumerate() {
+    for (row, dst) in cols.chunks_mut(ld).take(g.k()).enumerate() {
+        let dst = &mut dst[..ohw];
         let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let plane = &x[ci * g.h * g.w..][..g.h * g.w];
         let xs = valid_range(g, kx, g.pl, g.w, g.ow);
@@ -359,10 +370,10 @@ fn im2col_image<T: Real>(x: &[T], g: &Geometry, cols: &mut [T]) {
 }
 
 /// Adjoint of `im2col_image`: adds every column entry into the pixel it came from.
-fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T]) {
+fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
     let ohw = g.oh * g.ow;
     x.fill(T::ZERO);
-    for (row, src) in cols.chunks(ohw).enumerate() {
+    for (row, src) in cols.chunks(ld).take(g.k()).enumerate() {
         let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
         let plane = &mut x[ci * g.h * g.w..][..g.h * g.w];
         let xs = valid_range(g, kx, g.pl, g.w, g.ow);
@@ -372,7 +383,7 @@ fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T]) {
             };
             let dst = &mut plane[iy * g.w..][..g.w];
             let first = xs.start * g.stride + kx - g.pl;
-            for (o, i) in src[oy * g.ow..][xs.clone()]
+            for (o, i) in src[..ohw][oy * g.ow..][xs.clone()]
                 .iter()
                 .zip((first..).step_by(g.stride))
             {
@@ -382,24 +393,72 @@ fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T]) {
     }
 }
 
+/// Images per GEMM on the CPU: enough that the GEMM has at least 256 columns (output
+/// pixels), so layers with small outputs (4x4, 1x1) are one well-shaped product rather than
+/// one thin product per image.
+fn images_per_gemm(g: &Geometry) -> usize {
+    const COLUMNS: usize = 256;
+    COLUMNS
+        .div_ceil((g.oh * g.ow).max(1))
+        .clamp(1, g.batch.max(1))
+}
+
+/// `dst[b][a] = src[a][b]` for blocks of `block` values: `src` holds `rows_a` x `rows_b`
+/// blocks. Moves a group's planes between image-major (`[img][c][pixels]`, tensors) and
+/// channel-major (`[c][img][pixels]`, one GEMM's rows).
+fn transpose_blocks<T: Real>(src: &[T], dst: &mut [T], rows_a: usize, rows_b: usize, block: usize) {
+    for a in 0..rows_a {
+        for b in 0..rows_b {
+            dst[(b * rows_a + a) * block..][..block]
+                .copy_from_slice(&src[(a * rows_b + b) * block..][..block]);
+        }
+    }
+}
+
 fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     if cpu_direct(g, true) {
         return direct::forward(x, w, g);
     }
-    let (k, ohw) = (g.k(), g.oh * g.ow);
+    let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
     let mut y = vec![T::ZERO; g.batch * g.cout * ohw];
-    y.par_chunks_mut((g.cout * ohw).max(1))
+    if g.is_dense() {
+        // y [batch, cout] = x [batch, k] W^T.
+        let p = Gemm::new(
+            (g.batch, g.cout, k),
+            MatRef::rows(x, k),
+            MatRef::rows(w, k).t(),
+        );
+        T::gemm(p, &mut y);
+        return y;
+    }
+    let group = images_per_gemm(g);
+    y.par_chunks_mut((group * g.cout * ohw).max(1))
         .enumerate()
         .for_each_init(
-            || vec![T::ZERO; k * ohw],
-            |cols, (img, out)| {
-                im2col_image(&x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w], g, cols);
+            || {
+                (
+                    vec![T::ZERO; k * group * ohw],
+                    vec![T::ZERO; g.cout * group * ohw],
+                )
+            },
+            |(cols, rows), (block, out)| {
+                let images = out.len() / (g.cout * ohw).max(1);
+                let ld = images * ohw;
+                for j in 0..images {
+                    let img = block * group + j;
+                    im2col_image(&x[img * image..][..image], g, &mut cols[j * ohw..], ld);
+                }
                 let p = Gemm::new(
-                    (g.cout, ohw, k),
+                    (g.cout, ld, k),
                     MatRef::rows(w, k),
-                    MatRef::rows(cols, ohw),
+                    MatRef::rows(&cols[..k * ld], ld),
                 );
-                T::gemm(p, out);
+                if images == 1 {
+                    T::gemm(p, out);
+                } else {
+                    T::gemm(p, &mut rows[..g.cout * ld]);
+                    transpose_blocks(&rows[..g.cout * ld], out, g.cout, images, ohw);
+                }
             },
         );
     y
@@ -409,21 +468,48 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     if cpu_direct(g, direct::reads_input_grad(g)) {
         return direct::input_grad(gy, w, g);
     }
-    let (k, ohw) = (g.k(), g.oh * g.ow);
-    let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
-    dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
+    let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
+    let mut dx = vec![T::ZERO; g.batch * image];
+    if g.is_dense() {
+        // dx [batch, k] = gy [batch, cout] W.
+        let p = Gemm::new(
+            (g.batch, k, g.cout),
+            MatRef::rows(gy, g.cout),
+            MatRef::rows(w, k),
+        );
+        T::gemm(p, &mut dx);
+        return dx;
+    }
+    let group = images_per_gemm(g);
+    dx.par_chunks_mut((group * image).max(1))
         .enumerate()
         .for_each_init(
-            || vec![T::ZERO; k * ohw],
-            |dcols, (img, out)| {
+            || {
+                (
+                    vec![T::ZERO; k * group * ohw],
+                    vec![T::ZERO; g.cout * group * ohw],
+                )
+            },
+            |(dcols, rows), (block, out)| {
+                let images = out.len() / image.max(1);
+                let ld = images * ohw;
+                let gy = &gy[block * group * g.cout * ohw..][..g.cout * ld];
+                let gy = if images == 1 {
+                    gy
+                } else {
+                    transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
+                    &rows[..g.cout * ld]
+                };
                 // dcols = W^T gy, reading W [cout, k] transposed.
                 let p = Gemm::new(
-                    (k, ohw, g.cout),
+                    (k, ld, g.cout),
                     MatRef::rows(w, k).t(),
-                    MatRef::rows(&gy[img * g.cout * ohw..][..g.cout * ohw], ohw),
+                    MatRef::rows(gy, ld),
                 );
-                T::gemm(p, dcols);
-                col2im_image(dcols, g, out);
+                T::gemm(p, &mut dcols[..k * ld]);
+                for (j, x) in out.chunks_mut(image.max(1)).enumerate() {
+                    col2im_image(&dcols[j * ohw..], g, x, ld);
+                }
             },
         );
     dx
@@ -433,27 +519,50 @@ fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     if cpu_direct(g, true) {
         return direct::weight_grad(x, gy, g);
     }
-    let (k, ohw) = (g.k(), g.oh * g.ow);
+    let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
+    if g.is_dense() {
+        // dW [cout, k] = gy^T [cout, batch] x [batch, k].
+        let mut dw = vec![T::ZERO; g.cout * k];
+        let p = Gemm::new(
+            (g.cout, k, g.batch),
+            MatRef::rows(gy, g.cout).t(),
+            MatRef::rows(x, k),
+        );
+        T::gemm(p, &mut dw);
+        return dw;
+    }
+    let group = images_per_gemm(g);
     // Partial sums over fixed groups of images, added in order: the result does not depend on
     // how threads were scheduled (bit-exact resume needs that).
     const GROUPS: usize = 8;
     let per_group = g.batch.div_ceil(GROUPS).max(1);
     let partials: Vec<Vec<T>> = (0..g.batch.div_ceil(per_group))
         .into_par_iter()
-        .map(|group| {
-            let mut cols = vec![T::ZERO; k * ohw];
+        .map(|part| {
+            let mut cols = vec![T::ZERO; k * group * ohw];
+            let mut rows = vec![T::ZERO; g.cout * group * ohw];
             let mut dw = vec![T::ZERO; g.cout * k];
-            for img in group * per_group..((group + 1) * per_group).min(g.batch) {
-                im2col_image(
-                    &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w],
-                    g,
-                    &mut cols,
-                );
-                // dW += gy_img cols^T, reading cols [k, ohw] transposed.
+            let first = part * per_group;
+            let end = (first + per_group).min(g.batch);
+            for start in (first..end).step_by(group) {
+                let images = group.min(end - start);
+                let ld = images * ohw;
+                for j in 0..images {
+                    let img = &x[(start + j) * image..][..image];
+                    im2col_image(img, g, &mut cols[j * ohw..], ld);
+                }
+                let gy = &gy[start * g.cout * ohw..][..g.cout * ld];
+                let gy = if images == 1 {
+                    gy
+                } else {
+                    transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
+                    &rows[..g.cout * ld]
+                };
+                // dW += gy cols^T, reading cols [k, ld] transposed.
                 let p = Gemm::new(
-                    (g.cout, k, ohw),
-                    MatRef::rows(&gy[img * g.cout * ohw..][..g.cout * ohw], ohw),
-                    MatRef::rows(&cols, ohw).t(),
+                    (g.cout, k, ld),
+                    MatRef::rows(gy, ld),
+                    MatRef::rows(&cols[..k * ld], ld).t(),
                 )
                 .accumulating();
                 T::gemm(p, &mut dw);
