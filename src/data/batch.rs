@@ -162,7 +162,7 @@ pub struct Prefetch {
 
 impl Prefetch {
     /// The next batch, in the batcher's order (waiting only if the drawing thread is behind).
-    pub fn next(&mut self) -> Result<Batch> {
+    pub fn next_batch(&mut self) -> Result<Batch> {
         self.ready.recv().unwrap_or_else(|_| {
             Err(DataError::InvalidArgument(
                 "the batch-drawing thread stopped".into(),

@@ -244,7 +244,7 @@ pub fn train_with_eval(
         while step < cfg.steps {
             step += 1;
             let loading = Instant::now();
-            let batch = batches.next()?;
+            let batch = batches.next_batch()?;
             let real = batch.to_tensor(&device)?;
             let labels: Vec<usize> = batch.labels.iter().map(|&l| usize::from(l)).collect();
             batches.recycle(batch);
