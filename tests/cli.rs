@@ -848,4 +848,23 @@ fn dcgan64_trains_on_a_folder_of_shapes_and_its_colour_images_sample() {
         dir.path().join("book").to_str().unwrap(),
     ]);
     assert!(!ok && text.contains("--image-size 28"), "{text}");
+    // The shapes' three classes are not the conditional GAN's ten.
+    let (ok, text) = run(&[
+        "train",
+        "cgan",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        shapes_s,
+        "--image-size",
+        "28",
+        "--device",
+        "cpu",
+        "--out",
+        dir.path().join("cgan").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && text.contains("has 3 (circle, square, triangle)"),
+        "{text}"
+    );
 }

@@ -187,6 +187,8 @@ fn prefetched_batches_come_in_the_batchers_order_and_the_thread_stops_with_the_b
     assert_eq!(got, expected);
     // A split the batcher was not made for: the error arrives in order, not as a hang.
     let batcher = Batcher::new(4, 2, Sampling::EpochShuffle, 0).unwrap();
-    let err = prefetch(batcher, &data, 2, |batches| batches.next_batch().unwrap_err());
+    let err = prefetch(batcher, &data, 2, |batches| {
+        batches.next_batch().unwrap_err()
+    });
     assert!(err.to_string().contains("4 items"), "{err}");
 }

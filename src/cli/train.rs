@@ -10,7 +10,7 @@ use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
 use ganlab::models;
 use ganlab::models::progan::ProGanConfig;
-use ganlab::train::trainer::{checkpoint_to_resume, CHECKPOINT};
+use ganlab::train::trainer::{checkpoint_to_resume, CHECKPOINT, CLASSES};
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::{memory, TrainConfig};
 use ganlab::{Device, Result, Rng};
@@ -107,6 +107,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         None => dataset.source.rule.to_string(),
     };
     flags.check_data(dataset.identity(), &source)?;
+    let classes = dataset.classes.len();
+    if args.model == "cgan" && run.toy.is_none() && classes != CLASSES {
+        return Err(ganlab::Error::Invalid(format!(
+            "cgan is built for {CLASSES} classes (one embedding row and one grid row each); \
+             {} has {classes} ({}): train an unconditional model on it, such as dcgan64",
+            run.dataset,
+            dataset.classes.join(", ")
+        )));
+    }
     let mut cfg = TrainConfig {
         steps: run.steps,
         batch_size: run.batch_size,
