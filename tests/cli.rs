@@ -818,6 +818,27 @@ fn dcgan64_trains_on_a_folder_of_shapes_and_its_colour_images_sample() {
         "cpu",
     ]);
     assert!(ok && png_in_colour(&interp), "{text}");
+    let arith = dir.path().join("arith.png");
+    let (ok, text) = ganlab(&[
+        "arithmetic",
+        "--checkpoint",
+        ckpt,
+        "--grid-seed",
+        "3",
+        "--a",
+        "0,1,2",
+        "--b",
+        "3,4,5",
+        "--c",
+        "6,7,8",
+        "--out",
+        arith.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok && png_in_colour(&arith), "{text}");
+    // 4x4 tiles of 32x32 at scale 2.
+    assert_eq!(png_size(&arith), (4 * 66 + 2, 4 * 66 + 2));
     // IS and FID need the MNIST-family classifier: said plainly, not attempted.
     let (ok, text) = ganlab(&["eval", "--checkpoint", ckpt, "--device", "cpu"]);
     assert!(!ok, "{text}");
