@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
 use image::imageops::FilterType;
+use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -120,7 +121,9 @@ pub fn load_folder(dir: &Path, opts: &LoadOptions) -> Result<(Dataset, FolderRep
     let (pixels, labels, skipped, from_cache) = match cached {
         Some(c) => (c.pixels, c.labels, c.header.skipped, true),
         None => {
-            let (pixels, labels, skipped) = decode_all(&entries, image);
+            let bar = decode_bar(entries.len(), opts.quiet);
+            let (pixels, labels, skipped) = decode_all(&entries, image, &bar);
+            bar.finish_and_clear();
             (pixels, labels, skipped, false)
         }
     };
@@ -263,14 +266,21 @@ fn is_image(path: &Path) -> bool {
 /// Decodes every entry in parallel: the pixels and labels of those that decode, in entry
 /// order, and the names of those that do not. In chunks, so that the decoded images waiting
 /// to be appended never hold more than a chunk's worth of memory.
-fn decode_all(entries: &[Entry], image: ImageOptions) -> (Vec<u8>, Vec<u8>, Vec<String>) {
+fn decode_all(
+    entries: &[Entry],
+    image: ImageOptions,
+    bar: &ProgressBar,
+) -> (Vec<u8>, Vec<u8>, Vec<String>) {
     const CHUNK: usize = 4096;
     let mut pixels = Vec::with_capacity(entries.len() * image.item_len());
     let mut labels = Vec::with_capacity(entries.len());
     let mut skipped = Vec::new();
     for chunk in entries.chunks(CHUNK) {
-        let decoded: Vec<std::result::Result<Vec<u8>, String>> =
-            chunk.par_iter().map(|e| decode(&e.path, image)).collect();
+        let decoded: Vec<std::result::Result<Vec<u8>, String>> = chunk
+            .par_iter()
+            .map(|e| decode(&e.path, image))
+            .inspect(|_| bar.inc(1))
+            .collect();
         for (entry, result) in chunk.iter().zip(decoded) {
             match result {
                 Ok(p) => {
@@ -282,6 +292,21 @@ fn decode_all(entries: &[Entry], image: ImageOptions) -> (Vec<u8>, Vec<u8>, Vec<
         }
     }
     (pixels, labels, skipped)
+}
+
+/// A bar over the images to decode (hidden when quiet): a folder of photos takes minutes the
+/// first time.
+fn decode_bar(images: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let style =
+        ProgressStyle::with_template("decoding images [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .map_or_else(
+                |_| ProgressStyle::default_bar(),
+                |s| s.progress_chars("=> "),
+            );
+    ProgressBar::new(images as u64).with_style(style)
 }
 
 /// One image, centre-cropped to a square, resized to `size` x `size`, as CHW bytes.
