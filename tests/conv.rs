@@ -59,6 +59,9 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ([3, 4, 4, 4], 6, 4, 1, Padding::Valid),
         ([5, 8, 4, 4], 1, 4, 1, Padding::Valid),
         ([2, 3, 4, 4], 5, 4, 3, Padding::symmetric(1)),
+        // Stride 1 with padding past the kernel's reach: the input gradient cannot be the
+        // flipped kernel's forward pass and scatters through col2im instead.
+        ([2, 3, 5, 5], 6, 3, 1, Padding::symmetric(3)),
     ]
 }
 

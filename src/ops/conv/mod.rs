@@ -480,6 +480,9 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         T::gemm(p, &mut dx);
         return dx;
     }
+    if let Some((flipped, fwd)) = input_grad_as_forward(w, g) {
+        return forward_cpu(gy, &flipped, &fwd);
+    }
     let group = images_per_gemm(g);
     dx.par_chunks_mut((group * image).max(1))
         .enumerate()
@@ -513,6 +516,45 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
             },
         );
     dx
+}
+
+/// A stride-1 input gradient as a forward convolution of the output gradient with the kernel
+/// flipped and its channel axes swapped, padded by what the forward pass's padding leaves of
+/// the kernel's reach: an im2col copy instead of col2im's scattered adds. `None` for strides
+/// above 1, or padding past the kernel's reach.
+fn input_grad_as_forward<T: Real>(w: &[T], g: &Geometry) -> Option<(Vec<T>, Geometry)> {
+    if g.stride != 1 {
+        return None;
+    }
+    // The forward pass's bottom and right padding, and what the kernel reaches past them.
+    let pb = (g.oh + g.kh - 1).checked_sub(g.h + g.pt)?;
+    let pr = (g.ow + g.kw - 1).checked_sub(g.w + g.pl)?;
+    let reach = |k: usize, p: usize| (k - 1).checked_sub(p);
+    let pad = [
+        reach(g.kh, g.pt)?,
+        reach(g.kh, pb)?,
+        reach(g.kw, g.pl)?,
+        reach(g.kw, pr)?,
+    ];
+    let fwd = Geometry::new(
+        &[g.batch, g.cout, g.oh, g.ow],
+        &[g.cin, g.cout, g.kh, g.kw],
+        1,
+        pad,
+    )
+    .ok()?;
+    let taps = g.kh * g.kw;
+    let mut flipped = vec![T::ZERO; w.len()];
+    for co in 0..g.cout {
+        for ci in 0..g.cin {
+            let src = &w[(co * g.cin + ci) * taps..][..taps];
+            let dst = &mut flipped[(ci * g.cout + co) * taps..][..taps];
+            dst.iter_mut()
+                .zip(src.iter().rev())
+                .for_each(|(d, &s)| *d = s);
+        }
+    }
+    Some((flipped, fwd))
 }
 
 fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
