@@ -62,6 +62,22 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         // Stride 1 with padding past the kernel's reach: the input gradient cannot be the
         // flipped kernel's forward pass and scatters through col2im instead.
         ([2, 3, 5, 5], 6, 3, 1, Padding::symmetric(3)),
+        // Stride 1 with outputs of at least 8x8, whose input gradient is the flipped kernel's
+        // forward pass: same, valid, and asymmetric padding.
+        ([2, 6, 9, 8], 5, 3, 1, Padding::Same),
+        ([3, 4, 11, 10], 7, 3, 1, Padding::Valid),
+        (
+            [2, 3, 10, 9],
+            6,
+            4,
+            1,
+            Padding::Explicit {
+                top: 0,
+                bottom: 3,
+                left: 2,
+                right: 1,
+            },
+        ),
     ]
 }
 
