@@ -852,6 +852,14 @@ fn dcgan64_trains_on_a_folder_of_shapes_and_its_colour_images_sample() {
         "{text}"
     );
 
+    // A folder run resumes from its own folder, without --data-dir.
+    let out_s = out.to_str().unwrap();
+    let (ok, text) = run(&[
+        "train", "dcgan64", "--resume", out_s, "--steps", "3", "--quiet", "--device", "cpu",
+    ]);
+    assert!(ok, "{text}");
+    assert!(out.join("samples/step_0000003.png").exists(), "{text}");
+
     // The second run reads the decoded cache; a model that cannot draw 64x64 says what to use.
     let again = dir.path().join("again");
     let (ok, text) = train(&["--image-size", "32", "--out", again.to_str().unwrap()]);

@@ -117,6 +117,11 @@ pub struct RunFlags {
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
+    /// Not a flag: the folder a `--dataset folder` run reads (absolute), so that `--resume`
+    /// finds it without `--data-dir`.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<std::path::PathBuf>,
 }
 
 /// A run's settings with every default filled in.

@@ -97,8 +97,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let run = flags.settle(&args.model)?;
     let mut opts = LoadOptions::from_env();
-    if let Some(dir) = &args.data_dir {
-        opts.data_dir = Some(dir.clone());
+    opts.data_dir = args.data_dir.clone();
+    if run.dataset == "folder" {
+        // A folder run keeps its folder; a resumed one reads it again unless told otherwise.
+        opts.data_dir = opts.data_dir.or(flags.folder.clone());
+        flags.folder = opts
+            .data_dir
+            .as_ref()
+            .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()));
     }
     opts.images = run.images;
     let dataset = data::load(&run.dataset, &opts)?;

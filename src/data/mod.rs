@@ -97,8 +97,7 @@ pub fn load(name: &str, opts: &LoadOptions) -> Result<Dataset> {
         Entry::Folder => {
             let dir = opts.data_dir.as_ref().ok_or_else(|| {
                 DataError::Usage(
-                    "--dataset folder needs --data-dir DIR, the folder of PNG and JPEG images \
-                     (a resumed run too: the folder it trained on, which its data identity checks)"
+                    "--dataset folder needs --data-dir DIR, the folder of PNG and JPEG images"
                         .into(),
                 )
             })?;
