@@ -161,11 +161,14 @@ fn the_cache_serves_the_second_load_and_a_changed_file_invalidates_it() {
 #[test]
 fn empty_missing_and_undecodable_folders_are_clear_errors() {
     let cache = tempfile::tempdir().unwrap();
+    let refused = |dir: &Path, size, channels| {
+        load_folder(dir, &options(dir, cache.path(), size, channels))
+            .unwrap_err()
+            .to_string()
+    };
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(empty.path().join("readme.md"), b"no pictures").unwrap();
-    let err = load_folder(empty.path(), &options(empty.path(), cache.path(), 16, 3))
-        .unwrap_err()
-        .to_string();
+    let err = refused(empty.path(), 16, 3);
     assert!(
         err.contains("no PNG or JPEG") && err.contains("1 other files"),
         "{err}"
@@ -173,18 +176,13 @@ fn empty_missing_and_undecodable_folders_are_clear_errors() {
 
     let broken = tempfile::tempdir().unwrap();
     std::fs::write(broken.path().join("a.jpg"), b"\xff\xd8 truncated").unwrap();
-    let err = load_folder(broken.path(), &options(broken.path(), cache.path(), 16, 3))
-        .unwrap_err()
-        .to_string();
+    let err = refused(broken.path(), 16, 3);
     assert!(
         err.contains("could be decoded") && err.contains("a.jpg"),
         "{err}"
     );
 
-    let missing = empty.path().join("nope");
-    let err = load_folder(&missing, &options(&missing, cache.path(), 16, 3))
-        .unwrap_err()
-        .to_string();
+    let err = refused(&empty.path().join("nope"), 16, 3);
     assert!(err.contains("not a folder"), "{err}");
 
     // By name: the folder must be given.
@@ -194,8 +192,7 @@ fn empty_missing_and_undecodable_folders_are_clear_errors() {
     assert!(err.contains("--data-dir"), "{err}");
     // Bad shapes are refused before anything is read.
     for (size, channels, flag) in [(2, 3, "--image-size"), (16, 2, "--channels")] {
-        let opts = options(empty.path(), cache.path(), size, channels);
-        let err = load_folder(empty.path(), &opts).unwrap_err().to_string();
+        let err = refused(empty.path(), size, channels);
         assert!(err.contains(flag), "{err}");
     }
 }

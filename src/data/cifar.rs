@@ -198,14 +198,14 @@ fn read(spec: &ArchiveSetSpec, found: &Found, source: Source) -> Result<Dataset>
     for name in TRAIN_BATCHES {
         let (path, bytes) = part(name)?;
         check_records(path, bytes, spec.classes.len())?;
-        train.extend_from_slice(bytes);
+        train.push(bytes.as_slice());
     }
     let (test_path, test) = part(TEST_BATCH)?;
     check_records(test_path, test, spec.classes.len())?;
     Ok(Dataset {
         name: spec.name.clone(),
         train: split(&train),
-        test: split(test),
+        test: split(&[test]),
         classes: spec.classes.clone(),
         source,
     })
@@ -261,12 +261,12 @@ fn check_records(path: &Path, bytes: &[u8], classes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Records (checked) as a split: labels apart, pixels as they are (CHW).
-fn split(records: &[u8]) -> Split {
-    let n = records.len() / RECORD;
+/// Batches of records (checked) as one split: labels apart, pixels as they are (CHW).
+fn split(batches: &[&[u8]]) -> Split {
+    let n = batches.iter().map(|b| b.len() / RECORD).sum();
     let mut labels = Vec::with_capacity(n);
     let mut pixels = Vec::with_capacity(n * (RECORD - 1));
-    for r in records.chunks_exact(RECORD) {
+    for r in batches.iter().flat_map(|b| b.chunks_exact(RECORD)) {
         labels.push(r[0]);
         pixels.extend_from_slice(&r[1..]);
     }

@@ -403,6 +403,16 @@ fn images_per_gemm(g: &Geometry) -> usize {
         .clamp(1, g.batch.max(1))
 }
 
+/// Room to reorder a group's planes between image-major and channel-major order; none when
+/// every GEMM takes one image and nothing is reordered.
+fn reorder_scratch<T: Real>(g: &Geometry, group: usize) -> Vec<T> {
+    if group > 1 {
+        vec![T::ZERO; g.cout * group * g.oh * g.ow]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `dst[b][a] = src[a][b]` for blocks of `block` values: `src` holds `rows_a` x `rows_b`
 /// blocks. Moves a group's planes between image-major (`[img][c][pixels]`, tensors) and
 /// channel-major (`[c][img][pixels]`, one GEMM's rows).
@@ -435,12 +445,7 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     y.par_chunks_mut((group * g.cout * ohw).max(1))
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![T::ZERO; k * group * ohw],
-                    vec![T::ZERO; g.cout * group * ohw],
-                )
-            },
+            || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
             |(cols, rows), (block, out)| {
                 let images = out.len() / (g.cout * ohw).max(1);
                 let ld = images * ohw;
@@ -487,12 +492,7 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     dx.par_chunks_mut((group * image).max(1))
         .enumerate()
         .for_each_init(
-            || {
-                (
-                    vec![T::ZERO; k * group * ohw],
-                    vec![T::ZERO; g.cout * group * ohw],
-                )
-            },
+            || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
             |(dcols, rows), (block, out)| {
                 let images = out.len() / image.max(1);
                 let ld = images * ohw;
@@ -583,7 +583,7 @@ fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
         .into_par_iter()
         .map(|part| {
             let mut cols = vec![T::ZERO; k * group * ohw];
-            let mut rows = vec![T::ZERO; g.cout * group * ohw];
+            let mut rows = reorder_scratch(g, group);
             let mut dw = vec![T::ZERO; g.cout * k];
             let first = part * per_group;
             let end = (first + per_group).min(g.batch);
