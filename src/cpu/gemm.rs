@@ -39,11 +39,9 @@
 //!
 //! The AVX-512 intrinsics need Rust 1.89 or later.
 
+use super::team::{run_chunks, SyncPtr};
 use std::cell::Cell;
 use std::ops::{Add, Mul};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Multiply-adds (`m * n * k`) per thread: smaller products use fewer threads, and under twice
 /// this a product runs on the calling thread alone. Handing work to a sleeping pool thread
@@ -412,7 +410,7 @@ fn gemm_generic<T: Element>(kernel: Kernel, p: &Gemm<T>, c: &mut [T]) {
     // Threads only for products big enough to pay for the fork-join, at most one per
     // PAR_MIN_WORK multiply-adds.
     let threads = (m * n).saturating_mul(k) / PAR_MIN_WORK;
-    let threads = threads.clamp(1, rayon::current_num_threads());
+    let threads = threads.clamp(1, super::team::threads());
     let fused = kernel != Kernel::Portable;
     if n == 1 {
         // C (m x 1) = A (m x k) * b (k).
@@ -614,23 +612,6 @@ fn pack_along_k<T: Element, const W: usize>(
         for (dp, &v) in d.chunks_exact_mut(W).skip(steps.start).zip(row) {
             dp[i] = v;
         }
-    }
-}
-
-/// A `*mut T` that may be shared between the threads writing disjoint tiles of C.
-#[derive(Clone, Copy)]
-struct SyncPtr<T>(*mut T);
-
-// SAFETY: only used to write disjoint blocks of one `&mut [T]` from the threads of one
-// `run_chunks` call, which returns only after all of them are done with it.
-unsafe impl<T: Send> Send for SyncPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SyncPtr<T> {}
-
-impl<T> SyncPtr<T> {
-    /// Accessor, so closures capture the whole (Sync) wrapper, not the raw-pointer field.
-    fn get(self) -> *mut T {
-        self.0
     }
 }
 
@@ -876,154 +857,6 @@ unsafe fn macro_kernel<T, const MR: usize, const NR: usize, K>(
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Fork-join
-// ---------------------------------------------------------------------------------------------
-
-/// Runs `chunk(t)` for every `t < chunks`, on the calling thread and up to `threads - 1` rayon
-/// pool threads, and returns once all have run.
-///
-/// Threads claim chunks from a shared counter, and the calling thread starts on them at once:
-/// a pool thread that wakes up late (tens to hundreds of microseconds on a VM) or runs slowly
-/// (the machine is shared) just ends up doing fewer chunks, or none. Unlike `rayon::scope`, the
-/// call does not wait for helpers that never got to claim a chunk, so a cold pool costs nothing
-/// beyond the single-thread time; and it spins briefly before sleeping while the last chunks
-/// finish, because a sleeping thread is slow to wake.
-///
-/// # Panics
-/// If a chunk panics (after every claimed chunk has finished).
-fn run_chunks(chunks: usize, threads: usize, chunk: &(dyn Fn(usize) + Sync)) {
-    let helpers = threads.min(chunks).saturating_sub(1);
-    if helpers == 0 {
-        (0..chunks).for_each(chunk);
-        return;
-    }
-    // SAFETY: only the lifetime changes, so that helpers may outlive this call; it is kept as a
-    // raw pointer, dereferenced only for claimed chunks. See `ChunkTeam::work`.
-    let job: *const (dyn Fn(usize) + Sync) = unsafe {
-        std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(chunk)
-    };
-    let team = Arc::new(ChunkTeam {
-        next: AtomicUsize::new(0),
-        finished: AtomicUsize::new(0),
-        total: chunks,
-        panicked: AtomicBool::new(false),
-        job,
-        caller: std::thread::current(),
-    });
-    for _ in 0..helpers {
-        let team = Arc::clone(&team);
-        rayon::spawn(move || {
-            // A panic is recorded by `FinishChunk` and re-raised on the calling thread; letting it
-            // unwind into rayon would abort the process.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| team.work()));
-        });
-    }
-    {
-        // Waits for every claimed chunk when dropped: on return, and on unwinding from a panic
-        // in one of this thread's chunks (helpers may still be running others).
-        let _wait = WaitForChunks(&team);
-        team.work();
-    }
-    assert!(
-        !team.panicked.load(Ordering::Relaxed),
-        "gemm: a worker thread panicked"
-    );
-}
-
-/// State shared by the threads of one [`run_chunks`] call.
-struct ChunkTeam {
-    /// The next chunk to claim; `>= total` once all are claimed (or claiming was stopped).
-    next: AtomicUsize,
-    /// Chunks finished, or given up on after a panic.
-    finished: AtomicUsize,
-    total: usize,
-    panicked: AtomicBool,
-    /// The chunk function, borrowed from the `run_chunks` frame: see `work`.
-    job: *const (dyn Fn(usize) + Sync),
-    /// The thread that waits for the chunks, to wake it when the last one finishes.
-    caller: std::thread::Thread,
-}
-
-// SAFETY: `job` points to a `Sync` function, called from several threads only while it is alive
-// (see `ChunkTeam::work`); everything else is atomics and a thread handle.
-unsafe impl Send for ChunkTeam {}
-// SAFETY: as above.
-unsafe impl Sync for ChunkTeam {}
-
-impl ChunkTeam {
-    /// Claims and runs chunks until none are left.
-    ///
-    /// `job` is only called for a claimed chunk, and `run_chunks` does not return before every
-    /// claimed chunk has finished, so `job` is never called after its real lifetime; a helper
-    /// that starts late finds nothing to claim and never touches it.
-    fn work(&self) {
-        loop {
-            let t = self.next.fetch_add(1, Ordering::Relaxed);
-            if t >= self.total {
-                return;
-            }
-            let _finish = FinishChunk(self);
-            // SAFETY: chunk t is claimed and not finished, so `run_chunks` is still waiting and
-            // the function is alive.
-            unsafe { (*self.job)(t) };
-        }
-    }
-
-    /// Records one more finished chunk (`count` of them), waking the caller after the last.
-    fn finish(&self, count: usize) {
-        if self.finished.fetch_add(count, Ordering::Release) + count == self.total {
-            self.caller.unpark();
-        }
-    }
-}
-
-/// Marks a claimed chunk finished when dropped, including when the chunk panics (then it also
-/// stops further claims, so the call fails fast).
-struct FinishChunk<'a>(&'a ChunkTeam);
-
-impl Drop for FinishChunk<'_> {
-    fn drop(&mut self) {
-        let team = self.0;
-        if std::thread::panicking() {
-            team.panicked.store(true, Ordering::Relaxed);
-            let claimed = team
-                .next
-                .swap(team.total, Ordering::Relaxed)
-                .min(team.total);
-            // Chunks that will now never be claimed count as finished.
-            team.finish(1 + team.total - claimed);
-        } else {
-            team.finish(1);
-        }
-    }
-}
-
-/// Blocks, when dropped, until every chunk of the team has finished.
-struct WaitForChunks<'a>(&'a ChunkTeam);
-
-impl Drop for WaitForChunks<'_> {
-    fn drop(&mut self) {
-        let team = self.0;
-        let done = || team.finished.load(Ordering::Acquire) >= team.total;
-        // Spin first: the last chunks are usually moments from done, and a parked thread takes
-        // as long to wake as a small product takes to compute.
-        let start = Instant::now();
-        while !done() && start.elapsed() < SPIN_LIMIT {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-        }
-        while !done() {
-            // `finish` unparks us after the last chunk; the timeout is only a backstop.
-            std::thread::park_timeout(Duration::from_millis(1));
-        }
-    }
-}
-
-/// Longest [`WaitForChunks`] spins before it parks the calling thread.
-const SPIN_LIMIT: Duration = Duration::from_micros(200);
 
 // ---------------------------------------------------------------------------------------------
 // Portable micro-kernel
@@ -1391,43 +1224,5 @@ mod x86 {
         accumulate: bool,
     ) {
         gemv_rows::<T, true>(x, v, k, i0, y, accumulate);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::run_chunks;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[test]
-    fn run_chunks_runs_every_chunk_once() {
-        for (chunks, threads) in [(0, 2), (1, 2), (2, 2), (7, 2), (100, 3), (5, 1)] {
-            let counts: Vec<AtomicUsize> = (0..chunks).map(|_| AtomicUsize::new(0)).collect();
-            run_chunks(chunks, threads, &|t| {
-                counts[t].fetch_add(1, Ordering::Relaxed);
-            });
-            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
-        }
-    }
-
-    #[test]
-    fn run_chunks_propagates_a_panic_after_the_other_chunks() {
-        let ran = AtomicUsize::new(0);
-        let result = std::panic::catch_unwind(|| {
-            run_chunks(64, 2, &|t| {
-                if t == 3 {
-                    panic!("chunk 3 fails");
-                }
-                std::thread::sleep(std::time::Duration::from_micros(200));
-                ran.fetch_add(1, Ordering::Relaxed);
-            });
-        });
-        assert!(result.is_err());
-        // Claiming stops once the panic unwinds (the panic hook may print for a while before
-        // that), and nothing runs after `run_chunks` has returned.
-        let after = ran.load(Ordering::Relaxed);
-        assert!(after <= 63);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        assert_eq!(ran.load(Ordering::Relaxed), after);
     }
 }

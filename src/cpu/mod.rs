@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod gemm;
+pub mod team;
 
 use std::cell::{Ref, RefCell, RefMut};
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -228,14 +229,8 @@ pub(crate) use {with_cpu, with_cpu2};
 /// `out[i] = f(x[i])`, split across threads for large inputs. Collected rather than written
 /// into a zeroed buffer: the output is touched once.
 pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
-    use rayon::prelude::*;
     if x.len() >= 2 * PAR_CHUNK {
-        let mut out = Vec::with_capacity(x.len());
-        x.par_iter()
-            .with_min_len(PAR_CHUNK)
-            .map(|&v| f(v))
-            .collect_into_vec(&mut out);
-        out
+        team::map(x, PAR_CHUNK, f)
     } else {
         x.iter().map(|&v| f(v)).collect()
     }
@@ -243,15 +238,8 @@ pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
 
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, split across threads for large inputs.
 pub fn zip_map<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
-    use rayon::prelude::*;
     if a.len() >= 2 * PAR_CHUNK {
-        let mut out = Vec::with_capacity(a.len());
-        a.par_iter()
-            .zip(b.par_iter())
-            .with_min_len(PAR_CHUNK)
-            .map(|(&x, &y)| f(x, y))
-            .collect_into_vec(&mut out);
-        out
+        team::zip_map(a, b, PAR_CHUNK, f)
     } else {
         a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
     }

@@ -9,11 +9,10 @@
 
 use super::activation::{Activated, Activation};
 use crate::autograd::{self, GradFn};
-use crate::cpu::{CpuStorage, Real};
+use crate::cpu::{team, CpuStorage, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
-use rayon::prelude::*;
 
 /// Running statistics and how to update them (Keras `BatchNormalization`).
 pub struct BatchNormState<'a> {
@@ -142,26 +141,19 @@ fn per_channel<T: Real, R: Send>(
         let mut idx = (0..d.n).flat_map(move |n| (0..d.hw).map(move |s| (n * d.c + c) * d.hw + s));
         f(c, &mut idx)
     };
-    if x.len() >= 1 << 15 {
-        (0..d.c).into_par_iter().map(run).collect()
-    } else {
-        (0..d.c).map(run).collect()
-    }
+    debug_assert_eq!(x.len(), d.c * d.m());
+    team::map_range(d.c, team::rows_per_piece(d.m()), run)
 }
 
 /// Fills `out` sample by sample (in parallel): `f(c, i)` for every element i of channel c.
 fn per_element<T: Real>(out: &mut [T], d: Dims, f: impl Fn(usize, usize) -> T + Sync) {
     let sample = d.c * d.hw;
-    let fill = |(n, o): (usize, &mut [T])| {
+    let fill = |n: usize, o: &mut [T]| {
         for (j, v) in o.iter_mut().enumerate() {
             *v = f(j / d.hw, n * sample + j);
         }
     };
-    if out.len() >= 1 << 15 {
-        out.par_chunks_mut(sample.max(1)).enumerate().for_each(fill);
-    } else {
-        out.chunks_mut(sample.max(1)).enumerate().for_each(fill);
-    }
+    team::for_each_row(out, sample, team::rows_per_piece(sample), fill);
 }
 
 /// (mean, biased variance) per channel.

@@ -3,7 +3,7 @@
 //! input or output).
 
 use crate::autograd::GradFn;
-use crate::cpu::{self, with_cpu2, Real};
+use crate::cpu::{self, team, with_cpu2, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{broadcast_shapes, broadcast_strides, numel, pad_to_max_rank};
 use crate::tensor::Storage;
@@ -186,13 +186,12 @@ fn broadcast_cpu<T: Real>(
     sa: &[usize],
     sb: &[usize],
 ) -> Vec<T> {
-    use rayon::prelude::*;
     let (shape, sa, sb) = coalesce(shape, sa, sb);
     let rank = shape.len();
     let inner = shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
     let mut out = vec![T::ZERO; numel(&shape)];
-    let row = |(r, dst): (usize, &mut [T])| {
+    let row = |r: usize, dst: &mut [T]| {
         // Offsets of this row from its index in the outer dims.
         let (mut rem, mut oa, mut ob) = (r, 0, 0);
         for d in (0..rank - 1).rev() {
@@ -205,11 +204,7 @@ fn broadcast_cpu<T: Real>(
             *o = f(a[oa + j * ia], b[ob + j * ib]);
         }
     };
-    if out.len() >= 2 * crate::cpu::PAR_CHUNK {
-        out.par_chunks_mut(inner.max(1)).enumerate().for_each(row);
-    } else {
-        out.chunks_mut(inner.max(1)).enumerate().for_each(row);
-    }
+    team::for_each_row(&mut out, inner, team::rows_per_piece(inner), row);
     out
 }
 

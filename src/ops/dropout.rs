@@ -66,9 +66,8 @@ impl MaskSpec {
 
     /// Every element's mask value, `f(i, mask)` written into `out[i]`, in parallel blocks.
     fn fill<T: Send>(&self, out: &mut [T], f: impl Fn(usize, f32) -> T + Sync) {
-        use rayon::prelude::*;
         const BLOCK: usize = 1 << 14; // a multiple of 4: blocks start at a quad boundary
-        let run = |(b, chunk): (usize, &mut [T])| {
+        let run = |b: usize, chunk: &mut [T]| {
             for (j, quad) in chunk.chunks_mut(4).enumerate() {
                 let i0 = b * BLOCK + 4 * j;
                 let mask = self.quad(i0 / 4);
@@ -77,11 +76,7 @@ impl MaskSpec {
                 }
             }
         };
-        if out.len() > BLOCK {
-            out.par_chunks_mut(BLOCK).enumerate().for_each(run);
-        } else {
-            run((0, out));
-        }
+        crate::cpu::team::for_each_piece(out, BLOCK, run);
     }
 
     fn params(&self, n: usize) -> DropoutParams {

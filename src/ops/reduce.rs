@@ -2,12 +2,11 @@
 //! broadcasting). The primitive reduces one axis of an (outer, r, inner) view.
 
 use crate::autograd::GradFn;
-use crate::cpu::{with_cpu, Real};
+use crate::cpu::{team, with_cpu, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{normalize_axis, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
-use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Reduce {
@@ -67,7 +66,7 @@ const LONG_ROW: usize = 64;
 /// CPU reduction, accumulating in f64 so it is an accurate reference for long rows.
 fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Reduce) -> Vec<T> {
     let mut out = vec![T::ZERO; outer * inner];
-    let row = |(o, dst): (usize, &mut [T])| {
+    let row = |o: usize, dst: &mut [T]| {
         let src = &x[o * r * inner..(o + 1) * r * inner];
         match kind {
             Reduce::Sum if inner == 1 => dst[0] = T::from_f64(src.iter().map(|v| v.to_f64()).sum()),
@@ -97,11 +96,7 @@ fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Redu
     if inner == 0 {
         return out;
     }
-    if x.len() >= 1 << 16 && outer > 1 {
-        out.par_chunks_mut(inner).enumerate().for_each(row);
-    } else {
-        out.chunks_mut(inner).enumerate().for_each(row);
-    }
+    team::for_each_row(&mut out, inner, team::rows_per_piece(r * inner), row);
     out
 }
 

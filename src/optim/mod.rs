@@ -18,7 +18,6 @@ pub use sgd::Sgd;
 use crate::device::{read, write, Binding, GpuBuffer, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{DType, Device, Error, Result, Tensor};
-use rayon::prelude::*;
 use std::rc::Rc;
 
 /// An optimiser's update of one element, written twice: as a WGSL function and as the CPU
@@ -426,9 +425,7 @@ impl<R: UpdateRule> Optimizer<R> {
             }
         }
         let clip = self.clip;
-        pieces
-            .into_par_iter()
-            .for_each(|mut piece| piece.update::<R>(clip));
+        crate::cpu::team::for_each_piece(&mut pieces, 1, |_, piece| piece[0].update::<R>(clip));
         Ok(())
     }
 }
@@ -448,31 +445,37 @@ struct Piece<'a> {
 }
 
 impl Piece<'_> {
-    /// Updates every element, `LANES` at a time: the lanes' state is copied into fixed-size
-    /// arrays, one per slot, so that the rule's arithmetic (a square root and a division for
-    /// Adam) runs on vectors rather than one element at a time.
+    /// Updates every element, `LANES` at a time, then the tail one at a time. Each block's
+    /// state is copied into fixed-size arrays, one per slot, so that the rule's arithmetic (a
+    /// square root and a division for Adam) runs on vectors rather than one element at a time;
+    /// the copies have a constant length, so they are vector moves, not `memcpy` calls (which
+    /// had been 8% of an MLP-GAN step).
     fn update<R: UpdateRule>(&mut self, clip: Option<f32>) {
         const LANES: usize = 16;
-        let k = *self.scalars;
-        let mut i = 0;
-        while i < self.p.len() {
-            let lanes = LANES.min(self.p.len() - i);
-            let mut state = [[0f32; LANES]; MAX_SLOTS];
-            let (mut p, mut g) = ([0f32; LANES], [0f32; LANES]);
-            for (lane, row) in state.iter_mut().zip(&self.state) {
-                lane[..lanes].copy_from_slice(&row[i..i + lanes]);
-            }
-            p[..lanes].copy_from_slice(&self.p[i..i + lanes]);
-            g[..lanes].copy_from_slice(&self.g[i..i + lanes]);
-            update_lanes::<R, LANES>(&k, &mut p, &g, &mut state);
-            if let Some(c) = clip {
-                p = p.map(|w| w.max(-c).min(c));
-            }
-            self.p[i..i + lanes].copy_from_slice(&p[..lanes]);
-            for (lane, row) in state.iter().zip(&mut self.state) {
-                row[i..i + lanes].copy_from_slice(&lane[..lanes]);
-            }
-            i += lanes;
+        let full = self.p.len() - self.p.len() % LANES;
+        for i in (0..full).step_by(LANES) {
+            self.update_block::<R, LANES>(i, clip);
+        }
+        for i in full..self.p.len() {
+            self.update_block::<R, 1>(i, clip);
+        }
+    }
+
+    #[inline(always)]
+    fn update_block<R: UpdateRule, const L: usize>(&mut self, i: usize, clip: Option<f32>) {
+        let block = |row: &[f32]| -> [f32; L] { row[i..i + L].try_into().expect("L elements") };
+        let mut state = [[0f32; L]; MAX_SLOTS];
+        for (lane, row) in state.iter_mut().zip(&self.state) {
+            *lane = block(row);
+        }
+        let (mut p, g) = (block(&*self.p), block(self.g));
+        update_lanes::<R, L>(self.scalars, &mut p, &g, &mut state);
+        if let Some(c) = clip {
+            p = p.map(|w| w.max(-c).min(c));
+        }
+        self.p[i..i + L].copy_from_slice(&p);
+        for (lane, row) in state.iter().zip(&mut self.state) {
+            row[i..i + L].copy_from_slice(lane);
         }
     }
 }

@@ -7,8 +7,7 @@
 //! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
 
 use super::Geometry;
-use crate::cpu::Real;
-use rayon::prelude::*;
+use crate::cpu::{team, Real};
 
 /// A register tile of outputs: columns vectorise, and four rows give the FMA units eight
 /// independent chains (of AVX2 vectors).
@@ -154,13 +153,16 @@ pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
     let taps = plan.taps();
     let mut y = vec![T::ZERO; g.batch * g.cout * g.oh * g.ow];
-    y.par_chunks_mut((g.cout * g.oh * g.ow).max(1))
-        .enumerate()
-        .for_each_init(Vec::new, |padded, (img, out)| {
+    team::for_each_piece_with(
+        &mut y,
+        g.cout * g.oh * g.ow,
+        Vec::new,
+        |padded, img, out| {
             let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
             let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), padded);
             correlate(src, w, &plan, &taps, out);
-        });
+        },
+    );
     y
 }
 
@@ -185,13 +187,11 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     let taps = plan.taps();
     let ohw = g.oh * g.ow;
     let mut dx = vec![T::ZERO; g.batch * g.cin * g.h * g.w];
-    dx.par_chunks_mut((g.cin * g.h * g.w).max(1))
-        .enumerate()
-        .for_each_init(Vec::new, |padded, (img, out)| {
-            let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
-            let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
-            correlate(src, &flipped, &plan, &taps, out);
-        });
+    team::for_each_piece_with(&mut dx, g.cin * g.h * g.w, Vec::new, |padded, img, out| {
+        let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+        let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
+        correlate(src, &flipped, &plan, &taps, out);
+    });
     dx
 }
 
@@ -209,21 +209,18 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     };
     let ohw = g.oh * g.ow;
     let per_group = g.batch.div_ceil(GROUPS).max(1);
-    let partials: Vec<Vec<T>> = (0..g.batch.div_ceil(per_group))
-        .into_par_iter()
-        .map(|group| {
-            let (mut padded, mut padded_grad) = (Vec::new(), Vec::new());
-            let mut dw = vec![T::ZERO; g.cout * g.k()];
-            for img in group * per_group..((group + 1) * per_group).min(g.batch) {
-                let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-                let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), &mut padded);
-                let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
-                let grad = grad_plan.padded(grad, (g.oh, g.ow), (0, 0), &mut padded_grad);
-                correlate_weights(src, grad, &plan, &taps, &mut dw);
-            }
-            dw
-        })
-        .collect();
+    let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |group| {
+        let (mut padded, mut padded_grad) = (Vec::new(), Vec::new());
+        let mut dw = vec![T::ZERO; g.cout * g.k()];
+        for img in group * per_group..((group + 1) * per_group).min(g.batch) {
+            let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+            let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), &mut padded);
+            let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+            let grad = grad_plan.padded(grad, (g.oh, g.ow), (0, 0), &mut padded_grad);
+            correlate_weights(src, grad, &plan, &taps, &mut dw);
+        }
+        dw
+    });
     let mut total = vec![T::ZERO; g.cout * g.k()];
     for part in partials {
         total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);

@@ -14,11 +14,10 @@ use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::gemm::{Gemm, MatRef};
-use crate::cpu::{with_cpu2, CpuStorage, Real};
+use crate::cpu::{team, with_cpu2, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
-use rayon::prelude::*;
 use std::cell::Cell;
 
 /// How a convolution pads its input.
@@ -442,30 +441,30 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         return y;
     }
     let group = images_per_gemm(g);
-    y.par_chunks_mut((group * g.cout * ohw).max(1))
-        .enumerate()
-        .for_each_init(
-            || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
-            |(cols, rows), (block, out)| {
-                let images = out.len() / (g.cout * ohw).max(1);
-                let ld = images * ohw;
-                for j in 0..images {
-                    let img = block * group + j;
-                    im2col_image(&x[img * image..][..image], g, &mut cols[j * ohw..], ld);
-                }
-                let p = Gemm::new(
-                    (g.cout, ld, k),
-                    MatRef::rows(w, k),
-                    MatRef::rows(&cols[..k * ld], ld),
-                );
-                if images == 1 {
-                    T::gemm(p, out);
-                } else {
-                    T::gemm(p, &mut rows[..g.cout * ld]);
-                    transpose_blocks(&rows[..g.cout * ld], out, g.cout, images, ohw);
-                }
-            },
-        );
+    team::for_each_piece_with(
+        &mut y,
+        group * g.cout * ohw,
+        || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
+        |(cols, rows), block, out| {
+            let images = out.len() / (g.cout * ohw).max(1);
+            let ld = images * ohw;
+            for j in 0..images {
+                let img = block * group + j;
+                im2col_image(&x[img * image..][..image], g, &mut cols[j * ohw..], ld);
+            }
+            let p = Gemm::new(
+                (g.cout, ld, k),
+                MatRef::rows(w, k),
+                MatRef::rows(&cols[..k * ld], ld),
+            );
+            if images == 1 {
+                T::gemm(p, out);
+            } else {
+                T::gemm(p, &mut rows[..g.cout * ld]);
+                transpose_blocks(&rows[..g.cout * ld], out, g.cout, images, ohw);
+            }
+        },
+    );
     y
 }
 
@@ -489,32 +488,32 @@ fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         return forward_cpu(gy, &flipped, &fwd);
     }
     let group = images_per_gemm(g);
-    dx.par_chunks_mut((group * image).max(1))
-        .enumerate()
-        .for_each_init(
-            || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
-            |(dcols, rows), (block, out)| {
-                let images = out.len() / image.max(1);
-                let ld = images * ohw;
-                let gy = &gy[block * group * g.cout * ohw..][..g.cout * ld];
-                let gy = if images == 1 {
-                    gy
-                } else {
-                    transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
-                    &rows[..g.cout * ld]
-                };
-                // dcols = W^T gy, reading W [cout, k] transposed.
-                let p = Gemm::new(
-                    (k, ld, g.cout),
-                    MatRef::rows(w, k).t(),
-                    MatRef::rows(gy, ld),
-                );
-                T::gemm(p, &mut dcols[..k * ld]);
-                for (j, x) in out.chunks_mut(image.max(1)).enumerate() {
-                    col2im_image(&dcols[j * ohw..], g, x, ld);
-                }
-            },
-        );
+    team::for_each_piece_with(
+        &mut dx,
+        group * image,
+        || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
+        |(dcols, rows), block, out| {
+            let images = out.len() / image.max(1);
+            let ld = images * ohw;
+            let gy = &gy[block * group * g.cout * ohw..][..g.cout * ld];
+            let gy = if images == 1 {
+                gy
+            } else {
+                transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
+                &rows[..g.cout * ld]
+            };
+            // dcols = W^T gy, reading W [cout, k] transposed.
+            let p = Gemm::new(
+                (k, ld, g.cout),
+                MatRef::rows(w, k).t(),
+                MatRef::rows(gy, ld),
+            );
+            T::gemm(p, &mut dcols[..k * ld]);
+            for (j, x) in out.chunks_mut(image.max(1)).enumerate() {
+                col2im_image(&dcols[j * ohw..], g, x, ld);
+            }
+        },
+    );
     dx
 }
 
@@ -579,40 +578,37 @@ fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     // how threads were scheduled (bit-exact resume needs that).
     const GROUPS: usize = 8;
     let per_group = g.batch.div_ceil(GROUPS).max(1);
-    let partials: Vec<Vec<T>> = (0..g.batch.div_ceil(per_group))
-        .into_par_iter()
-        .map(|part| {
-            let mut cols = vec![T::ZERO; k * group * ohw];
-            let mut rows = reorder_scratch(g, group);
-            let mut dw = vec![T::ZERO; g.cout * k];
-            let first = part * per_group;
-            let end = (first + per_group).min(g.batch);
-            for start in (first..end).step_by(group) {
-                let images = group.min(end - start);
-                let ld = images * ohw;
-                for j in 0..images {
-                    let img = &x[(start + j) * image..][..image];
-                    im2col_image(img, g, &mut cols[j * ohw..], ld);
-                }
-                let gy = &gy[start * g.cout * ohw..][..g.cout * ld];
-                let gy = if images == 1 {
-                    gy
-                } else {
-                    transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
-                    &rows[..g.cout * ld]
-                };
-                // dW += gy cols^T, reading cols [k, ld] transposed.
-                let p = Gemm::new(
-                    (g.cout, k, ld),
-                    MatRef::rows(gy, ld),
-                    MatRef::rows(&cols[..k * ld], ld).t(),
-                )
-                .accumulating();
-                T::gemm(p, &mut dw);
+    let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |part| {
+        let mut cols = vec![T::ZERO; k * group * ohw];
+        let mut rows = reorder_scratch(g, group);
+        let mut dw = vec![T::ZERO; g.cout * k];
+        let first = part * per_group;
+        let end = (first + per_group).min(g.batch);
+        for start in (first..end).step_by(group) {
+            let images = group.min(end - start);
+            let ld = images * ohw;
+            for j in 0..images {
+                let img = &x[(start + j) * image..][..image];
+                im2col_image(img, g, &mut cols[j * ohw..], ld);
             }
-            dw
-        })
-        .collect();
+            let gy = &gy[start * g.cout * ohw..][..g.cout * ld];
+            let gy = if images == 1 {
+                gy
+            } else {
+                transpose_blocks(gy, &mut rows[..g.cout * ld], images, g.cout, ohw);
+                &rows[..g.cout * ld]
+            };
+            // dW += gy cols^T, reading cols [k, ld] transposed.
+            let p = Gemm::new(
+                (g.cout, k, ld),
+                MatRef::rows(gy, ld),
+                MatRef::rows(&cols[..k * ld], ld).t(),
+            )
+            .accumulating();
+            T::gemm(p, &mut dw);
+        }
+        dw
+    });
     let mut total = vec![T::ZERO; g.cout * k];
     for part in partials {
         total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);
