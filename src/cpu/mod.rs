@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod gemm;
+pub mod math;
 pub mod team;
 
 use std::cell::{Ref, RefCell, RefMut};
@@ -47,7 +48,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $gemm:path, $dot:path) => {
+    ($t:ty, $gemm:path, $dot:path, $tanh:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -66,8 +67,9 @@ macro_rules! impl_real {
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
+            #[inline(always)]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             fn abs(self) -> Self {
                 <$t>::abs(self)
@@ -94,8 +96,8 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, gemm::gemm_f32, gemm::dot_f32);
-impl_real!(f64, gemm::gemm_f64, gemm::dot_f64);
+impl_real!(f32, gemm::gemm_f32, gemm::dot_f32, math::tanh);
+impl_real!(f64, gemm::gemm_f64, gemm::dot_f64, f64::tanh);
 
 /// A host buffer of one element type. `RefCell` so optimisers can update parameters in place.
 pub enum CpuStorage {
