@@ -21,25 +21,12 @@ pub fn tanh(x: f32) -> f32 {
         -2.760_768_4e-16,
     ];
     const Q: [f32; 4] = [4.893_525e-3, 2.268_434_7e-3, 1.185_347_1e-4, 1.198_258_4e-6];
-    // Comparisons rather than min/max, so a NaN stays NaN.
-    let c = if x > CLAMP {
-        CLAMP
-    } else if x < -CLAMP {
-        -CLAMP
-    } else {
-        x
-    };
+    // `clamp` keeps a NaN (min/max would not).
+    let c = x.clamp(-CLAMP, CLAMP);
     let c2 = c * c;
     let p = P.iter().rev().fold(0.0, |acc, &k| acc * c2 + k) * c;
     let q = Q.iter().rev().fold(0.0, |acc, &k| acc * c2 + k);
-    let r = p / q;
-    let r = if r > 1.0 {
-        1.0
-    } else if r < -1.0 {
-        -1.0
-    } else {
-        r
-    };
+    let r = (p / q).clamp(-1.0, 1.0);
     if x.abs() < TINY {
         x
     } else {
