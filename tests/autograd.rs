@@ -95,3 +95,33 @@ fn deep_graphs_do_not_overflow_the_stack() {
     y.sum_all().unwrap().backward().unwrap();
     assert_eq!(x.grad().unwrap().to_vec().unwrap(), vec![1.0]);
 }
+
+#[test]
+fn backward_frees_its_graph_and_a_second_pass_through_it_is_an_error() {
+    // Like PyTorch's default retain_graph=False: the first backward uses the graph up.
+    let x = t(&[1.0, -2.0, 0.5], &[3]).with_grad();
+    let y = x.tanh().unwrap().mul(&x).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    let first = x.grad().unwrap().to_vec().unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(err.contains("a second time"), "{err}");
+    assert_eq!(
+        x.grad().unwrap().to_vec().unwrap(),
+        first,
+        "nothing accumulated"
+    );
+    // A new expression over the same leaves is a new graph.
+    x.zero_grad();
+    let y = x.tanh().unwrap().mul(&x).unwrap().sum_all().unwrap();
+    y.backward().unwrap();
+    assert_eq!(x.grad().unwrap().to_vec().unwrap(), first);
+    // A graph kept for double backward stays usable (retain_graph=create_graph).
+    x.zero_grad();
+    let y = x.tanh().unwrap().mul(&x).unwrap().sum_all().unwrap();
+    y.backward_create_graph().unwrap();
+    y.backward_create_graph().unwrap();
+    let twice = x.grad().unwrap().to_vec().unwrap();
+    for (a, b) in twice.iter().zip(&first) {
+        assert!((a - 2.0 * b).abs() < 1e-6, "{a} vs 2 x {b}");
+    }
+}

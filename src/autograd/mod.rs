@@ -58,7 +58,8 @@ pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Tensors reachable from `roots` through recorded ops, inputs before the ops that use them.
-fn topological_order(roots: &[Tensor]) -> Vec<Tensor> {
+/// Fails on a graph an earlier `backward()` has released.
+fn topological_order(roots: &[Tensor]) -> Result<Vec<Tensor>> {
     let mut order = Vec::new();
     let mut seen = HashSet::new();
     // Iterative post-order DFS: deep graphs must not overflow the stack.
@@ -71,6 +72,13 @@ fn topological_order(roots: &[Tensor]) -> Vec<Tensor> {
         if !t.requires_grad() || !seen.insert(t.id()) {
             continue;
         }
+        if t.is_released() {
+            return Err(Error::Autograd(
+                "backward through a graph a second time: the first backward() freed it (use \
+                 backward_create_graph() or grad() to keep a graph for another pass)"
+                    .into(),
+            ));
+        }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
             for input in &node.inputs {
@@ -80,16 +88,19 @@ fn topological_order(roots: &[Tensor]) -> Vec<Tensor> {
             }
         }
     }
-    order
+    Ok(order)
 }
 
 /// Propagates `seeds` (output, its gradient) backwards. Returns the gradient of every tensor in
-/// `keep` and, when `to_leaves`, accumulates leaf gradients into `Tensor::grad`.
+/// `keep` and, when `to_leaves`, accumulates leaf gradients into `Tensor::grad`. With
+/// `release`, each op is dropped once its backward has run, so the activations it held are
+/// freed as the pass goes (the order list holds only the tensors not yet visited).
 fn propagate(
     seeds: Vec<(Tensor, Tensor)>,
     keep: &[Tensor],
     create_graph: bool,
     to_leaves: bool,
+    release: bool,
 ) -> Result<HashMap<u64, Tensor>> {
     let _mode = set_grad_enabled(create_graph);
     let roots: Vec<Tensor> = seeds.iter().map(|(t, _)| t.clone()).collect();
@@ -99,7 +110,7 @@ fn propagate(
         accumulate(&mut grads, &t, g)?;
     }
     let mut kept = HashMap::new();
-    for t in topological_order(&roots).into_iter().rev() {
+    for t in topological_order(&roots)?.into_iter().rev() {
         let Some(g) = grads.remove(&t.id()) else {
             continue;
         };
@@ -132,6 +143,9 @@ fn propagate(
             }
             None => {}
         }
+        if release {
+            t.release_node();
+        }
     }
     Ok(kept)
 }
@@ -159,7 +173,14 @@ pub(crate) fn backward(loss: &Tensor, create_graph: bool) -> Result<()> {
         ));
     }
     let seed = loss.ones_like()?;
-    propagate(vec![(loss.clone(), seed)], &[], create_graph, true)?;
+    // Like PyTorch's `retain_graph=create_graph`: a graph kept for double backward stays.
+    propagate(
+        vec![(loss.clone(), seed)],
+        &[],
+        create_graph,
+        true,
+        !create_graph,
+    )?;
     Ok(())
 }
 
@@ -198,7 +219,7 @@ pub fn grad(
             seeds.push((out.clone(), seed));
         }
     }
-    let kept = propagate(seeds, inputs, create_graph, false)?;
+    let kept = propagate(seeds, inputs, create_graph, false, false)?;
     Ok(inputs.iter().map(|t| kept.get(&t.id()).cloned()).collect())
 }
 

@@ -10,7 +10,7 @@ use crate::cpu::CpuStorage;
 use crate::device::{Device, GpuBuffer};
 use crate::shape::numel;
 use crate::{Error, Result};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +51,11 @@ struct Inner {
     id: u64,
     shape: Vec<usize>,
     storage: Rc<Storage>,
-    node: Option<Node>,
+    /// The op that made this tensor; taken by a `backward()` that has used it (see
+    /// [`Tensor::release_node`]).
+    node: RefCell<Option<Node>>,
+    /// Whether a `backward()` released `node`.
+    released: Cell<bool>,
     requires_grad: Cell<bool>,
     grad: RefCell<Option<Tensor>>,
 }
@@ -60,13 +64,13 @@ impl Drop for Inner {
     /// Unlinks the graph iteratively: the default recursive drop of a long chain of ops
     /// (thousands of steps) would overflow the stack.
     fn drop(&mut self) {
-        let Some(node) = self.node.take() else {
+        let Some(node) = self.node.get_mut().take() else {
             return;
         };
         let mut stack = node.inputs;
         while let Some(t) = stack.pop() {
             if let Ok(mut inner) = Rc::try_unwrap(t.0) {
-                if let Some(n) = inner.node.take() {
+                if let Some(n) = inner.node.get_mut().take() {
                     stack.extend(n.inputs);
                 }
             }
@@ -86,7 +90,8 @@ impl Tensor {
             id: next_id(),
             shape,
             storage,
-            node: None,
+            node: RefCell::new(None),
+            released: Cell::new(false),
             requires_grad: Cell::new(false),
             grad: RefCell::new(None),
         }))
@@ -119,7 +124,8 @@ impl Tensor {
             shape,
             storage,
             requires_grad: Cell::new(node.is_some()),
-            node,
+            node: RefCell::new(node),
+            released: Cell::new(false),
             grad: RefCell::new(None),
         }))
     }
@@ -219,12 +225,26 @@ impl Tensor {
         &self.0.storage
     }
 
-    pub(crate) fn node(&self) -> Option<&Node> {
-        self.0.node.as_ref()
+    pub(crate) fn node(&self) -> Option<Ref<'_, Node>> {
+        Ref::filter_map(self.0.node.borrow(), Option::as_ref).ok()
+    }
+
+    /// Drops the op that made this tensor, and with it the references to its inputs, once
+    /// `backward()` has used it (PyTorch's default `retain_graph=False`): activations are
+    /// freed as the backward pass goes instead of all at its end.
+    pub(crate) fn release_node(&self) {
+        if self.0.node.borrow_mut().take().is_some() {
+            self.0.released.set(true);
+        }
+    }
+
+    /// Whether a `backward()` has released the op that made this tensor.
+    pub(crate) fn is_released(&self) -> bool {
+        self.0.released.get()
     }
 
     pub fn is_leaf(&self) -> bool {
-        self.0.node.is_none()
+        self.0.node.borrow().is_none() && !self.0.released.get()
     }
 
     // ---- host transfer --------------------------------------------------------------------
