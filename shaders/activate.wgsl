@@ -9,3 +9,15 @@ fn activate(x: f32) -> f32 {
         default: { return x; }
     }
 }
+
+// The gradient through the folded activation, from its output y (a leaky relu's slope is >= 0
+// when folded, so y has the input's sign).
+fn activate_grad(g: f32, y: f32) -> f32 {
+    switch p.act {
+        case 1u: { return select(0.0, g, y > 0.0); }
+        case 2u: { return select(p.act_alpha * g, g, y > 0.0); }
+        case 3u: { return g * (1.0 - y * y); }
+        case 4u: { return g * y * (1.0 - y); }
+        default: { return g; }
+    }
+}

@@ -8,8 +8,9 @@
 //   apply:       y = act((x - mean) / sqrt(var + eps) * gamma + beta), mean/var read at
 //                mean[c] and var[var_off + c] (the batch stats buffer, or the running ones).
 //                The gradient kernels read the batch stats buffer.
-//   grad_reduce: one workgroup per channel: dbeta = sum dy, dgamma = sum dy * xhat.
-//   grad_input:  dx = gamma / sqrt(var + eps) * (dy - (dbeta + xhat * dgamma) / m).
+//   grad_reduce: one workgroup per channel: dbeta = sum g, dgamma = sum g * xhat, where g is
+//                dy taken back through the folded activation (from the output y).
+//   grad_input:  dx = gamma / sqrt(var + eps) * (g - (dbeta + xhat * dgamma) / m).
 // This file holds what the phases share; each phase is a fragment of its own
 // (batch_norm_{stats,apply,grad}.wgsl), so each kernel declares only the buffers it binds.
 

@@ -1,3 +1,8 @@
+// The gradient reaching the normalised value: through the folded activation, from its output.
+fn grad_at(k: u32) -> f32 {
+    return activate_grad(dy[k], y[k]);
+}
+
 fn inv_std(c: u32) -> f32 {
     return inverseSqrt(stats[p.c + c] + p.eps);
 }
@@ -17,8 +22,9 @@ fn grad_reduce(
         let r = inv_std(c);
         for (var j = lid.x; j < p.m; j += WG) {
             let k = at(c, j);
-            sg += dy[k];
-            sgx += dy[k] * (x[k] - mean) * r;
+            let g = grad_at(k);
+            sg += g;
+            sgx += g * (x[k] - mean) * r;
         }
     }
     let total_g = workgroup_sum(lid.x, sg);
@@ -41,5 +47,5 @@ fn grad_input(
     let c = (i / p.hw) % p.c;
     let r = inv_std(c);
     let xhat = (x[i] - stats[c]) * r;
-    dx[i] = gamma[c] * r * (dy[i] - (dbeta[c] + xhat * dgamma[c]) / f32(p.m));
+    dx[i] = gamma[c] * r * (grad_at(i) - (dbeta[c] + xhat * dgamma[c]) / f32(p.m));
 }

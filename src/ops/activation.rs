@@ -7,7 +7,7 @@
 use super::binary::{binary, Binary};
 use super::unary::{apply_storage, unary, Unary};
 use crate::autograd::GradFn;
-use crate::cpu::CpuStorage;
+use crate::cpu::{CpuStorage, Real};
 use crate::{Error, Result, Tensor};
 
 /// The activation functions (also the `nn::Activation` layer).
@@ -69,8 +69,23 @@ impl Activation {
         }
     }
 
+    /// The gradient through the activation of one CPU value, from the gradient `g` of its
+    /// output `y` (what `grad` computes; the kernels that fold the backward use it).
+    #[inline(always)]
+    pub(crate) fn grad_of<T: Real>(act: Option<Activation>, g: T, y: T) -> T {
+        match act {
+            None => g,
+            Some(Activation::Relu) if y > T::ZERO => g,
+            Some(Activation::Relu) => T::ZERO,
+            Some(Activation::LeakyRelu(_)) if y > T::ZERO => g,
+            Some(Activation::LeakyRelu(a)) => T::from_f64(f64::from(a)) * g,
+            Some(Activation::Tanh) => g * (T::ONE - y * y),
+            Some(Activation::Sigmoid) => g * y * (T::ONE - y),
+        }
+    }
+
     /// The gradient through the activation, from the gradient `g` of its output `y`.
-    fn grad(self, g: &Tensor, y: &Tensor) -> Result<Tensor> {
+    pub(crate) fn grad(self, g: &Tensor, y: &Tensor) -> Result<Tensor> {
         let op = match self {
             Activation::Relu => Binary::ReluGrad,
             Activation::LeakyRelu(a) => Binary::LeakyReluGrad(f64::from(a)),

@@ -7,7 +7,7 @@
 //! again (`create_graph`), and for the inference-mode backward, the rule differentiates the
 //! composite expression instead, built from the same inputs.
 
-use super::activation::{Activated, Activation};
+use super::activation::Activation;
 use crate::autograd::{self, GradFn};
 use crate::cpu::{team, CpuStorage, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
@@ -47,11 +47,17 @@ const GRAD_BUFFERS: &[Binding] = &[
     read("dy"),
     read("stats"),
     read("gamma"),
+    read("y"),
     write("dbeta"),
     write("dgamma"),
     write("dx"),
 ];
-const GRAD_SOURCE: &[&str] = &[COMMON, include_str!("../../shaders/batch_norm_grad.wgsl")];
+const GRAD_SOURCE: &[&str] = &[
+    COMMON,
+    super::activation::FUNCTIONS,
+    super::activation::ACTIVATE,
+    include_str!("../../shaders/batch_norm_grad.wgsl"),
+];
 
 static STATS: Kernel<BatchNormParams> = Kernel::new(
     "batch_norm_stats",
@@ -181,18 +187,33 @@ fn apply_cpu<T: Real>(x: &[T], d: Dims, scale: &[f64], shift: &[f64]) -> Vec<T> 
     y
 }
 
+/// The output gradient `dy` taken back through the folded activation, from its output `y`.
+#[derive(Clone, Copy)]
+struct Upstream<'a, T> {
+    dy: &'a [T],
+    y: &'a [T],
+    act: Option<Activation>,
+}
+
+impl<T: Real> Upstream<'_, T> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> f64 {
+        Activation::grad_of(self.act, self.dy[i], self.y[i]).to_f64()
+    }
+}
+
 /// (dbeta, dgamma) per channel.
 fn grad_reduce_cpu<T: Real>(
     x: &[T],
-    dy: &[T],
+    g: Upstream<T>,
     d: Dims,
     mean: &[f64],
     inv: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     per_channel(x, d, |c, idx| {
-        idx.fold((0.0, 0.0), |(g, gx), i| {
-            let v = dy[i].to_f64();
-            (g + v, gx + v * (x[i].to_f64() - mean[c]) * inv[c])
+        idx.fold((0.0, 0.0), |(sg, sgx), i| {
+            let v = g.at(i);
+            (sg + v, sgx + v * (x[i].to_f64() - mean[c]) * inv[c])
         })
     })
     .into_iter()
@@ -238,21 +259,31 @@ macro_rules! with_slices {
 }
 
 /// Runs `$body` with `$x`, `$y` as the CPU slices of `$a`, `$b`, which must share a dtype.
-macro_rules! with_slices2 {
-    ($a:expr, $b:expr, $x:ident, $y:ident => $body:expr) => {
-        match ($a.storage(), $b.storage()) {
-            (Storage::Cpu(CpuStorage::F32(a)), Storage::Cpu(CpuStorage::F32(b))) => {
-                let ($x, $y): (&[f32], &[f32]) = (&a.borrow(), &b.borrow());
+macro_rules! with_slices3 {
+    ($a:expr, $b:expr, $c:expr, $x:ident, $y:ident, $z:ident => $body:expr) => {
+        match ($a.storage(), $b.storage(), $c.storage()) {
+            (
+                Storage::Cpu(CpuStorage::F32(a)),
+                Storage::Cpu(CpuStorage::F32(b)),
+                Storage::Cpu(CpuStorage::F32(c)),
+            ) => {
+                let ($x, $y, $z): (&[f32], &[f32], &[f32]) =
+                    (&a.borrow(), &b.borrow(), &c.borrow());
                 Ok($body)
             }
-            (Storage::Cpu(CpuStorage::F64(a)), Storage::Cpu(CpuStorage::F64(b))) => {
-                let ($x, $y): (&[f64], &[f64]) = (&a.borrow(), &b.borrow());
+            (
+                Storage::Cpu(CpuStorage::F64(a)),
+                Storage::Cpu(CpuStorage::F64(b)),
+                Storage::Cpu(CpuStorage::F64(c)),
+            ) => {
+                let ($x, $y, $z): (&[f64], &[f64], &[f64]) =
+                    (&a.borrow(), &b.borrow(), &c.borrow());
                 Ok($body)
             }
             _ => Err(Error::DType {
                 op: "batch_norm backward",
                 dtype: $a.dtype(),
-                hint: "the gradient and the input must share a dtype",
+                hint: "the gradient, the input and the output must share a dtype",
             }),
         }
     };
@@ -435,21 +466,23 @@ impl Tensor {
             storage,
             self.shape().to_vec(),
             &[self, gamma, beta],
-            Activated {
-                op: BatchNormGrad {
-                    stats,
-                    eps: state.eps,
-                },
+            BatchNormGrad {
+                stats,
+                eps: state.eps,
                 act,
             },
         ))
     }
 }
 
-/// Batch norm's backward (it does not read the output).
+/// Batch norm's backward, with the folded activation's: its kernels take the output gradient
+/// back through the activation as they read it (from the output), rather than first writing
+/// that gradient out whole, which cost a pass and, at the DCGAN's widest layer, the step's peak
+/// memory.
 struct BatchNormGrad {
     stats: Stats,
     eps: f32,
+    act: Option<Activation>,
 }
 
 impl BatchNormGrad {
@@ -509,13 +542,19 @@ impl GradFn for BatchNormGrad {
         "batch_norm"
     }
 
-    fn backward(&self, inputs: &[Tensor], _: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    fn backward(&self, inputs: &[Tensor], y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (x, gamma, beta) = (&inputs[0], &inputs[1], &inputs[2]);
         let want = |t: &Tensor| t.requires_grad();
         let stats = match &self.stats {
             // Grad mode is on in a backward pass only when its result must be differentiable.
             Stats::Batch(s) if !autograd::is_grad_enabled() => s,
-            _ => return self.composite(x, gamma, g, [want(x), want(gamma), want(beta)]),
+            _ => {
+                let g = match self.act {
+                    Some(act) => &act.grad(g, y)?,
+                    None => g,
+                };
+                return self.composite(x, gamma, g, [want(x), want(gamma), want(beta)]);
+            }
         };
         let d = Dims::of(x)?;
         match (x.storage(), g.storage()) {
@@ -524,16 +563,19 @@ impl GradFn for BatchNormGrad {
                 let (mean, var) = s.split_at(d.c);
                 let eps = f64::from(self.eps);
                 let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-                let (dbeta, dgamma) =
-                    with_slices2!(x, g, xs, gs => grad_reduce_cpu(xs, gs, d, mean, &inv))?;
+                let act = self.act;
+                let (dbeta, dgamma) = with_slices3!(x, g, y, xs, dy, ys => {
+                    grad_reduce_cpu(xs, Upstream { dy, y: ys, act }, d, mean, &inv)
+                })?;
                 let gam = gamma.to_vec_f64()?;
                 let m = d.m() as f64;
                 let dx = if want(x) {
-                    let storage = with_slices2!(x, g, xs, gs => {
+                    let storage = with_slices3!(x, g, y, xs, dy, ys => {
+                        let g = Upstream { dy, y: ys, act };
                         let mut dx = xs.to_vec();
                         per_element(&mut dx, d, |c, i| {
                             let xhat = (xs[i].to_f64() - mean[c]) * inv[c];
-                            let v = gs[i].to_f64() - (dbeta[c] + xhat * dgamma[c]) / m;
+                            let v = g.at(i) - (dbeta[c] + xhat * dgamma[c]) / m;
                             Real::from_f64(gam[c] * inv[c] * v)
                         });
                         cpu_storage(dx)
@@ -563,15 +605,21 @@ impl GradFn for BatchNormGrad {
             }
             (Storage::Gpu(xb), Storage::Gpu(gb)) => {
                 let ctx = xb.context();
-                let (Storage::Gpu(sb), Storage::Gpu(gam)) = (stats.storage(), gamma.storage())
+                let (Storage::Gpu(sb), Storage::Gpu(gam), Storage::Gpu(yb)) =
+                    (stats.storage(), gamma.storage(), y.storage())
                 else {
                     unreachable!("same device")
                 };
-                let params = d.params(d.c, self.eps);
+                let (act, act_alpha) = Activation::code(self.act);
+                let params = BatchNormParams {
+                    act,
+                    act_alpha,
+                    ..d.params(d.c, self.eps)
+                };
                 let dbeta = ctx.alloc(d.c)?;
                 let dgamma = ctx.alloc(d.c)?;
                 let dx = ctx.alloc(x.numel())?;
-                let buffers = [xb, gb, sb, gam, &dbeta, &dgamma, &dx];
+                let buffers = [xb, gb, sb, gam, yb, &dbeta, &dgamma, &dx];
                 ctx.dispatch(&GRAD_REDUCE, &params, &buffers, ctx.grid_for_groups(d.c)?)?;
                 let want_dx = want(x);
                 if want_dx {
