@@ -51,7 +51,11 @@ fn a_warm_dcgan_step_creates_no_buffers_or_bind_groups_and_submits_one_pass_at_a
             let metrics = model.train_step(&real, &[0; 2], &mut rng).unwrap();
             Tensor::items(&metrics).unwrap();
         };
-        for _ in 0..3 {
+        // Warm-up: the pool hands out its lowest free ids, so buffers settle on a fixed
+        // assignment (and bind groups on cache hits) once the buffers the previous step left
+        // held (gradients) stop moving; backward freeing activations mid-pass makes that take
+        // a few steps more than three.
+        for _ in 0..8 {
             step();
         }
         let before = ctx.counters();
@@ -235,12 +239,13 @@ fn a_warm_training_step_stays_within_its_dispatch_budget() {
         unreachable!()
     };
     let mut over = Vec::new();
-    // dcgan64 at 64x64 RGB: 198 since its G runs forward once a step (214 before).
+    // Measured: dcgan 232, gan 108, dcgan64 (64x64 RGB) 185, since batch norm's backward
+    // takes the folded activation's gradient itself (243, 108 and 198 before).
     let mnist = models::gan::MNIST;
     for (model, image, budget) in [
-        ("dcgan", mnist, 250),
-        ("gan", mnist, 120),
-        ("dcgan64", [3, 64, 64], 205),
+        ("dcgan", mnist, 235),
+        ("gan", mnist, 110),
+        ("dcgan64", [3, 64, 64], 190),
     ] {
         let mut rng = Rng::seed(1);
         let opts = models::Options {
