@@ -632,3 +632,39 @@ fn a_saturating_sigmoid_discriminator_trains_without_nan() {
         w = wl.sub(&g.mul_scalar(10.0).unwrap()).unwrap().detach();
     }
 }
+
+#[test]
+fn resampling_large_tensors_across_threads_matches_a_reference_loop() {
+    // Large enough that the CPU kernels split the planes across threads.
+    let mut rng = fresh_rng("resampling_large_tensors");
+    let (n, c, h, w, f) = (8, 16, 12, 10, 3);
+    let x = randn(&[n, c, h, w], &mut rng);
+    let xv = x.to_vec().unwrap();
+    let up = x.upsample_nearest2d(f).unwrap();
+    assert_eq!(up.shape(), &[n, c, h * f, w * f]);
+    let upv = up.to_vec().unwrap();
+    let (bh, bw) = (h * f, w * f);
+    for p in 0..n * c {
+        for i in 0..bh {
+            for j in 0..bw {
+                assert_eq!(upv[(p * bh + i) * bw + j], xv[(p * h + i / f) * w + j / f]);
+            }
+        }
+    }
+    let y = randn(&[n, c, bh, bw], &mut rng);
+    let yv = y.to_vec().unwrap();
+    let sums = y.sum_pool2d(f).unwrap().to_vec().unwrap();
+    for p in 0..n * c {
+        for i in 0..h {
+            for j in 0..w {
+                let mut want = 0f32;
+                for di in 0..f {
+                    for dj in 0..f {
+                        want += yv[(p * bh + i * f + di) * bw + j * f + dj];
+                    }
+                }
+                assert_eq!(sums[(p * h + i) * w + j], want, "plane {p} ({i}, {j})");
+            }
+        }
+    }
+}

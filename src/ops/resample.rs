@@ -2,7 +2,7 @@
 //! other's backward rule, to any order); average pooling is the block sum scaled.
 
 use crate::autograd::GradFn;
-use crate::cpu::{with_cpu, Real};
+use crate::cpu::{team, with_cpu, Real};
 use crate::device::{read, write, Binding, Kernel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -47,31 +47,51 @@ fn dims(x: &Tensor, f: usize, dir: Dir) -> Result<(usize, usize, usize)> {
     }
 }
 
+/// Planes in parallel; each small row is widened once, then copied `f` times.
 fn upsample_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
     let (bh, bw) = (h * f, w * f);
-    let mut y = Vec::with_capacity(planes * bh * bw);
-    for plane in x.chunks(h * w).take(planes) {
-        for i in 0..bh {
-            let row = &plane[(i / f) * w..][..w];
-            for j in 0..bw {
-                y.push(row[j / f]);
+    let mut y = vec![T::ZERO; planes * bh * bw];
+    let plane_len = (bh * bw).max(1);
+    team::for_each_row(
+        &mut y,
+        plane_len,
+        team::rows_per_piece(plane_len),
+        |p, out| {
+            let plane = &x[p * h * w..][..h * w];
+            for (i, rows) in out.chunks_mut(f * bw).enumerate() {
+                let (first, rest) = rows.split_at_mut(bw);
+                for (o, &v) in first.chunks_mut(f).zip(&plane[i * w..][..w]) {
+                    o.fill(v);
+                }
+                for row in rest.chunks_mut(bw) {
+                    row.copy_from_slice(first);
+                }
             }
-        }
-    }
+        },
+    );
     y
 }
 
+/// Planes in parallel; each output sums its block row by row, left to right.
 fn block_sum_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
     let bw = w * f;
     let mut y = vec![T::ZERO; planes * h * w];
-    for (plane, out) in x.chunks(h * f * bw).zip(y.chunks_mut(h * w)) {
-        for i in 0..h * f {
-            for j in 0..bw {
-                let o = &mut out[(i / f) * w + j / f];
-                *o = *o + plane[i * bw + j];
+    let plane_len = (h * w).max(1);
+    team::for_each_row(
+        &mut y,
+        plane_len,
+        team::rows_per_piece(plane_len * f * f),
+        |p, out| {
+            let plane = &x[p * h * f * bw..][..h * f * bw];
+            for (orow, block) in out.chunks_mut(w.max(1)).zip(plane.chunks(f * bw)) {
+                for row in block.chunks(bw) {
+                    for (o, v) in orow.iter_mut().zip(row.chunks(f)) {
+                        *o = v.iter().fold(*o, |acc, &v| acc + v);
+                    }
+                }
             }
-        }
-    }
+        },
+    );
     y
 }
 
