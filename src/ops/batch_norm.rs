@@ -137,17 +137,19 @@ impl Dims {
 
 // ---- CPU kernels: sums in f64, one parallel pass per phase ----------------------------------
 
-/// Runs `f(c, values of channel c)` for every channel, in parallel when the work is large.
-fn per_channel<T: Real, R: Send>(
-    x: &[T],
+/// Runs `f(c, indices of channel c)` for every channel, in parallel: the indices come as the
+/// channel's N contiguous runs of HW, in order, so reductions keep one summation order.
+fn per_channel<R: Send>(
     d: Dims,
-    f: impl Fn(usize, &mut dyn Iterator<Item = usize>) -> R + Sync,
+    f: impl Fn(usize, &mut dyn Iterator<Item = std::ops::Range<usize>>) -> R + Sync,
 ) -> Vec<R> {
     let run = |c: usize| {
-        let mut idx = (0..d.n).flat_map(move |n| (0..d.hw).map(move |s| (n * d.c + c) * d.hw + s));
-        f(c, &mut idx)
+        let mut runs = (0..d.n).map(move |n| {
+            let start = (n * d.c + c) * d.hw;
+            start..start + d.hw
+        });
+        f(c, &mut runs)
     };
-    debug_assert_eq!(x.len(), d.c * d.m());
     team::map_range(d.c, team::rows_per_piece(d.m()), run)
 }
 
@@ -155,22 +157,31 @@ fn per_channel<T: Real, R: Send>(
 fn per_element<T: Real>(out: &mut [T], d: Dims, f: impl Fn(usize, usize) -> T + Sync) {
     let sample = d.c * d.hw;
     let fill = |n: usize, o: &mut [T]| {
-        for (j, v) in o.iter_mut().enumerate() {
-            *v = f(j / d.hw, n * sample + j);
+        for (c, plane) in o.chunks_mut(d.hw.max(1)).enumerate() {
+            let start = n * sample + c * d.hw;
+            for (s, v) in plane.iter_mut().enumerate() {
+                *v = f(c, start + s);
+            }
         }
     };
     team::for_each_row(out, sample, team::rows_per_piece(sample), fill);
 }
 
-/// (mean, biased variance) per channel.
+/// (mean, biased variance) per channel, two passes.
 fn stats_cpu<T: Real>(x: &[T], d: Dims) -> (Vec<f64>, Vec<f64>) {
     let m = d.m().max(1) as f64;
-    per_channel(x, d, |_, idx| {
-        let idx: Vec<usize> = idx.collect();
-        let mean = idx.iter().map(|&i| x[i].to_f64()).sum::<f64>() / m;
-        let var = idx
+    per_channel(d, |_, runs| {
+        let runs: Vec<&[T]> = runs.map(|r| &x[r]).collect();
+        let mean = runs
             .iter()
-            .map(|&i| (x[i].to_f64() - mean).powi(2))
+            .flat_map(|r| r.iter())
+            .map(|v| v.to_f64())
+            .sum::<f64>()
+            / m;
+        let var = runs
+            .iter()
+            .flat_map(|r| r.iter())
+            .map(|v| (v.to_f64() - mean).powi(2))
             .sum::<f64>()
             / m;
         (mean, var)
@@ -210,8 +221,8 @@ fn grad_reduce_cpu<T: Real>(
     mean: &[f64],
     inv: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
-    per_channel(x, d, |c, idx| {
-        idx.fold((0.0, 0.0), |(sg, sgx), i| {
+    per_channel(d, |c, runs| {
+        runs.flatten().fold((0.0, 0.0), |(sg, sgx), i| {
             let v = g.at(i);
             (sg + v, sgx + v * (x[i].to_f64() - mean[c]) * inv[c])
         })
