@@ -238,6 +238,13 @@ pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     }
 }
 
+/// `x[i] = f(x[i])`, split across threads for large inputs.
+pub fn map_in_place<T: Real>(x: &mut [T], f: impl Fn(T) -> T + Sync) {
+    team::for_each_piece(x, PAR_CHUNK, |_, piece| {
+        piece.iter_mut().for_each(|v| *v = f(*v));
+    });
+}
+
 /// `out[i] = f(a[i], b[i])` for equal-length inputs, split across threads for large inputs.
 pub fn zip_map<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) -> Vec<T> {
     if a.len() >= 2 * PAR_CHUNK {

@@ -5,7 +5,7 @@
 //! pre-activation is never stored.
 
 use super::binary::{binary, Binary};
-use super::unary::{apply_storage, unary, Unary};
+use super::unary::{apply_in_place, unary, Unary};
 use crate::autograd::GradFn;
 use crate::cpu::{CpuStorage, Real};
 use crate::{Error, Result, Tensor};
@@ -61,11 +61,10 @@ impl Activation {
         unary(x, self.unary())
     }
 
-    /// The activation of CPU values, with the unary op's own kernel.
-    pub(crate) fn apply_cpu(act: Option<Activation>, z: CpuStorage) -> CpuStorage {
-        match act {
-            Some(act) => apply_storage(act.unary(), &z),
-            None => z,
+    /// The activation of CPU values, in place, with the unary op's own kernel.
+    pub(crate) fn apply_cpu(act: Option<Activation>, z: &CpuStorage) {
+        if let Some(act) = act {
+            apply_in_place(act.unary(), z);
         }
     }
 

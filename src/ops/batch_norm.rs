@@ -407,7 +407,10 @@ impl Tensor {
                 let shift: Vec<f64> = (0..d.c).map(|c| b[c] - mean[c] * scale[c]).collect();
                 let y = with_slices!(self, x => cpu_storage(apply_cpu(x, d, &scale, &shift)));
                 let y = match y {
-                    Storage::Cpu(y) => Storage::Cpu(Activation::apply_cpu(act, y)),
+                    Storage::Cpu(y) => {
+                        Activation::apply_cpu(act, &y);
+                        Storage::Cpu(y)
+                    }
                     gpu => gpu,
                 };
                 let stats = if training {

@@ -2,9 +2,9 @@
 
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
-use crate::autograd::GradFn;
+use crate::autograd::{no_grad, GradFn};
 use crate::cpu::gemm::{Gemm, MatRef};
-use crate::cpu::{with_cpu2, Real};
+use crate::cpu::{team, with_cpu2, CpuStorage, Real};
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -247,6 +247,42 @@ impl GradFn for LinearGrad {
     }
 }
 
+/// The CPU form of the fused linear layer (as the GPU's, one node): the product, then the
+/// bias and the activation in place, instead of three ops each writing a new tensor.
+fn linear_cpu(x: &Tensor, w: &Tensor, b: &Tensor, act: Option<Activation>) -> Result<Tensor> {
+    let (&[m, k], &[n, k2], &[nb]) = (x.shape(), w.shape(), b.shape()) else {
+        return Err(linear_shapes(x, w, b));
+    };
+    if k != k2 || nb != n {
+        return Err(linear_shapes(x, w, b));
+    }
+    let z = no_grad(|| matmul_t(x, w, false, true))?;
+    let Storage::Cpu(zs) = z.storage() else {
+        unreachable!("a product of CPU tensors")
+    };
+    fn add_bias<T: Real>(z: &mut [T], bias: &[f64]) {
+        let bias: Vec<T> = bias.iter().map(|&v| T::from_f64(v)).collect();
+        team::for_each_row(z, bias.len(), team::rows_per_piece(bias.len()), |_, row| {
+            row.iter_mut().zip(&bias).for_each(|(v, &b)| *v = *v + b);
+        });
+    }
+    let bias = b.to_vec_f64()?;
+    match zs {
+        CpuStorage::F32(v) => add_bias(&mut v.borrow_mut(), &bias),
+        CpuStorage::F64(v) => add_bias(&mut v.borrow_mut(), &bias),
+    }
+    Activation::apply_cpu(act, zs);
+    Ok(Tensor::from_op_shared(
+        z.storage_rc().clone(),
+        vec![m, n],
+        &[x, w, b],
+        Activated {
+            op: LinearGrad,
+            act,
+        },
+    ))
+}
+
 impl Tensor {
     /// x w^T + b for x `[.., in]`, w `[out, in]` and b `[out]`: a linear layer. For a 2-D x on the
     /// GPU one kernel, the bias added in the GEMM's store.
@@ -254,8 +290,8 @@ impl Tensor {
         self.linear_activated(w, bias, None)
     }
 
-    /// `act(x w^T + b)`: with a bias, on a 2-D x on the GPU, one kernel (bias and activation
-    /// in the GEMM's store).
+    /// `act(x w^T + b)`: with a bias and a 2-D x, one node (on the GPU one kernel, bias and
+    /// activation in the GEMM's store; on the CPU the product, then both in place).
     pub fn linear_activated(
         &self,
         w: &Tensor,
@@ -263,6 +299,11 @@ impl Tensor {
         act: Option<Activation>,
     ) -> Result<Tensor> {
         let act = act.map(Activation::foldable).transpose()?;
+        if let (Storage::Cpu(_), Storage::Cpu(_), Some(b)) = (self.storage(), w.storage(), bias) {
+            if self.rank() == 2 && w.rank() == 2 && matches!(b.storage(), Storage::Cpu(_)) {
+                return linear_cpu(self, w, b, act);
+            }
+        }
         let fused = match (self.storage(), w.storage(), bias.map(Tensor::storage)) {
             (Storage::Gpu(x), Storage::Gpu(wb), Some(Storage::Gpu(bb)))
                 if self.rank() == 2 && w.rank() == 2 =>

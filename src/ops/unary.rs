@@ -29,14 +29,39 @@ pub(crate) enum Unary {
     InRange(f64, f64),
 }
 
-/// The CPU kernel: the op is matched once, outside the loop, so each arm's loop is
-/// specialised (and vectorised where the arithmetic allows).
-fn apply<T: Real>(op: Unary, v: &[T]) -> Vec<T> {
+/// What a CPU kernel does with the op's function: collect it into a new vector, or apply it
+/// in place. Generic, so that each op's loop is specialised (and vectorised where the
+/// arithmetic allows).
+trait Each<T: Real> {
+    type Out;
+    fn each(self, f: impl Fn(T) -> T + Sync) -> Self::Out;
+}
+
+struct Collect<'a, T>(&'a [T]);
+
+impl<T: Real> Each<T> for Collect<'_, T> {
+    type Out = Vec<T>;
+    fn each(self, f: impl Fn(T) -> T + Sync) -> Vec<T> {
+        cpu::map(self.0, f)
+    }
+}
+
+struct InPlace<'a, T>(&'a mut [T]);
+
+impl<T: Real> Each<T> for InPlace<'_, T> {
+    type Out = ();
+    fn each(self, f: impl Fn(T) -> T + Sync) {
+        cpu::map_in_place(self.0, f)
+    }
+}
+
+/// The CPU kernel: the op is matched once, outside the loop.
+fn apply_with<T: Real, E: Each<T>>(op: Unary, run: E) -> E::Out {
     let c = T::from_f64;
     let pos = |x: T| x > T::ZERO;
     macro_rules! each {
         ($x:ident => $e:expr) => {
-            cpu::map(v, |$x: T| $e)
+            run.each(|$x: T| $e)
         };
     }
     match op {
@@ -150,8 +175,16 @@ impl Unary {
 }
 
 /// `op` on every value of CPU storage (no graph).
-pub(crate) fn apply_storage(op: Unary, s: &CpuStorage) -> CpuStorage {
-    with_cpu!(s, v => apply(op, v))
+fn apply<T: Real>(op: Unary, v: &[T]) -> Vec<T> {
+    apply_with(op, Collect(v))
+}
+
+/// `op` applied to CPU values in place (an activation folded into the op before it).
+pub(crate) fn apply_in_place(op: Unary, s: &CpuStorage) {
+    match s {
+        CpuStorage::F32(v) => apply_with(op, InPlace(&mut v.borrow_mut()[..])),
+        CpuStorage::F64(v) => apply_with(op, InPlace(&mut v.borrow_mut()[..])),
+    }
 }
 
 /// Applies `op` to every element, recording the graph edge.

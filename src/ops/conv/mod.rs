@@ -679,7 +679,8 @@ pub fn conv_forward_activated(
                 add_channel_bias_cpu(&y, &b.to_vec_f64()?, &g);
             }
             folded = act;
-            std::rc::Rc::new(Storage::Cpu(Activation::apply_cpu(act, y)))
+            Activation::apply_cpu(act, &y);
+            std::rc::Rc::new(Storage::Cpu(y))
         }
         (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
@@ -743,10 +744,10 @@ pub fn conv_forward_activated(
 /// y[n, c, ..] += bias[c], in place on a fresh CPU output.
 fn add_channel_bias_cpu(y: &CpuStorage, bias: &[f64], g: &Geometry) {
     fn add<T: Real>(y: &mut [T], bias: &[f64], plane: usize) {
-        for (i, chunk) in y.chunks_mut(plane.max(1)).enumerate() {
+        team::for_each_row(y, plane, team::rows_per_piece(plane), |i, chunk| {
             let b = T::from_f64(bias[i % bias.len()]);
             chunk.iter_mut().for_each(|v| *v = *v + b);
-        }
+        });
     }
     let plane = g.oh * g.ow;
     match y {
