@@ -44,10 +44,11 @@ use std::cell::Cell;
 use std::ops::{Add, Mul};
 
 /// Multiply-adds (`m * n * k`) per thread: smaller products use fewer threads, and under twice
-/// this a product runs on the calling thread alone. Handing work to a sleeping pool thread
-/// costs the caller 10-40 us on a VM (and the helper as long again to wake), as much as a
-/// 100^3 product takes on one core.
-pub const PAR_MIN_WORK: usize = 96 * 96 * 96;
+/// this a product runs on the calling thread alone. A spinning helper (`cpu::team`) joins
+/// within a microsecond, but each chunk packs its own copy of an operand; below about 64^3
+/// (~10 us on one core) that copy and the hand-off cost more than the second core saves
+/// (96^3 when helpers had to be woken: gan b128 14.6 -> 14.1 ms).
+pub const PAR_MIN_WORK: usize = 64 * 64 * 64;
 
 /// Shortest side (rows or columns of C) of the chunks a parallel product is cut into, beyond
 /// one per thread: each chunk packs its own copy of the other operand, which costs a few

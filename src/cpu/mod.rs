@@ -10,8 +10,10 @@ pub mod team;
 use std::cell::{Ref, RefCell, RefMut};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-/// Elements per chunk above which element-wise CPU kernels split work across threads.
-pub const PAR_CHUNK: usize = 1 << 15;
+/// Elements per chunk above which element-wise CPU kernels split work across threads (8192:
+/// with the team's helpers spinning, a piece this small is still worth handing over; 32768
+/// when they slept between ops).
+pub const PAR_CHUNK: usize = 1 << 13;
 
 pub trait Real:
     Copy
