@@ -222,10 +222,16 @@ fn grad_reduce_cpu<T: Real>(
     inv: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     per_channel(d, |c, runs| {
-        runs.flatten().fold((0.0, 0.0), |(sg, sgx), i| {
-            let v = g.at(i);
-            (sg + v, sgx + v * (x[i].to_f64() - mean[c]) * inv[c])
-        })
+        let (mut sg, mut sgx) = (0.0, 0.0);
+        for r in runs {
+            let (xs, dy, y) = (&x[r.clone()], &g.dy[r.clone()], &g.y[r]);
+            for ((&xv, &dv), &yv) in xs.iter().zip(dy).zip(y) {
+                let v = Activation::grad_of(g.act, dv, yv).to_f64();
+                sg += v;
+                sgx += v * (xv.to_f64() - mean[c]) * inv[c];
+            }
+        }
+        (sg, sgx)
     })
     .into_iter()
     .unzip()
