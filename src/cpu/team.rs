@@ -28,9 +28,15 @@ const HELPER_SPIN: Duration = Duration::from_millis(2);
 const CALLER_SPIN: Duration = Duration::from_micros(200);
 
 /// Threads a parallel CPU op may use, the caller included (rayon's setting, so that
-/// `RAYON_NUM_THREADS` sets both).
+/// `RAYON_NUM_THREADS` sets both); 1 inside a parallel op's chunk, where the other threads are
+/// busy with that op's other chunks: a nested op then runs straight through, and a nested
+/// GEMM is not cut into chunks that each pack their own copy of an operand.
 pub fn threads() -> usize {
-    rayon::current_num_threads()
+    if IN_JOB.get() {
+        1
+    } else {
+        rayon::current_num_threads()
+    }
 }
 
 /// Runs `chunk(t)` for every `t < chunks`, on the calling thread and up to `threads - 1`
@@ -262,14 +268,15 @@ fn run(chunks: usize, threads: usize, body: &(dyn Fn(&mut Claims) + Sync)) {
         body,
         caller: std::thread::current(),
     });
-    // On a helper, nested parallelism would only queue behind the op it is helping with.
-    if seats > 0 && !IS_HELPER.get() {
+    // Inside another op's chunk, nested parallelism would only queue behind that op.
+    if seats > 0 && !IN_JOB.get() {
         helpers().publish(&job);
     }
     {
         // Waits for every claimed chunk when dropped: on return, and on unwinding from a panic
         // in this thread's chunks (helpers may still be running others).
         let _wait = WaitForChunks(&job);
+        let _in_job = InJob::enter();
         job.work();
     }
     assert!(
@@ -279,8 +286,23 @@ fn run(chunks: usize, threads: usize, body: &(dyn Fn(&mut Claims) + Sync)) {
 }
 
 thread_local! {
-    /// Set on helper threads.
-    static IS_HELPER: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread runs a parallel op's chunks (always, on helper threads).
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as inside a parallel op until dropped (also on unwinding).
+struct InJob(bool);
+
+impl InJob {
+    fn enter() -> InJob {
+        InJob(IN_JOB.replace(true))
+    }
+}
+
+impl Drop for InJob {
+    fn drop(&mut self) {
+        IN_JOB.set(self.0);
+    }
 }
 
 /// One parallel op: its chunks and the threads' shared count of them.
@@ -432,7 +454,7 @@ impl Helpers {
 
     /// A helper's life: wait for an op, help with it, repeat.
     fn serve(&self) {
-        IS_HELPER.set(true);
+        IN_JOB.set(true);
         let mut seen = self.epoch.load(Ordering::SeqCst);
         loop {
             seen = self.wait_for_news(seen);
@@ -594,5 +616,21 @@ mod tests {
                 .enumerate()
                 .all(|(r, row)| row.iter().enumerate().all(|(j, &v)| v == j + round + r)));
         }
+    }
+
+    #[test]
+    fn a_parallel_op_inside_a_chunk_runs_on_its_thread() {
+        let outer = threads();
+        let nested = AtomicUsize::new(0);
+        run_chunks(8, 2, &|_| {
+            assert_eq!(threads(), 1, "nested ops see one thread");
+            let sum = AtomicUsize::new(0);
+            run_chunks(4, 2, &|t| {
+                sum.fetch_add(t, Ordering::Relaxed);
+            });
+            nested.fetch_add(sum.load(Ordering::Relaxed), Ordering::Relaxed);
+        });
+        assert_eq!(nested.load(Ordering::Relaxed), 8 * 6);
+        assert_eq!(threads(), outer, "restored after the op");
     }
 }
