@@ -186,7 +186,7 @@ unsafe impl<T: Send> Send for SyncPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SyncPtr<T> {}
 
-/// The chunks one thread claims in a [`run`] call, in the order it claims them.
+/// The chunks one thread claims in one parallel op (see `run`), in the order it claims them.
 pub struct Claims<'a> {
     job: &'a Job,
     /// The chunk claimed before the body was called (see `Job::work`).
