@@ -20,10 +20,33 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How long an idle helper spins for the next op before it sleeps. Within a training step the
-/// gaps between ops are microseconds to a millisecond; between steps the data is ready (it is
-/// drawn on its own thread), so helpers sleep only when the CPU path is not in use.
+/// How long an idle helper spins for the next op before it sleeps, unless `GANLAB_CPU_SPIN_US`
+/// says otherwise. Within a training step the gaps between ops are microseconds to a
+/// millisecond; between steps the data is ready (it is drawn on its own thread), so helpers
+/// sleep only when the CPU path is not in use.
 const HELPER_SPIN: Duration = Duration::from_millis(2);
+
+/// The helpers' spin: [`HELPER_SPIN`], or `GANLAB_CPU_SPIN_US` microseconds (0: sleep at once,
+/// for a machine shared with other CPU-heavy work, at the cost of a wake-up per op).
+fn helper_spin() -> Duration {
+    static SPIN: OnceLock<Duration> = OnceLock::new();
+    *SPIN.get_or_init(|| spin_setting(std::env::var("GANLAB_CPU_SPIN_US").ok().as_deref()))
+}
+
+/// Parses the spin setting; a value that is not a whole number of microseconds is reported
+/// once and the default kept (the kernels must not fail over a tuning knob).
+fn spin_setting(value: Option<&str>) -> Duration {
+    match value.map(str::trim) {
+        None | Some("") => HELPER_SPIN,
+        Some(v) => v.parse().map(Duration::from_micros).unwrap_or_else(|_| {
+            eprintln!(
+                "GANLAB_CPU_SPIN_US={v:?} is not a whole number of microseconds; using {} us",
+                HELPER_SPIN.as_micros()
+            );
+            HELPER_SPIN
+        }),
+    }
+}
 /// How long the caller spins for helpers to finish their last chunks before it sleeps.
 const CALLER_SPIN: Duration = Duration::from_micros(200);
 
@@ -470,8 +493,8 @@ impl Helpers {
 
     /// Spins until the epoch moves past `seen`, then sleeps until it does; returns the new one.
     fn wait_for_news(&self, seen: u64) -> u64 {
-        let start = Instant::now();
-        while start.elapsed() < HELPER_SPIN {
+        let (start, spin) = (Instant::now(), helper_spin());
+        while start.elapsed() < spin {
             for _ in 0..64 {
                 let epoch = self.epoch.load(Ordering::Acquire);
                 if epoch != seen {
@@ -632,5 +655,15 @@ mod tests {
         });
         assert_eq!(nested.load(Ordering::Relaxed), 8 * 6);
         assert_eq!(threads(), outer, "restored after the op");
+    }
+
+    #[test]
+    fn the_spin_setting_takes_microseconds_and_keeps_the_default_on_nonsense() {
+        assert_eq!(spin_setting(None), HELPER_SPIN);
+        assert_eq!(spin_setting(Some(" ")), HELPER_SPIN);
+        assert_eq!(spin_setting(Some("0")), Duration::ZERO);
+        assert_eq!(spin_setting(Some("150")), Duration::from_micros(150));
+        assert_eq!(spin_setting(Some("1.5ms")), HELPER_SPIN);
+        assert_eq!(spin_setting(Some("-3")), HELPER_SPIN);
     }
 }
