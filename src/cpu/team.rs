@@ -47,6 +47,7 @@ fn spin_setting(value: Option<&str>) -> Duration {
         }),
     }
 }
+
 /// How long the caller spins for helpers to finish their last chunks before it sleeps.
 const CALLER_SPIN: Duration = Duration::from_micros(200);
 
@@ -132,21 +133,26 @@ pub fn rows_per_piece(row_work: usize) -> usize {
 
 /// `f(i)` for every `i < n`, in parallel in pieces of `per_piece` indices, collected in order.
 pub fn map_range<R: Send>(n: usize, per_piece: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    let per_piece = per_piece.max(1);
-    collect_pieces(n, per_piece, |start, piece| {
-        for (i, slot) in piece.iter_mut().enumerate() {
-            slot.write(f(start + i));
-        }
-    })
+    // SAFETY: every slot of a piece is written.
+    unsafe {
+        collect_pieces(n, per_piece, |start, piece| {
+            for (i, slot) in piece.iter_mut().enumerate() {
+                slot.write(f(start + i));
+            }
+        })
+    }
 }
 
 /// `f(x)` for every element, into a new vector, in pieces of `len` elements.
 pub fn map<T: Copy + Sync, R: Send>(x: &[T], len: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    collect_pieces(x.len(), len, |start, piece| {
-        for (o, &v) in piece.iter_mut().zip(&x[start..]) {
-            o.write(f(v));
-        }
-    })
+    // SAFETY: a piece is zipped with the rest of `x`, which is at least as long.
+    unsafe {
+        collect_pieces(x.len(), len, |start, piece| {
+            for (o, &v) in piece.iter_mut().zip(&x[start..]) {
+                o.write(f(v));
+            }
+        })
+    }
 }
 
 /// `f(a, b)` for every pair of elements of two slices of one length, into a new vector, in
@@ -158,17 +164,22 @@ pub fn zip_map<A: Copy + Sync, B: Copy + Sync, R: Send>(
     f: impl Fn(A, B) -> R + Sync,
 ) -> Vec<R> {
     assert_eq!(a.len(), b.len(), "zip_map of slices of different lengths");
-    collect_pieces(a.len(), len, |start, piece| {
-        for ((o, &x), &y) in piece.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-            o.write(f(x, y));
-        }
-    })
+    // SAFETY: a piece is zipped with the rests of `a` and `b`, which are at least as long.
+    unsafe {
+        collect_pieces(a.len(), len, |start, piece| {
+            for ((o, &x), &y) in piece.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                o.write(f(x, y));
+            }
+        })
+    }
 }
 
 /// A vector of `n` elements written in parallel, `write(start, piece)` for the pieces of `len`
-/// elements (`start` is the piece's first index). `write` must write every element of its
-/// piece (both callers above zip the piece with inputs at least as long).
-fn collect_pieces<R: Send>(
+/// elements (`start` is the piece's first index).
+///
+/// # Safety
+/// `write` must write every element of its piece: the vector's length is set to `n` after.
+unsafe fn collect_pieces<R: Send>(
     n: usize,
     len: usize,
     write: impl Fn(usize, &mut [MaybeUninit<R>]) + Sync,
@@ -178,8 +189,8 @@ fn collect_pieces<R: Send>(
     for_each_piece(&mut out.spare_capacity_mut()[..n], len, |i, piece| {
         write(i * len, piece)
     });
-    // SAFETY: every piece was written whole (a panic propagates before this point, leaking
-    // what was written rather than exposing what was not).
+    // SAFETY: every piece was written whole, as the caller promised (a panic propagates
+    // before this point, leaking what was written rather than exposing what was not).
     unsafe { out.set_len(n) };
     out
 }
@@ -210,7 +221,7 @@ unsafe impl<T: Send> Send for SyncPtr<T> {}
 unsafe impl<T: Send> Sync for SyncPtr<T> {}
 
 /// The chunks one thread claims in one parallel op (see `run`), in the order it claims them.
-pub struct Claims<'a> {
+struct Claims<'a> {
     job: &'a Job,
     /// The chunk claimed before the body was called (see `Job::work`).
     first: Option<usize>,
@@ -246,13 +257,13 @@ impl Drop for Claims<'_> {
 }
 
 /// A claimed chunk; it counts as finished when dropped (also when its work panics).
-pub struct Claimed<'a> {
+struct Claimed<'a> {
     index: usize,
     job: &'a Job,
 }
 
 impl Claimed<'_> {
-    pub fn index(&self) -> usize {
+    fn index(&self) -> usize {
         self.index
     }
 }

@@ -4,10 +4,10 @@
 //! the output's sign, tanh and sigmoid their derivative from the output's value, so the
 //! pre-activation is never stored.
 
-use super::binary::{binary, Binary};
+use super::binary::{act_grad, binary, Binary};
 use super::unary::{apply_in_place, unary, Unary};
 use crate::autograd::GradFn;
-use crate::cpu::{CpuStorage, Real};
+use crate::cpu::{team, CpuStorage, Real};
 use crate::{Error, Result, Tensor};
 
 /// The activation functions (also the `nn::Activation` layer).
@@ -68,18 +68,48 @@ impl Activation {
         }
     }
 
+    /// The CPU form of a GEMM's fused store, in place on its fresh output `y` (samples of
+    /// channels of `plane` values: NCHW for a convolution, `[m, n]` with `plane` 1 for a linear
+    /// layer): `act(y + bias[channel])`.
+    pub(crate) fn store_cpu(
+        act: Option<Activation>,
+        y: &CpuStorage,
+        bias: Option<&[f64]>,
+        plane: usize,
+    ) {
+        fn add<T: Real>(y: &mut [T], bias: &[f64], plane: usize) {
+            let bias: Vec<T> = bias.iter().map(|&v| T::from_f64(v)).collect();
+            let sample = bias.len() * plane;
+            team::for_each_row(y, sample, team::rows_per_piece(sample), |_, s| {
+                if plane == 1 {
+                    s.iter_mut().zip(&bias).for_each(|(v, &b)| *v = *v + b);
+                    return;
+                }
+                for (channel, &b) in s.chunks_mut(plane.max(1)).zip(&bias) {
+                    channel.iter_mut().for_each(|v| *v = *v + b);
+                }
+            });
+        }
+        if let Some(bias) = bias {
+            match y {
+                CpuStorage::F32(v) => add(&mut v.borrow_mut(), bias, plane),
+                CpuStorage::F64(v) => add(&mut v.borrow_mut(), bias, plane),
+            }
+        }
+        Activation::apply_cpu(act, y);
+    }
+
     /// The gradient through the activation of one CPU value, from the gradient `g` of its
-    /// output `y` (what `grad` computes; the kernels that fold the backward use it).
+    /// output `y` (what `grad` computes, with the same rules; the kernels that fold the
+    /// backward use it).
     #[inline(always)]
     pub(crate) fn grad_of<T: Real>(act: Option<Activation>, g: T, y: T) -> T {
         match act {
             None => g,
-            Some(Activation::Relu) if y > T::ZERO => g,
-            Some(Activation::Relu) => T::ZERO,
-            Some(Activation::LeakyRelu(_)) if y > T::ZERO => g,
-            Some(Activation::LeakyRelu(a)) => T::from_f64(f64::from(a)) * g,
-            Some(Activation::Tanh) => g * (T::ONE - y * y),
-            Some(Activation::Sigmoid) => g * y * (T::ONE - y),
+            Some(Activation::Relu) => act_grad::relu(g, y),
+            Some(Activation::LeakyRelu(a)) => act_grad::leaky_relu(T::from_f64(f64::from(a)), g, y),
+            Some(Activation::Tanh) => act_grad::tanh(g, y),
+            Some(Activation::Sigmoid) => act_grad::sigmoid(g, y),
         }
     }
 

@@ -137,20 +137,32 @@ impl Dims {
 
 // ---- CPU kernels: sums in f64, one parallel pass per phase ----------------------------------
 
-/// Runs `f(c, indices of channel c)` for every channel, in parallel: the indices come as the
-/// channel's N contiguous runs of HW, in order, so reductions keep one summation order.
-fn per_channel<R: Send>(
+/// The indices of channel `c`: its N contiguous runs of HW values, in order.
+#[derive(Clone)]
+struct Runs {
     d: Dims,
-    f: impl Fn(usize, &mut dyn Iterator<Item = std::ops::Range<usize>>) -> R + Sync,
-) -> Vec<R> {
-    let run = |c: usize| {
-        let mut runs = (0..d.n).map(move |n| {
-            let start = (n * d.c + c) * d.hw;
-            start..start + d.hw
-        });
-        f(c, &mut runs)
-    };
-    team::map_range(d.c, team::rows_per_piece(d.m()), run)
+    c: usize,
+    n: usize,
+}
+
+impl Iterator for Runs {
+    type Item = std::ops::Range<usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        (self.n < self.d.n).then(|| {
+            let start = (self.n * self.d.c + self.c) * self.d.hw;
+            self.n += 1;
+            start..start + self.d.hw
+        })
+    }
+}
+
+/// Runs `f(c, runs of channel c)` for every channel, in parallel; reductions over the runs in
+/// order keep one summation order.
+fn per_channel<R: Send>(d: Dims, f: impl Fn(usize, Runs) -> R + Sync) -> Vec<R> {
+    team::map_range(d.c, team::rows_per_piece(d.m()), |c| {
+        f(c, Runs { d, c, n: 0 })
+    })
 }
 
 /// Fills `out` sample by sample (in parallel): `f(c, i)` for every element i of channel c.
@@ -171,19 +183,9 @@ fn per_element<T: Real>(out: &mut [T], d: Dims, f: impl Fn(usize, usize) -> T + 
 fn stats_cpu<T: Real>(x: &[T], d: Dims) -> (Vec<f64>, Vec<f64>) {
     let m = d.m().max(1) as f64;
     per_channel(d, |_, runs| {
-        let runs: Vec<&[T]> = runs.map(|r| &x[r]).collect();
-        let mean = runs
-            .iter()
-            .flat_map(|r| r.iter())
-            .map(|v| v.to_f64())
-            .sum::<f64>()
-            / m;
-        let var = runs
-            .iter()
-            .flat_map(|r| r.iter())
-            .map(|v| (v.to_f64() - mean).powi(2))
-            .sum::<f64>()
-            / m;
+        let values = || runs.clone().flat_map(|r| &x[r]).map(|v| v.to_f64());
+        let mean = values().sum::<f64>() / m;
+        let var = values().map(|v| (v - mean).powi(2)).sum::<f64>() / m;
         (mean, var)
     })
     .into_iter()

@@ -27,6 +27,42 @@ pub(crate) enum Binary {
     SigmoidGrad,
 }
 
+/// The activations' backward rules on one value: the upstream gradient `g` times the
+/// derivative, read off the activation's input or output `v` (relu and leaky relu with a
+/// slope >= 0: either, they share a sign; tanh and sigmoid: the output). The CPU kernels of
+/// the grad ops below, and of the kernels that fold an activation's backward into their own.
+pub(crate) mod act_grad {
+    use crate::cpu::Real;
+
+    #[inline(always)]
+    pub fn relu<T: Real>(g: T, v: T) -> T {
+        if v > T::ZERO {
+            g
+        } else {
+            T::ZERO
+        }
+    }
+
+    #[inline(always)]
+    pub fn leaky_relu<T: Real>(slope: T, g: T, v: T) -> T {
+        if v > T::ZERO {
+            g
+        } else {
+            slope * g
+        }
+    }
+
+    #[inline(always)]
+    pub fn tanh<T: Real>(g: T, y: T) -> T {
+        g * (T::ONE - y * y)
+    }
+
+    #[inline(always)]
+    pub fn sigmoid<T: Real>(g: T, y: T) -> T {
+        g * y * (T::ONE - y)
+    }
+}
+
 /// Runs `$body` with `$f` bound to the op's scalar function, matched once outside the loops.
 macro_rules! with_op {
     ($op:expr, $t:ty, $f:ident => $body:expr) => {
@@ -52,20 +88,20 @@ macro_rules! with_op {
                 $body
             }
             Binary::ReluGrad => {
-                let $f = |g: $t, x: $t| if x > <$t>::ZERO { g } else { <$t>::ZERO };
+                let $f = |g: $t, x: $t| act_grad::relu(g, x);
                 $body
             }
             Binary::LeakyReluGrad(a) => {
                 let a = <$t>::from_f64(a);
-                let $f = move |g: $t, x: $t| if x > <$t>::ZERO { g } else { a * g };
+                let $f = move |g: $t, x: $t| act_grad::leaky_relu(a, g, x);
                 $body
             }
             Binary::TanhGrad => {
-                let $f = |g: $t, y: $t| g * (<$t>::ONE - y * y);
+                let $f = |g: $t, y: $t| act_grad::tanh(g, y);
                 $body
             }
             Binary::SigmoidGrad => {
-                let $f = |g: $t, y: $t| g * y * (<$t>::ONE - y);
+                let $f = |g: $t, y: $t| act_grad::sigmoid(g, y);
                 $body
             }
         }

@@ -4,7 +4,7 @@ use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::gemm::{Gemm, MatRef};
-use crate::cpu::{team, with_cpu2, CpuStorage, Real};
+use crate::cpu::{with_cpu2, Real};
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -212,16 +212,20 @@ impl GradFn for MatmulGrad {
     }
 }
 
-fn linear_shapes(x: &Tensor, w: &Tensor, b: &Tensor) -> Error {
-    Error::shape(
-        "linear",
-        format!(
-            "x {:?}, w {:?}, bias {:?}: expected [m, in], [out, in], [out]",
-            x.shape(),
-            w.shape(),
-            b.shape()
-        ),
-    )
+/// (m, n, k) of a fused linear layer's x `[m, k]`, w `[n, k]` and bias `[n]`.
+fn linear_dims(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<(usize, usize, usize)> {
+    match (x.shape(), w.shape(), b.shape()) {
+        (&[m, k], &[n, k2], &[nb]) if k == k2 && nb == n => Ok((m, n, k)),
+        _ => Err(Error::shape(
+            "linear",
+            format!(
+                "x {:?}, w {:?}, bias {:?}: expected [m, in], [out, in], [out]",
+                x.shape(),
+                w.shape(),
+                b.shape()
+            ),
+        )),
+    }
 }
 
 /// A linear layer's y = x w^T + b with the bias added in the GEMM's store (2-D x on the GPU);
@@ -250,28 +254,12 @@ impl GradFn for LinearGrad {
 /// The CPU form of the fused linear layer (as the GPU's, one node): the product, then the
 /// bias and the activation in place, instead of three ops each writing a new tensor.
 fn linear_cpu(x: &Tensor, w: &Tensor, b: &Tensor, act: Option<Activation>) -> Result<Tensor> {
-    let (&[m, k], &[n, k2], &[nb]) = (x.shape(), w.shape(), b.shape()) else {
-        return Err(linear_shapes(x, w, b));
-    };
-    if k != k2 || nb != n {
-        return Err(linear_shapes(x, w, b));
-    }
+    let (m, n, _) = linear_dims(x, w, b)?;
     let z = no_grad(|| matmul_t(x, w, false, true))?;
     let Storage::Cpu(zs) = z.storage() else {
         unreachable!("a product of CPU tensors")
     };
-    fn add_bias<T: Real>(z: &mut [T], bias: &[f64]) {
-        let bias: Vec<T> = bias.iter().map(|&v| T::from_f64(v)).collect();
-        team::for_each_row(z, bias.len(), team::rows_per_piece(bias.len()), |_, row| {
-            row.iter_mut().zip(&bias).for_each(|(v, &b)| *v = *v + b);
-        });
-    }
-    let bias = b.to_vec_f64()?;
-    match zs {
-        CpuStorage::F32(v) => add_bias(&mut v.borrow_mut(), &bias),
-        CpuStorage::F64(v) => add_bias(&mut v.borrow_mut(), &bias),
-    }
-    Activation::apply_cpu(act, zs);
+    Activation::store_cpu(act, zs, Some(&b.to_vec_f64()?), 1);
     Ok(Tensor::from_op_shared(
         z.storage_rc().clone(),
         vec![m, n],
@@ -320,13 +308,7 @@ impl Tensor {
             };
             return y.activated(act);
         };
-        let shapes = (self.shape(), w.shape(), b.shape());
-        let (&[m, k], &[n, k2], &[nb]) = shapes else {
-            return Err(linear_shapes(self, w, b));
-        };
-        if k != k2 || nb != n {
-            return Err(linear_shapes(self, w, b));
-        }
+        let (m, n, k) = linear_dims(self, w, b)?;
         let ctx = xb.context();
         let out = ctx.alloc(m * n)?;
         let (act_code, act_alpha) = Activation::code(act);

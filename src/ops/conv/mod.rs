@@ -14,7 +14,7 @@ use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
 use crate::cpu::gemm::{Gemm, MatRef};
-use crate::cpu::{team, with_cpu2, CpuStorage, Real};
+use crate::cpu::{team, with_cpu2, Real};
 use crate::device::{read, write, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
@@ -675,11 +675,9 @@ pub fn conv_forward_activated(
     let storage = match (x.storage(), w.storage()) {
         (Storage::Cpu(xs), Storage::Cpu(ws)) => {
             let y = with_cpu2!("conv2d", xs, ws, x, w => forward_cpu(x, w, &g))?;
-            if let Some(b) = bias {
-                add_channel_bias_cpu(&y, &b.to_vec_f64()?, &g);
-            }
+            let bias = bias.map(Tensor::to_vec_f64).transpose()?;
             folded = act;
-            Activation::apply_cpu(act, &y);
+            Activation::store_cpu(act, &y, bias.as_deref(), g.oh * g.ow);
             std::rc::Rc::new(Storage::Cpu(y))
         }
         (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
@@ -739,21 +737,6 @@ pub fn conv_forward_activated(
         return Ok(y);
     }
     y.activated(act)
-}
-
-/// y[n, c, ..] += bias[c], in place on a fresh CPU output.
-fn add_channel_bias_cpu(y: &CpuStorage, bias: &[f64], g: &Geometry) {
-    fn add<T: Real>(y: &mut [T], bias: &[f64], plane: usize) {
-        team::for_each_row(y, plane, team::rows_per_piece(plane), |i, chunk| {
-            let b = T::from_f64(bias[i % bias.len()]);
-            chunk.iter_mut().for_each(|v| *v = *v + b);
-        });
-    }
-    let plane = g.oh * g.ow;
-    match y {
-        CpuStorage::F32(v) => add(&mut v.borrow_mut(), bias, plane),
-        CpuStorage::F64(v) => add(&mut v.borrow_mut(), bias, plane),
-    }
 }
 
 /// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
