@@ -2,8 +2,8 @@
 //! triple loop on random operands of many shapes, layouts and strides.
 
 use ganlab::cpu::gemm::{
-    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_naive_f32, gemm_naive_f64, Gemm, Kernel,
-    MatRef,
+    gemm_f32, gemm_f32_with, gemm_f64, gemm_f64_with, gemm_naive_f32, gemm_naive_f64, GatherRows,
+    Gemm, Kernel, MatRef, Operand,
 };
 
 /// xorshift64*: deterministic, dependency-free test data.
@@ -151,9 +151,40 @@ impl Case {
             n: self.n,
             k: self.k,
             a: MatRef::new(a, self.rs_a, self.cs_a),
-            b: MatRef::new(b, self.rs_b, self.cs_b),
+            b: Operand::Mat(MatRef::new(b, self.rs_b, self.cs_b)),
             accumulate: self.accumulate,
         }
+    }
+
+    /// The product with B gathered row by row through [`GatherRows`] instead of read as a
+    /// matrix, in f32 and f64, with `kernel`.
+    fn run_gathered(&self, kernel: Kernel) -> (Vec<f64>, Vec<f64>) {
+        fn run<T: Copy + Sync>(
+            case: &Case,
+            b: &[T],
+            a: &[T],
+            c: &mut [T],
+            gemm: impl Fn(Gemm<'_, T>, &mut [T]),
+        ) {
+            let rows = Strided(MatRef::new(b, case.rs_b, case.cs_b));
+            let p = Gemm {
+                accumulate: case.accumulate,
+                ..Gemm::gathered(
+                    (case.m, case.n, case.k),
+                    MatRef::new(a, case.rs_a, case.cs_a),
+                    &rows,
+                )
+            };
+            gemm(p, c);
+        }
+        let f = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
+        let (a, b, mut c) = (f(&self.a), f(&self.b), f(&self.c0));
+        run(self, &b, &a, &mut c, |p, c| gemm_f32_with(kernel, p, c));
+        let mut c64 = self.c0.clone();
+        run(self, &self.b, &self.a, &mut c64, |p, c| {
+            gemm_f64_with(kernel, p, c)
+        });
+        (c.iter().map(|&x| x as f64).collect(), c64)
     }
 
     fn run_f32(&self, kernel: Option<Kernel>) -> Vec<f64> {
@@ -209,6 +240,50 @@ fn check(case: &Case) {
             "f64 {kernel:?}: rel err {err:e} for {}",
             case.describe()
         );
+    }
+}
+
+/// A stored matrix handed to the GEMM row by row, as a convolution's im2col rows are.
+struct Strided<'a, T>(MatRef<'a, T>);
+
+impl<T: Copy + Sync> GatherRows<T> for Strided<'_, T> {
+    fn gather(&self, p: usize, j0: usize, out: &mut [T]) {
+        let b = self.0;
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = b.data[p * b.rs + (j0 + j) * b.cs];
+        }
+    }
+}
+
+/// B gathered through [`GatherRows`] gives the reference's product with every kernel: the
+/// packed paths (one thread, and cut into column chunks across threads) and the
+/// matrix-vector paths, which gather B whole first.
+#[test]
+fn gathered_b_matches_the_reference() {
+    let mut rng = Rng::new(11);
+    let shapes = [
+        (7, 9, 5),
+        (64, 784, 1152),
+        (5, 3300, 150),
+        (800, 900, 20),
+        (3, 1500, 20),
+        (300, 1, 1000),
+        (1, 1000, 300),
+        (33, 47, 300),
+    ];
+    for (idx, &(m, n, k)) in shapes.iter().enumerate() {
+        let (la, lb) = (ALL_LAYOUTS[idx % 3], ALL_LAYOUTS[(idx + 1) % 3]);
+        let case = Case::new(&mut rng, m, n, k, la, lb, idx % 2 == 1);
+        let (want32, want64) = (case.reference(true), case.reference(false));
+        for kernel in Kernel::supported() {
+            let (got32, got64) = case.run_gathered(kernel);
+            let (e32, e64) = (rel_err(&got32, &want32), rel_err(&got64, &want64));
+            assert!(
+                got32.iter().all(|x| x.is_finite()) && e32 <= 1e-5 && e64 <= 1e-12,
+                "{kernel:?}: rel err {e32:e} (f32), {e64:e} (f64) for {}",
+                case.describe()
+            );
+        }
     }
 }
 

@@ -223,6 +223,49 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
+/// A K x N operand that is never stored: the packer gathers each row of a B panel as it packs
+/// it (a convolution's im2col matrix, read straight from the image), so the matrix is never
+/// written to memory and read back.
+pub trait GatherRows<T>: Sync {
+    /// Columns `j0..j0 + out.len()` of row `p`.
+    fn gather(&self, p: usize, j0: usize, out: &mut [T]);
+}
+
+/// A B operand: a strided matrix, or rows gathered on demand, from column `col0` on.
+#[derive(Clone, Copy)]
+pub enum Operand<'a, T> {
+    Mat(MatRef<'a, T>),
+    Gathered {
+        rows: &'a dyn GatherRows<T>,
+        col0: usize,
+    },
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Operand<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operand::Mat(m) => m.fmt(f),
+            Operand::Gathered { col0, .. } => write!(f, "Gathered {{ col0: {col0} }}"),
+        }
+    }
+}
+
+impl<'a, T: Copy> Operand<'a, T> {
+    /// The operand without its first `cols` columns.
+    fn skip_cols(self, cols: usize) -> Self {
+        match self {
+            Operand::Mat(b) => Operand::Mat(MatRef {
+                data: &b.data[cols * b.cs..],
+                ..b
+            }),
+            Operand::Gathered { rows, col0 } => Operand::Gathered {
+                rows,
+                col0: col0 + cols,
+            },
+        }
+    }
+}
+
 /// One product: C (m x n) = A (m x k) B (k x n), or C += A B when `accumulate`.
 #[derive(Clone, Copy, Debug)]
 pub struct Gemm<'a, T> {
@@ -230,7 +273,7 @@ pub struct Gemm<'a, T> {
     pub n: usize,
     pub k: usize,
     pub a: MatRef<'a, T>,
-    pub b: MatRef<'a, T>,
+    pub b: Operand<'a, T>,
     pub accumulate: bool,
 }
 
@@ -253,7 +296,23 @@ impl<'a, T> Gemm<'a, T> {
             n,
             k,
             a,
-            b,
+            b: Operand::Mat(b),
+            accumulate: false,
+        }
+    }
+
+    /// C (m x n) = A (m x k) B (k x n), B's rows gathered by `rows` as they are packed.
+    pub fn gathered(
+        (m, n, k): (usize, usize, usize),
+        a: MatRef<'a, T>,
+        rows: &'a dyn GatherRows<T>,
+    ) -> Self {
+        Gemm {
+            m,
+            n,
+            k,
+            a,
+            b: Operand::Gathered { rows, col0: 0 },
             accumulate: false,
         }
     }
@@ -271,7 +330,9 @@ impl<'a, T> Gemm<'a, T> {
     fn check(&self, c_len: usize) {
         let (m, n, k) = (self.m, self.n, self.k);
         check_operand("A", (m, k), &self.a);
-        check_operand("B", (k, n), &self.b);
+        if let Operand::Mat(b) = &self.b {
+            check_operand("B", (k, n), b);
+        }
         let need_c = m.checked_mul(n).expect("gemm: m * n overflows usize");
         assert!(
             c_len >= need_c,
@@ -408,24 +469,49 @@ fn gemm_generic<T: Element>(kernel: Kernel, p: &Gemm<T>, c: &mut [T]) {
         }
         return;
     }
+    if let (Operand::Gathered { .. }, true) = (p.b, n == 1 || m == 1) {
+        // The matrix-vector products stream B as it lies: gather it first.
+        return with_dense_b(p, |p| gemm_generic(kernel, p, c));
+    }
     // Threads only for products big enough to pay for the fork-join, at most one per
     // PAR_MIN_WORK multiply-adds.
     let threads = (m * n).saturating_mul(k) / PAR_MIN_WORK;
     let threads = threads.clamp(1, super::team::threads());
     let fused = kernel != Kernel::Portable;
-    if n == 1 {
+    match p.b {
         // C (m x 1) = A (m x k) * b (k).
-        gemv(p.a, p.b, k, c, p.accumulate, fused, threads);
-    } else if m == 1 {
+        Operand::Mat(b) if n == 1 => gemv(p.a, b, k, c, p.accumulate, fused, threads),
         // C^T (n x 1) = B^T (n x k) * a^T (k).
-        gemv(p.b.t(), p.a.t(), k, c, p.accumulate, fused, threads);
-    } else {
-        T::blocked(kernel, p, c, threads);
+        Operand::Mat(b) if m == 1 => gemv(b.t(), p.a.t(), k, c, p.accumulate, fused, threads),
+        _ => T::blocked(kernel, p, c, threads),
     }
 }
 
+/// Runs `f` on the same product with a gathered B written out as a row-major matrix (for the
+/// paths that do not pack B); a stored B is passed as it is.
+fn with_dense_b<T: Element, R>(p: &Gemm<T>, f: impl FnOnce(&Gemm<T>) -> R) -> R {
+    let Operand::Gathered { rows, col0 } = p.b else {
+        return f(p);
+    };
+    let mut dense = vec![T::ZERO; p.k * p.n];
+    for (row, out) in dense.chunks_exact_mut(p.n.max(1)).enumerate() {
+        rows.gather(row, col0, out);
+    }
+    f(&Gemm {
+        b: Operand::Mat(MatRef::rows(&dense, p.n)),
+        ..*p
+    })
+}
+
 fn naive<T: Element>(p: &Gemm<T>, c: &mut [T]) {
-    let (a, b) = (p.a, p.b);
+    with_dense_b(p, |p| naive_dense(p, c));
+}
+
+fn naive_dense<T: Element>(p: &Gemm<T>, c: &mut [T]) {
+    let Operand::Mat(b) = p.b else {
+        unreachable!("with_dense_b gathers B")
+    };
+    let a = p.a;
     for i in 0..p.m {
         for j in 0..p.n {
             let mut sum = T::ZERO;
@@ -633,6 +719,22 @@ fn pack_buffers<T: Element>(buf: &mut Vec<T>, a_len: usize, b_len: usize) -> (&m
     (&mut a[..a_len], &mut rest[..b_len])
 }
 
+/// Step `p` of every `W`-wide sliver of a `kc`-deep pack from `run`, the step's values across
+/// the slivers (zero-padding the last sliver).
+#[inline(always)]
+fn pack_step<T: Element, const W: usize>(dst: &mut [T], kc: usize, p: usize, run: &[T]) {
+    for (s, src) in run.chunks(W).enumerate() {
+        let d = &mut dst[s * W * kc + p * W..][..W];
+        if src.len() == W {
+            // W is a constant, so this is a few vector moves, not a `memcpy` call.
+            d.copy_from_slice(src);
+        } else {
+            d[..src.len()].copy_from_slice(src);
+            d[src.len()..].fill(T::ZERO);
+        }
+    }
+}
+
 /// Packs `len` rows of the view `x` (element (i, p) is `x.data[base + i * x.rs + p * x.cs]`,
 /// `i < len`, `p < kc`) into `W`-wide slivers: `dst[(i / W) * W * kc + p * W + i % W] = X[i, p]`,
 /// zero-padding the last sliver to `W` rows. `dst` must hold `len.div_ceil(W) * W * kc` elements.
@@ -655,17 +757,7 @@ unsafe fn pack_panel<T: Element, const W: usize, P: PackAlongK<T>>(
         // the slivers: reading one sliver at a time would touch a different page at every step
         // and defeat the hardware prefetchers.
         for p in 0..kc {
-            let run = &x.data[base + p * x.cs..][..len];
-            for (s, src) in run.chunks(W).enumerate() {
-                let d = &mut dst[s * W * kc + p * W..][..W];
-                if src.len() == W {
-                    // W is a constant, so this is a few vector moves, not a `memcpy` call.
-                    d.copy_from_slice(src);
-                } else {
-                    d[..src.len()].copy_from_slice(src);
-                    d[src.len()..].fill(T::ZERO);
-                }
-            }
+            pack_step::<T, W>(dst, kc, p, &x.data[base + p * x.cs..][..len]);
         }
         return;
     }
@@ -721,10 +813,7 @@ where
         let (s0, s1) = (slivers * t / chunks, slivers * (t + 1) / chunks);
         let (r0, r1) = (s0 * w, (s1 * w).min(len));
         if split_n {
-            let b = MatRef {
-                data: &b.data[r0 * b.cs..],
-                ..b
-            };
+            let b = b.skip_cols(r0);
             // SAFETY: columns r0..r1 of C, which no other chunk touches.
             unsafe {
                 let c = SyncPtr(c_ptr.get().add(r0));
@@ -757,7 +846,7 @@ unsafe fn blocked_serial<T, const MR: usize, const NR: usize, K>(
     n: usize,
     k: usize,
     a: MatRef<T>,
-    b: MatRef<T>,
+    b: Operand<T>,
     c: SyncPtr<T>,
     rs_c: usize,
     accumulate: bool,
@@ -771,8 +860,11 @@ unsafe fn blocked_serial<T, const MR: usize, const NR: usize, K>(
     let b_len = K::NC.min(n.next_multiple_of(NR)) * kc_max;
     let mut buf = T::take_buffer();
     let (apack, bpack) = pack_buffers(&mut buf, a_len, b_len);
-    // B^T, so that a B sliver is packed like an A sliver (rows of the view).
-    let bt = b.t();
+    // A gathered row of a panel lands here before it is cut into slivers.
+    let mut line = match b {
+        Operand::Gathered { .. } => vec![T::ZERO; K::NC.min(n)],
+        Operand::Mat(_) => Vec::new(),
+    };
 
     for jc in (0..n).step_by(K::NC) {
         let nc = K::NC.min(n - jc);
@@ -780,8 +872,21 @@ unsafe fn blocked_serial<T, const MR: usize, const NR: usize, K>(
             let kc = K::KC.min(k - pc);
             // The first rank-k update overwrites C unless the caller asked to accumulate.
             let load_c = accumulate || pc > 0;
-            // SAFETY: the caller guarantees the CPU supports `K`.
-            unsafe { pack_panel::<T, NR, K>(bpack, kc, bt, jc * bt.rs + pc * bt.cs, nc) };
+            match b {
+                Operand::Mat(b) => {
+                    // B^T, so that a B sliver is packed like an A sliver (rows of the view).
+                    let bt = b.t();
+                    // SAFETY: the caller guarantees the CPU supports `K`.
+                    unsafe { pack_panel::<T, NR, K>(bpack, kc, bt, jc * bt.rs + pc * bt.cs, nc) };
+                }
+                Operand::Gathered { rows, col0 } => {
+                    let line = &mut line[..nc];
+                    for p in 0..kc {
+                        rows.gather(pc + p, col0 + jc, line);
+                        pack_step::<T, NR>(bpack, kc, p, line);
+                    }
+                }
+            }
             for ic in (0..m).step_by(K::MC) {
                 let mc = K::MC.min(m - ic);
                 // SAFETY: as above.
