@@ -478,3 +478,139 @@ fn gradient_penalty_through_conv_leaky_relu_linear() {
     );
     assert!(analytic[0].is_some() && analytic[2].is_some());
 }
+
+/// (input NCHW, cout, kernel, upsampling factor, padding) of upsampling convolutions: the
+/// DCGAN generator's blocks (k3 and WGAN's k4, same), a factor of 3, valid and wide padding,
+/// one output channel (whose phases the CPU convolves directly), a 1x1 input.
+fn upsampled_cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
+    vec![
+        ([2, 3, 7, 7], 4, 3, 2, Padding::Same),
+        ([2, 3, 5, 6], 4, 4, 2, Padding::Same),
+        ([1, 2, 4, 5], 3, 3, 3, Padding::Valid),
+        ([2, 3, 4, 4], 5, 3, 2, Padding::symmetric(2)),
+        ([3, 4, 6, 5], 1, 3, 2, Padding::Same),
+        ([2, 2, 1, 1], 3, 3, 2, Padding::Same),
+        (
+            [2, 3, 5, 4],
+            2,
+            2,
+            2,
+            Padding::Explicit {
+                top: 0,
+                bottom: 1,
+                left: 1,
+                right: 0,
+            },
+        ),
+    ]
+}
+
+/// The upsampling convolution (its forward, input and weight gradients, bias and activation
+/// in the store) against upsample_nearest2d then conv2d, in f64, on the CPU.
+#[test]
+fn upsampling_convolution_matches_upsample_then_conv() {
+    use ganlab::nn::Activation;
+    let mut rng = fresh_rng("upsampling_convolution_matches_upsample_then_conv");
+    for (xs, cout, k, up, padding) in upsampled_cases() {
+        let x = randn64(&xs, &mut rng).with_grad();
+        let w = randn64(&[cout, xs[1], k, k], &mut rng).with_grad();
+        let b = randn64(&[cout], &mut rng).with_grad();
+        let act = Some(Activation::LeakyRelu(0.2));
+        let fused = x.upsample_conv2d(up, &w, Some(&b), padding, act).unwrap();
+        let want = x
+            .upsample_nearest2d(up)
+            .unwrap()
+            .conv2d_activated(&w, Some(&b), 1, padding, act)
+            .unwrap();
+        assert_eq!(fused.shape(), want.shape(), "{xs:?} k{k} up{up}");
+        let gy = randn64(want.shape(), &mut rng);
+        let grads = |y: &Tensor| {
+            grad(
+                &[y.clone()],
+                Some(&[gy.clone()]),
+                &[x.clone(), w.clone(), b.clone()],
+                false,
+            )
+            .unwrap()
+        };
+        let (got, expected) = (grads(&fused), grads(&want));
+        let pairs = [("y", Some(fused), Some(want))].into_iter().chain(
+            ["dx", "dw", "db"]
+                .into_iter()
+                .zip(got)
+                .zip(expected)
+                .map(|((n, a), b)| (n, a, b)),
+        );
+        for (what, a, b) in pairs {
+            let (a, b) = (
+                a.unwrap().to_vec_f64().unwrap(),
+                b.unwrap().to_vec_f64().unwrap(),
+            );
+            assert_eq!(a.len(), b.len());
+            for (u, v) in a.iter().zip(&b) {
+                assert!(
+                    (u - v).abs() < 1e-10,
+                    "{what} {xs:?} k{k} up{up} {padding:?}: {u} vs {v}"
+                );
+            }
+        }
+    }
+}
+
+/// The GPU runs the upsampling convolution as upsample then the implicit GEMM; it matches
+/// the CPU's phases, forward and both gradients.
+#[test]
+fn gpu_upsampling_convolution_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = fresh_rng("gpu_upsampling_convolution_matches_cpu");
+    for (xs, cout, k, up, padding) in upsampled_cases() {
+        let x = randn(&xs, &mut rng);
+        let w = randn(&[cout, xs[1], k, k], &mut rng);
+        let b = randn(&[cout], &mut rng);
+        let y = x.upsample_conv2d(up, &w, None, padding, None).unwrap();
+        let gy = randn(y.shape(), &mut rng);
+        let what = |s: &str| format!("{s} {xs:?} cout {cout} k{k} up{up} {padding:?}");
+        assert_gpu_matches_cpu(
+            &what("forward"),
+            &gpu,
+            &[x.clone(), w.clone(), b],
+            GEMM_TOL,
+            |t| t[0].upsample_conv2d(up, &t[1], Some(&t[2]), padding, None),
+        );
+        for which in 0..2 {
+            assert_gpu_matches_cpu(
+                &what(["input grad", "weight grad"][which]),
+                &gpu,
+                &[x.clone(), w.clone(), gy.clone()],
+                GEMM_TOL,
+                |t| {
+                    let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
+                    let y = x.upsample_conv2d(up, &w, None, padding, None)?;
+                    let g = grad(&[y], Some(&[t[2].clone()]), &[x, w], false)?;
+                    Ok(g[which].clone().unwrap())
+                },
+            );
+        }
+    }
+}
+
+/// First and second order gradient checks of the upsampling convolution (WGAN-GP's penalty
+/// differentiates through it twice).
+#[test]
+fn upsampling_convolution_gradients_match_finite_differences() {
+    let mut rng = fresh_rng("upsampling_convolution_gradients_match_finite_differences");
+    for (xs, cout, k, up) in [([2, 2, 3, 3], 3, 3, 2), ([1, 2, 2, 3], 2, 4, 2)] {
+        let x = randn64(&xs, &mut rng);
+        let w = randn64(&[cout, xs[1], k, k], &mut rng);
+        let b = randn64(&[cout], &mut rng);
+        let same = Padding::Same;
+        let f = move |t: &[Tensor]| t[0].upsample_conv2d(up, &t[1], Some(&t[2]), same, None);
+        gradcheck("upsample_conv2d", &[x.clone(), w.clone(), b], f, &mut rng);
+        gradgradcheck(
+            "upsample_conv2d",
+            &[x, w],
+            move |t: &[Tensor]| t[0].upsample_conv2d(up, &t[1], None, same, None),
+            &mut rng,
+        );
+    }
+}

@@ -4,14 +4,15 @@ use super::book::{BookGan, Hyper};
 use super::net::Net;
 use crate::nn::{
     Activation, BatchNorm, Conv2d, Conv2dConfig, Dropout, Flatten, Linear, Reshape, Sequential,
-    Upsample, ZeroPad2d,
+    ZeroPad2d,
 };
 use crate::{Device, Result, Rng};
 
 pub const Z_DIM: usize = 100;
 
 /// G: Dense 128*7*7 ReLU, reshape 128x7x7; [UpSampling x2, Conv k3 same, BN(0.8), ReLU] with
-/// 128 then 64 channels; Conv 1 k3 same, tanh -> 1x28x28.
+/// 128 then 64 channels (each upsampling and conv one layer); Conv 1 k3 same, tanh ->
+/// 1x28x28.
 pub fn generator(rng: &mut Rng, device: &Device) -> Result<Sequential> {
     generator_with(3, 1, rng, device)
 }
@@ -25,16 +26,20 @@ pub fn generator_with(
     device: &Device,
 ) -> Result<Sequential> {
     let same = Conv2dConfig::default().same();
+    // Each UpSampling2D is folded into the convolution after it: one op, the same function,
+    // which on the CPU never stores the upsampled image and does 2.25x fewer FLOPs.
+    let up_same = same.upsample(2);
     Ok(Sequential::new()
         .named("dense", Linear::new(Z_DIM, 128 * 7 * 7, rng, device)?)
         .named("relu0", Activation::Relu)
         .named("reshape", Reshape::new(&[128, 7, 7]))
-        .named("up1", Upsample(2))
-        .named("conv1", Conv2d::new(128, 128, kernel, same, rng, device)?)
+        .named(
+            "conv1",
+            Conv2d::new(128, 128, kernel, up_same, rng, device)?,
+        )
         .named("bn1", BatchNorm::new(128, device)?.momentum(0.8))
         .named("relu1", Activation::Relu)
-        .named("up2", Upsample(2))
-        .named("conv2", Conv2d::new(128, 64, kernel, same, rng, device)?)
+        .named("conv2", Conv2d::new(128, 64, kernel, up_same, rng, device)?)
         .named("bn2", BatchNorm::new(64, device)?.momentum(0.8))
         .named("relu2", Activation::Relu)
         .named(

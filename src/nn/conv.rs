@@ -3,7 +3,7 @@
 use super::init::{weight_layer, Fans, WeightConfig, WeightInit, Weights};
 use super::{Activation, Ctx, Layer};
 use crate::ops::Padding;
-use crate::{Device, Result, Rng, Tensor};
+use crate::{Device, Error, Result, Rng, Tensor};
 
 /// Stride, padding and weights of a `Conv2d`. Default: stride 1, `Valid` padding, Keras
 /// initialisation (as `Conv2D` defaults).
@@ -12,6 +12,9 @@ pub struct Conv2dConfig {
     pub stride: usize,
     pub padding: Padding,
     pub weights: WeightConfig,
+    /// The input is nearest-upsampled this many times first (Keras' `UpSampling2D` before
+    /// the `Conv2D`), in the same op; 1: not upsampled.
+    pub upsample: usize,
 }
 
 impl Default for Conv2dConfig {
@@ -20,11 +23,19 @@ impl Default for Conv2dConfig {
             stride: 1,
             padding: Padding::Valid,
             weights: WeightConfig::default(),
+            upsample: 1,
         }
     }
 }
 
 impl Conv2dConfig {
+    /// Upsample the input by `factor` (nearest) before convolving it, stride 1: one op that
+    /// never stores the upsampled image (see [`Tensor::upsample_conv2d`]).
+    pub fn upsample(mut self, factor: usize) -> Self {
+        self.upsample = factor;
+        self
+    }
+
     pub fn stride(mut self, stride: usize) -> Self {
         self.stride = stride;
         self
@@ -59,6 +70,20 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
+    /// `act(conv(x))`, upsampling first where the config says so.
+    fn apply(&self, x: &Tensor, act: Option<Activation>) -> Result<Tensor> {
+        let (w, bias, cfg) = (self.w.effective()?, self.w.bias.as_ref(), &self.cfg);
+        if cfg.upsample == 1 {
+            x.conv2d_activated(&w, bias, cfg.stride, cfg.padding, act)
+        } else if cfg.stride == 1 {
+            x.upsample_conv2d(cfg.upsample, &w, bias, cfg.padding, act)
+        } else {
+            Err(Error::Invalid(
+                "Conv2d: an upsampling convolution takes stride 1".into(),
+            ))
+        }
+    }
+
     pub fn new(
         cin: usize,
         cout: usize,
@@ -81,12 +106,7 @@ impl Conv2d {
 
 impl Layer for Conv2d {
     fn forward(&self, x: &Tensor, _: &mut Ctx) -> Result<Tensor> {
-        x.conv2d(
-            &self.w.effective()?,
-            self.w.bias.as_ref(),
-            self.cfg.stride,
-            self.cfg.padding,
-        )
+        self.apply(x, None)
     }
 
     fn forward_activated(
@@ -95,15 +115,7 @@ impl Layer for Conv2d {
         act: Activation,
         _: &mut Ctx,
     ) -> Option<Result<Tensor>> {
-        Some(self.w.effective().and_then(|w| {
-            x.conv2d_activated(
-                &w,
-                self.w.bias.as_ref(),
-                self.cfg.stride,
-                self.cfg.padding,
-                Some(act),
-            )
-        }))
+        Some(self.apply(x, Some(act)))
     }
 }
 

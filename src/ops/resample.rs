@@ -48,7 +48,13 @@ fn dims(x: &Tensor, f: usize, dir: Dir) -> Result<(usize, usize, usize)> {
 }
 
 /// Planes in parallel; each small row is widened once, then copied `f` times.
-fn upsample_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
+pub(crate) fn upsample_cpu<T: Real>(
+    x: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+    f: usize,
+) -> Vec<T> {
     let (bh, bw) = (h * f, w * f);
     let mut y = vec![T::ZERO; planes * bh * bw];
     let plane_len = (bh * bw).max(1);
@@ -73,7 +79,13 @@ fn upsample_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -
 }
 
 /// Planes in parallel; each output sums its block row by row, left to right.
-fn block_sum_cpu<T: Real>(x: &[T], planes: usize, h: usize, w: usize, f: usize) -> Vec<T> {
+pub(crate) fn block_sum_cpu<T: Real>(
+    x: &[T],
+    planes: usize,
+    h: usize,
+    w: usize,
+    f: usize,
+) -> Vec<T> {
     let bw = w * f;
     let mut y = vec![T::ZERO; planes * h * w];
     let plane_len = (h * w).max(1);

@@ -9,16 +9,18 @@
 //! output channels), which `direct` convolves without the im2col matrix.
 
 mod direct;
+mod upsampled;
 
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::autograd::{no_grad, GradFn};
-use crate::cpu::gemm::{Gemm, MatRef};
+use crate::cpu::gemm::{GatherRows, Gemm, MatRef};
 use crate::cpu::{team, with_cpu2, Real};
-use crate::device::{read, write, Kernel, KernelSource};
+use crate::device::{read, write, GpuBuffer, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 use std::cell::Cell;
+use std::rc::Rc;
 
 /// How a convolution pads its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,9 @@ pub struct Geometry {
     pub stride: usize,
     pub pt: usize,
     pub pl: usize,
+    /// The input is stored `up` times smaller in each direction and convolved as if
+    /// nearest-upsampled to h x w (1: as stored).
+    pub up: usize,
 }
 
 impl Geometry {
@@ -185,7 +190,31 @@ impl Geometry {
             stride,
             pt: pad[0],
             pl: pad[2],
+            up: 1,
         })
+    }
+
+    /// The convolution of input `x` (NCHW) nearest-upsampled `up` times, stride 1: Keras'
+    /// `UpSampling2D` then `Conv2D`, as one op that never stores the upsampled image.
+    pub fn upsampled(x: &[usize], weight: &[usize], up: usize, pad: [usize; 4]) -> Result<Self> {
+        let &[batch, cin, h, w] = x else {
+            return Err(Error::shape(
+                "conv2d",
+                format!("input must be NCHW, got {x:?}"),
+            ));
+        };
+        if up == 0 {
+            return Err(Error::Invalid(
+                "conv2d: upsampling factor must be positive".into(),
+            ));
+        }
+        let g = Geometry::new(&[batch, cin, h * up, w * up], weight, 1, pad)?;
+        Ok(Geometry { up, ..g })
+    }
+
+    /// The same convolution of the upsampled input as stored.
+    fn stored_input(&self) -> Geometry {
+        Geometry { up: 1, ..*self }
     }
 
     fn k(&self) -> usize {
@@ -196,7 +225,7 @@ impl Geometry {
     /// flattened image (a generator's first layer from z, a critic's last), whose im2col
     /// matrix is the batch itself.
     fn is_dense(&self) -> bool {
-        (self.oh, self.ow, self.pt, self.pl) == (1, 1, 0, 0)
+        (self.oh, self.ow, self.pt, self.pl, self.up) == (1, 1, 0, 0, 1)
             && (self.kh, self.kw) == (self.h, self.w)
     }
 
@@ -205,7 +234,7 @@ impl Geometry {
     }
 
     fn input_shape(&self) -> Vec<usize> {
-        vec![self.batch, self.cin, self.h, self.w]
+        vec![self.batch, self.cin, self.h / self.up, self.w / self.up]
     }
 
     fn output_shape(&self) -> Vec<usize> {
@@ -340,29 +369,48 @@ fn valid_range(
 fn im2col_image<T: Real>(x: &[T], g: &Geometry, cols: &mut [T], ld: usize) {
     let ohw = g.oh * g.ow;
     for (row, dst) in cols.chunks_mut(ld).take(g.k()).enumerate() {
-        let dst = &mut dst[..ohw];
+        Im2col { x, g }.gather(row, 0, &mut dst[..ohw]);
+    }
+}
+
+/// The im2col matrix of consecutive images (K x images*OH*OW): stored by `im2col_image`, or
+/// never stored, the GEMM gathering each row from the images as it packs B.
+struct Im2col<'a, T> {
+    x: &'a [T],
+    g: &'a Geometry,
+}
+
+impl<T: Real> GatherRows<T> for Im2col<'_, T> {
+    fn gather(&self, row: usize, j0: usize, out: &mut [T]) {
+        let g = self.g;
+        let (ohw, plane) = (g.oh * g.ow, g.h * g.w);
         let (ci, ky, kx) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-        let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+        // Output columns whose input column lies inside the image, the same on every row.
         let xs = valid_range(g, kx, g.pl, g.w, g.ow);
-        for oy in 0..g.oh {
-            let out = &mut dst[oy * g.ow..][..g.ow];
-            let Some(iy) = g.source(oy, ky, g.pt, g.h) else {
-                out.fill(T::ZERO);
-                continue;
-            };
-            out[..xs.start].fill(T::ZERO);
-            out[xs.end..].fill(T::ZERO);
-            if xs.is_empty() {
-                continue;
-            }
-            let src = &plane[iy * g.w..][..g.w];
-            let first = xs.start * g.stride + kx - g.pl;
-            if g.stride == 1 {
-                out[xs.clone()].copy_from_slice(&src[first..first + xs.len()]);
-            } else {
-                for (o, i) in out[xs.clone()].iter_mut().zip((first..).step_by(g.stride)) {
-                    *o = src[i];
+        // Zero once, then copy the parts inside the image: cheaper than a fill per segment.
+        out.fill(T::ZERO);
+        let (mut img, mut oy, mut ox) = (j0 / ohw, j0 % ohw / g.ow, j0 % g.ow);
+        let mut at = 0;
+        while at < out.len() {
+            let len = (g.ow - ox).min(out.len() - at);
+            let (lo, hi) = (xs.start.max(ox), xs.end.min(ox + len));
+            if let (Some(iy), true) = (g.source(oy, ky, g.pt, g.h), lo < hi) {
+                let src = &self.x[(img * g.cin + ci) * plane + iy * g.w..][..g.w];
+                let first = lo * g.stride + kx - g.pl;
+                let dst = &mut out[at + lo - ox..at + hi - ox];
+                if g.stride == 1 {
+                    dst.copy_from_slice(&src[first..first + dst.len()]);
+                } else {
+                    for (o, i) in dst.iter_mut().zip((first..).step_by(g.stride)) {
+                        *o = src[i];
+                    }
                 }
+            }
+            at += len;
+            ox = 0;
+            oy += 1;
+            if oy == g.oh {
+                (img, oy) = (img + 1, 0);
             }
         }
     }
@@ -425,6 +473,9 @@ fn transpose_blocks<T: Real>(src: &[T], dst: &mut [T], rows_a: usize, rows_b: us
 }
 
 fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    if g.up > 1 {
+        return upsampled::forward(x, w, g);
+    }
     if cpu_direct(g, true) {
         return direct::forward(x, w, g);
     }
@@ -444,19 +495,13 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     team::for_each_piece_with(
         &mut y,
         group * g.cout * ohw,
-        || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
-        |(cols, rows), block, out| {
+        || reorder_scratch(g, group),
+        |rows, block, out| {
             let images = out.len() / (g.cout * ohw).max(1);
             let ld = images * ohw;
-            for j in 0..images {
-                let img = block * group + j;
-                im2col_image(&x[img * image..][..image], g, &mut cols[j * ohw..], ld);
-            }
-            let p = Gemm::new(
-                (g.cout, ld, k),
-                MatRef::rows(w, k),
-                MatRef::rows(&cols[..k * ld], ld),
-            );
+            let x = &x[block * group * image..][..images * image];
+            let cols = Im2col { x, g };
+            let p = Gemm::gathered((g.cout, ld, k), MatRef::rows(w, k), &cols);
             if images == 1 {
                 T::gemm(p, out);
             } else {
@@ -469,6 +514,9 @@ fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 }
 
 fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    if g.up > 1 {
+        return upsampled::input_grad(gy, w, g);
+    }
     if cpu_direct(g, direct::reads_input_grad(g)) {
         return direct::input_grad(gy, w, g);
     }
@@ -558,6 +606,9 @@ fn input_grad_as_forward<T: Real>(w: &[T], g: &Geometry) -> Option<(Vec<T>, Geom
 }
 
 fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    if g.up > 1 {
+        return upsampled::weight_grad(x, gy, g);
+    }
     if cpu_direct(g, true) {
         return direct::weight_grad(x, gy, g);
     }
@@ -680,8 +731,10 @@ pub fn conv_forward_activated(
             Activation::store_cpu(act, &y, bias.as_deref(), g.oh * g.ow);
             std::rc::Rc::new(Storage::Cpu(y))
         }
-        (Storage::Gpu(xb), Storage::Gpu(wb)) => match conv_algo() {
+        (Storage::Gpu(_), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
+                let (x, g) = gpu_input(x, &g)?;
+                let xb = gpu_buffer(&x);
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 // Only the bias variant's store applies an activation.
@@ -697,6 +750,8 @@ pub fn conv_forward_activated(
                 std::rc::Rc::new(Storage::Gpu(out))
             }
             ConvAlgo::Im2col => {
+                let (x, g) = gpu_input(x, &g)?;
+                let xb = gpu_buffer(&x);
                 let ctx = xb.context();
                 let n = g.k() * g.ncols();
                 let cols = ctx.alloc(n)?;
@@ -742,13 +797,15 @@ pub fn conv_forward_activated(
 /// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
 pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
     gy.same_device(w, "conv2d input gradient")?;
+    let up = g.up;
     check_shape(gy, &g.output_shape(), "output gradient")?;
     check_shape(w, &g.weight_shape(), "weight")?;
     let storage = match (gy.storage(), w.storage()) {
-        (Storage::Cpu(gs), Storage::Cpu(ws)) => {
-            Storage::Cpu(with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?)
-        }
+        (Storage::Cpu(gs), Storage::Cpu(ws)) => Rc::new(Storage::Cpu(
+            with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?,
+        )),
         (Storage::Gpu(gb), Storage::Gpu(wb)) => {
+            let g = g.stored_input();
             let ctx = gb.context();
             let (m, n) = (g.cin, g.batch * g.h * g.w);
             let out = ctx.alloc(m * n)?;
@@ -763,11 +820,18 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                 [wb, gb, &out],
                 None,
             )?;
-            Storage::Gpu(out)
+            let dx = Rc::new(Storage::Gpu(out));
+            if up == 1 {
+                dx
+            } else {
+                // The gradient of the upsampled input, summed over each pixel's copies.
+                let dxu = Tensor::from_storage(dx, g.input_shape());
+                no_grad(|| dxu.sum_pool2d(up))?.storage_rc().clone()
+            }
         }
         _ => unreachable!("same_device checked"),
     };
-    Ok(Tensor::from_op(
+    Ok(Tensor::from_op_shared(
         storage,
         g.input_shape(),
         &[gy, w],
@@ -784,7 +848,9 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
         (Storage::Cpu(xs), Storage::Cpu(gs)) => {
             Storage::Cpu(with_cpu2!("conv2d", xs, gs, x, gy => weight_grad_cpu(x, gy, &g))?)
         }
-        (Storage::Gpu(xb), Storage::Gpu(gb)) => {
+        (Storage::Gpu(_), Storage::Gpu(gb)) => {
+            let (x, g) = gpu_input(x, &g)?;
+            let xb = gpu_buffer(&x);
             let ctx = xb.context();
             let (m, n) = (g.cout, g.k());
             let out = ctx.alloc(m * n)?;
@@ -808,6 +874,22 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
         &[x, gy],
         WeightGradGrad(g),
     ))
+}
+
+/// The input the GPU kernels read, and its geometry: an upsampled input is upsampled first.
+fn gpu_input(x: &Tensor, g: &Geometry) -> Result<(Tensor, Geometry)> {
+    if g.up == 1 {
+        return Ok((x.clone(), *g));
+    }
+    let up = no_grad(|| x.detach().upsample_nearest2d(g.up))?;
+    Ok((up, g.stored_input()))
+}
+
+fn gpu_buffer(t: &Tensor) -> &GpuBuffer {
+    match t.storage() {
+        Storage::Gpu(b) => b,
+        Storage::Cpu(_) => unreachable!("a GPU op's result is on the GPU"),
+    }
 }
 
 /// The convolution's backward (it does not read the output).
@@ -889,6 +971,26 @@ fn add_channel_bias(y: Tensor, bias: Option<&Tensor>, channels: usize) -> Result
     }
 }
 
+/// Input height and width, kernel height and width, or an error naming the wrong shape.
+fn conv_sizes(x: &Tensor, weight: &Tensor) -> Result<[usize; 4]> {
+    let &[_, _, h, w] = x.shape() else {
+        return Err(Error::shape(
+            "conv2d",
+            format!("input must be NCHW, got {:?}", x.shape()),
+        ));
+    };
+    let &[_, _, kh, kw] = weight.shape() else {
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "weight must be [cout, cin, kh, kw], got {:?}",
+                weight.shape()
+            ),
+        ));
+    };
+    Ok([h, w, kh, kw])
+}
+
 impl Tensor {
     /// 2-D convolution of an NCHW input with weights `[cout, cin, kh, kw]` (cross-correlation,
     /// as in every framework), optional bias `[cout]`.
@@ -911,30 +1013,27 @@ impl Tensor {
         padding: Padding,
         act: Option<Activation>,
     ) -> Result<Tensor> {
-        let (h, w) = match self.shape() {
-            [_, _, h, w] => (*h, *w),
-            s => {
-                return Err(Error::shape(
-                    "conv2d",
-                    format!("input must be NCHW, got {s:?}"),
-                ))
-            }
-        };
-        let (kh, kw) = match weight.shape() {
-            [_, _, kh, kw] => (*kh, *kw),
-            s => {
-                return Err(Error::shape(
-                    "conv2d",
-                    format!("weight must be [cout, cin, kh, kw], got {s:?}"),
-                ))
-            }
-        };
-        let g = Geometry::new(
-            self.shape(),
-            weight.shape(),
-            stride,
-            padding.resolve(h, w, kh, kw, stride),
-        )?;
+        let [h, w, kh, kw] = conv_sizes(self, weight)?;
+        let pad = padding.resolve(h, w, kh, kw, stride);
+        let g = Geometry::new(self.shape(), weight.shape(), stride, pad)?;
+        conv_forward_activated(self, weight, bias, act, g)
+    }
+
+    /// `act(conv2d(upsample_nearest2d(x, up), ..))` with stride 1: Keras' `UpSampling2D` then
+    /// `Conv2D`, as one op that never stores the upsampled image (on the CPU it runs as
+    /// up x up smaller convolutions of the input itself, 2.25x fewer FLOPs for a 3x3 kernel
+    /// and up = 2).
+    pub fn upsample_conv2d(
+        &self,
+        up: usize,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        padding: Padding,
+        act: Option<Activation>,
+    ) -> Result<Tensor> {
+        let [h, w, kh, kw] = conv_sizes(self, weight)?;
+        let pad = padding.resolve(h * up, w * up, kh, kw, 1);
+        let g = Geometry::upsampled(self.shape(), weight.shape(), up, pad)?;
         conv_forward_activated(self, weight, bias, act, g)
     }
 

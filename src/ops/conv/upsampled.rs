@@ -1,0 +1,226 @@
+//! A convolution of a nearest-upsampled input (Keras' `UpSampling2D` then `Conv2D`, the
+//! DCGAN generator's block) on the CPU, without the upsampled image.
+//!
+//! With an upsampling factor s, the output pixels fall into s x s phases (oy mod s, ox mod s).
+//! Within a phase every kernel row reads the input row `qy + floor((ry + ky - pt) / s)`, so
+//! kernel rows that land on the same input row can be added first: each phase is a stride-1
+//! convolution of the input itself with a smaller kernel (2x2 for a 3x3 kernel and s = 2).
+//! The four phases together do 16 multiply-adds per output pixel and input channel instead of
+//! 36, for the forward pass and both gradients, and the upsampled image (4x the input) is
+//! never stored. The sums are the same terms in another order.
+
+use super::{forward_cpu, input_grad_cpu, weight_grad_cpu, Geometry};
+use crate::cpu::{team, Real, PAR_CHUNK};
+use crate::ops::resample::{block_sum_cpu, upsample_cpu};
+
+/// One phase along one axis: output positions `r, r + s, ...`, read through a kernel of `taps`
+/// rows starting `pad` rows above the input row of the output's quotient.
+struct AxisPhase {
+    r: usize,
+    /// Outputs in this phase.
+    out: usize,
+    /// The phase kernel's size and its padding before and after the input.
+    taps: usize,
+    pad: [usize; 2],
+    /// The phase kernel's tap of each original kernel tap.
+    tap_of: Vec<usize>,
+}
+
+/// The phases of one axis of a stride-1 convolution of an input of `n` upsampled by `s`,
+/// kernel `k`, padding `pad` before, `out` outputs; `None` where a phase would need negative
+/// padding after the input (an output cropped short of the upsampled image).
+fn axis_phases(n: usize, s: usize, k: usize, pad: usize, out: usize) -> Option<Vec<AxisPhase>> {
+    let floor_div = |a: isize| a.div_euclid(s as isize);
+    (0..s.min(out))
+        .map(|r| {
+            let first = floor_div(r as isize - pad as isize);
+            let last = floor_div((r + k - 1) as isize - pad as isize);
+            let taps = (last - first + 1) as usize;
+            let out = (out - r).div_ceil(s);
+            // r < s, so the first tap is at most 0 rows below the output's input row.
+            let before = (-first) as usize;
+            let after = (out + taps - 1).checked_sub(n + before)?;
+            let tap_of = (0..k)
+                .map(|t| (floor_div((r + t) as isize - pad as isize) - first) as usize)
+                .collect();
+            Some(AxisPhase {
+                r,
+                out,
+                taps,
+                pad: [before, after],
+                tap_of,
+            })
+        })
+        .collect()
+}
+
+/// One phase of the convolution: its outputs and its stride-1 convolution of the input.
+struct Phase {
+    y: AxisPhase,
+    x: AxisPhase,
+    g: Geometry,
+}
+
+/// The s x s phases of `g` (whose input is upsampled by `g.up`), or `None` where the phases do
+/// not apply (a stride above 1, or an output cropped short of the upsampled image).
+fn phases(g: &Geometry) -> Option<Vec<Phase>> {
+    if g.stride != 1 {
+        return None;
+    }
+    let (h, w) = (g.h / g.up, g.w / g.up);
+    let rows = axis_phases(h, g.up, g.kh, g.pt, g.oh)?;
+    let cols = axis_phases(w, g.up, g.kw, g.pl, g.ow)?;
+    let mut all = Vec::with_capacity(rows.len() * cols.len());
+    for y in &rows {
+        for x in &cols {
+            let g = Geometry::new(
+                &[g.batch, g.cin, h, w],
+                &[g.cout, g.cin, y.taps, x.taps],
+                1,
+                [y.pad[0], y.pad[1], x.pad[0], x.pad[1]],
+            )
+            .ok()?;
+            debug_assert_eq!((g.oh, g.ow), (y.out, x.out));
+            let clone = |a: &AxisPhase| AxisPhase {
+                tap_of: a.tap_of.clone(),
+                ..*a
+            };
+            all.push(Phase {
+                y: clone(y),
+                x: clone(x),
+                g,
+            });
+        }
+    }
+    Some(all)
+}
+
+impl Phase {
+    /// The phase kernel: the original taps that read the same input pixel, added.
+    fn weight<T: Real>(&self, w: &[T], g: &Geometry) -> Vec<T> {
+        let (taps, ptaps) = (g.kh * g.kw, self.y.taps * self.x.taps);
+        let mut pw = vec![T::ZERO; g.cout * g.cin * ptaps];
+        for (src, dst) in w.chunks_exact(taps).zip(pw.chunks_exact_mut(ptaps)) {
+            for (ky, row) in src.chunks_exact(g.kw).enumerate() {
+                let prow = &mut dst[self.y.tap_of[ky] * self.x.taps..][..self.x.taps];
+                for (kx, &v) in row.iter().enumerate() {
+                    let d = &mut prow[self.x.tap_of[kx]];
+                    *d = *d + v;
+                }
+            }
+        }
+        pw
+    }
+
+    /// Adds the phase kernel's gradient `pw` into the original kernel's `dw`: each original
+    /// tap takes the gradient of the phase tap it was added into.
+    fn add_weight_grad<T: Real>(&self, pw: &[T], dw: &mut [T], g: &Geometry) {
+        let (taps, ptaps) = (g.kh * g.kw, self.y.taps * self.x.taps);
+        for (src, dst) in pw.chunks_exact(ptaps).zip(dw.chunks_exact_mut(taps)) {
+            for (ky, row) in dst.chunks_exact_mut(g.kw).enumerate() {
+                let prow = &src[self.y.tap_of[ky] * self.x.taps..][..self.x.taps];
+                for (kx, d) in row.iter_mut().enumerate() {
+                    *d = *d + prow[self.x.tap_of[kx]];
+                }
+            }
+        }
+    }
+
+    /// Output row `qy` of this phase within an output plane of `g`: the columns it takes.
+    fn row_of<'a, T>(
+        &self,
+        g: &Geometry,
+        plane: &'a [T],
+        qy: usize,
+    ) -> impl Iterator<Item = &'a T> {
+        let row = &plane[(qy * g.up + self.y.r) * g.ow..][..g.ow];
+        row.iter().skip(self.x.r).step_by(g.up)
+    }
+
+    /// This phase's share of `full` (planes of the whole output).
+    fn gather<T: Real>(&self, g: &Geometry, full: &[T]) -> Vec<T> {
+        let (plane, pplane) = (g.oh * g.ow, self.g.oh * self.g.ow);
+        let mut part = vec![T::ZERO; g.batch * g.cout * pplane];
+        team::for_each_row(
+            &mut part,
+            pplane,
+            team::rows_per_piece(pplane),
+            |p, part| {
+                let full = &full[p * plane..][..plane];
+                for (qy, prow) in part.chunks_exact_mut(self.g.ow.max(1)).enumerate() {
+                    prow.iter_mut()
+                        .zip(self.row_of(g, full, qy))
+                        .for_each(|(v, &o)| *v = o);
+                }
+            },
+        );
+        part
+    }
+
+    /// Writes this phase's outputs `part` into their places in `full`.
+    fn scatter<T: Real>(&self, g: &Geometry, part: &[T], full: &mut [T]) {
+        let (plane, pplane) = (g.oh * g.ow, self.g.oh * self.g.ow);
+        team::for_each_row(full, plane, team::rows_per_piece(plane), |p, full| {
+            let part = &part[p * pplane..][..pplane];
+            for (qy, prow) in part.chunks_exact(self.g.ow.max(1)).enumerate() {
+                let row = &mut full[(qy * g.up + self.y.r) * g.ow..][..g.ow];
+                row.iter_mut()
+                    .skip(self.x.r)
+                    .step_by(g.up)
+                    .zip(prow)
+                    .for_each(|(o, &v)| *o = v);
+            }
+        });
+    }
+}
+
+/// The same convolution of the upsampled input, stored (where the phases do not apply).
+fn upsampled_input<T: Real>(x: &[T], g: &Geometry) -> (Vec<T>, Geometry) {
+    let (h, w) = (g.h / g.up, g.w / g.up);
+    let plain = g.stored_input();
+    (upsample_cpu(x, g.batch * g.cin, h, w, g.up), plain)
+}
+
+pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let Some(phases) = phases(g) else {
+        let (xu, plain) = upsampled_input(x, g);
+        return forward_cpu(&xu, w, &plain);
+    };
+    let mut y = vec![T::ZERO; g.batch * g.cout * g.oh * g.ow];
+    for phase in &phases {
+        let py = forward_cpu(x, &phase.weight(w, g), &phase.g);
+        phase.scatter(g, &py, &mut y);
+    }
+    y
+}
+
+pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let Some(phases) = phases(g) else {
+        let plain = g.stored_input();
+        let dxu = input_grad_cpu(gy, w, &plain);
+        return block_sum_cpu(&dxu, g.batch * g.cin, g.h / g.up, g.w / g.up, g.up);
+    };
+    let mut dx = vec![T::ZERO; g.batch * g.cin * (g.h / g.up) * (g.w / g.up)];
+    for phase in &phases {
+        let pdx = input_grad_cpu(&phase.gather(g, gy), &phase.weight(w, g), &phase.g);
+        team::for_each_piece(&mut dx, PAR_CHUNK, |i, dx| {
+            dx.iter_mut()
+                .zip(&pdx[i * PAR_CHUNK..])
+                .for_each(|(d, &p)| *d = *d + p);
+        });
+    }
+    dx
+}
+
+pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    let Some(phases) = phases(g) else {
+        let (xu, plain) = upsampled_input(x, g);
+        return weight_grad_cpu(&xu, gy, &plain);
+    };
+    let mut dw = vec![T::ZERO; g.cout * g.cin * g.kh * g.kw];
+    for phase in &phases {
+        let pdw = weight_grad_cpu(x, &phase.gather(g, gy), &phase.g);
+        phase.add_weight_grad(&pdw, &mut dw, g);
+    }
+    dw
+}
