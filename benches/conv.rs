@@ -2,12 +2,16 @@
 //! --batch 64,256 --device cpu|gpu --peak-tflops T]`
 //!
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
-//! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`): forward, gradient w.r.t. the input and w.r.t.
+//! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`), and the
+//! generators' upsampling convolutions as they train (`--filter up`) next to the same
+//! convolutions of the stored upsampled image: forward, gradient w.r.t. the input and w.r.t.
 //! the weights, in every kernel variant of each device (`--variant` forces one):
 //! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
 //!   64x128 tiles where they fill the device, split-K where the grid is too small), `tiled`
 //!   and `wide` (64x64 or 64x128 tiles whatever the shape), `nosplit` (one pass over all of
-//!   K), `im2col` (forward only: the im2col matrix, then the matmul kernel);
+//!   K), `nosubgroups` (the plan's choice with the thin kernel's lanes added by its
+//!   shared-memory tree where the device has subgroups), `im2col` (forward only: the im2col
+//!   matrix, then the matmul kernel);
 //! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
 //!
 //! By default every GPU variant runs and the CPU's `auto`; `--variant all` runs every variant
@@ -143,6 +147,67 @@ fn layers() -> Vec<Layer> {
             Valid,
         ),
     ]
+}
+
+/// Upsampling convolutions (the input nearest-upsampled `up` times, then a stride-1
+/// convolution, one op): (model, layer, cin, cout, input size before upsampling, kernel, up,
+/// padding).
+fn upsampling_layers() -> Vec<Layer> {
+    use Padding::*;
+    vec![
+        (
+            "dcgan-G",
+            "up x2 + conv1 128->128 7x7",
+            128,
+            128,
+            7,
+            3,
+            2,
+            Same,
+        ),
+        (
+            "dcgan-G",
+            "up x2 + conv2 128->64 14x14",
+            128,
+            64,
+            14,
+            3,
+            2,
+            Same,
+        ),
+        (
+            "wgan-G",
+            "up x2 + conv1 128->128 k4 7x7",
+            128,
+            128,
+            7,
+            4,
+            2,
+            Same,
+        ),
+        (
+            "wgan-G",
+            "up x2 + conv2 128->64 k4 14x14",
+            128,
+            64,
+            14,
+            4,
+            2,
+            Same,
+        ),
+    ]
+}
+
+/// A layer's geometry at `batch`; the stride field of an upsampling layer is its factor.
+fn geometry(layer: &Layer, upsampling: bool, batch: usize) -> Result<Geometry> {
+    let &(_, _, cin, cout, size, k, stride, padding) = layer;
+    let (x, w) = ([batch, cin, size, size], [cout, cin, k, k]);
+    if upsampling {
+        let pad = padding.resolve(size * stride, size * stride, k, k, 1);
+        Geometry::upsampled(&x, &w, stride, pad)
+    } else {
+        Geometry::new(&x, &w, stride, padding.resolve(size, size, k, k, stride))
+    }
 }
 
 struct Options {
@@ -289,7 +354,8 @@ fn time_pass(
     reps: usize,
     rng: &mut Rng,
 ) -> Result<(f64, bool, Vec<GemmLaunch>)> {
-    let x = Tensor::randn(&[g.batch, g.cin, g.h, g.w], 0.0, 1.0, rng, dev)?;
+    let (h, w) = (g.h / g.up, g.w / g.up);
+    let x = Tensor::randn(&[g.batch, g.cin, h, w], 0.0, 1.0, rng, dev)?;
     let w = Tensor::randn(&[g.cout, g.cin, g.kh, g.kw], 0.0, 0.1, rng, dev)?;
     let gy = Tensor::randn(&[g.batch, g.cout, g.oh, g.ow], 0.0, 1.0, rng, dev)?;
     let run = || -> Result<Tensor> {
@@ -376,7 +442,9 @@ fn main() {
     );
 
     let mut rows = Vec::new();
-    for (model, layer, cin, cout, size, k, stride, padding) in layers() {
+    let all = layers().into_iter().map(|l| (l, false));
+    for (spec, upsampling) in all.chain(upsampling_layers().into_iter().map(|l| (l, true))) {
+        let (model, layer) = (spec.0, spec.1);
         let name = format!("{model} {layer}");
         if opts
             .filter
@@ -386,9 +454,7 @@ fn main() {
             continue;
         }
         for &batch in &batches {
-            let pad = padding.resolve(size, size, k, k, stride);
-            let Ok(g) = Geometry::new(&[batch, cin, size, size], &[cout, cin, k, k], stride, pad)
-            else {
+            let Ok(g) = geometry(&spec, upsampling, batch) else {
                 continue;
             };
             println!(
@@ -410,7 +476,7 @@ fn main() {
                                 let gflops = g.flops() / secs / 1e9;
                                 let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
                                 println!(
-                                    "  {dev_name:<4} {label:<12} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
+                                    "  {dev_name:<4} {label:<16} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
                                     secs * 1e3,
                                     describe(&launches)
                                 );
@@ -430,7 +496,7 @@ fn main() {
                                     },
                                 });
                             }
-                            Err(e) => println!("  {dev_name:<4} {label:<12} skipped: {e}"),
+                            Err(e) => println!("  {dev_name:<4} {label:<16} skipped: {e}"),
                         }
                     }
                 }

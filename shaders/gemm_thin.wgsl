@@ -14,8 +14,10 @@ const WIDE: u32 = 64u;
 
 var<workgroup> sums: array<vec4<f32>, 256>;
 
-@compute @workgroup_size(256)
-fn thin(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+// `t` is the thread's place in the layout below (its local index, or its subgroup-major index
+// where the entry point found full subgroups); `sg` is the subgroup size where the lanes of
+// one wide index may be added by subgroups (`lane_total`), else 0.
+fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
     let thin_m = p.m <= THIN;
     var per_round = 4u;
     if ((thin_m && b_n_fast()) || (!thin_m && !a_k_fast())) {
@@ -56,16 +58,8 @@ fn thin(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
                 }
             }
         }
-        sums[lane * per_round + wide_lane] = acc;
-        workgroupBarrier();
-        for (var half = lanes / 2u; half > 0u; half /= 2u) {
-            if (lane < half) {
-                sums[lane * per_round + wide_lane] += sums[(lane + half) * per_round + wide_lane];
-            }
-            workgroupBarrier();
-        }
+        let s = lane_total(acc, lane, wide_lane, lanes, per_round, select(0u, sg, lanes == 64u));
         if (lane == 0u && w < wide_n) {
-            let s = sums[wide_lane];
             for (var i = 0u; i < thin_n; i++) {
                 if (thin_m) {
                     emit(z, i, w, s[i]);
@@ -77,4 +71,18 @@ fn thin(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
         // The next round overwrites the sums.
         workgroupBarrier();
     }
+}
+
+// The lanes' sums of each wide index added by a fixed tree in shared memory: the total, in
+// lane 0.
+fn tree_total(acc: vec4<f32>, lane: u32, wide_lane: u32, lanes: u32, per_round: u32) -> vec4<f32> {
+    sums[lane * per_round + wide_lane] = acc;
+    workgroupBarrier();
+    for (var half = lanes / 2u; half > 0u; half /= 2u) {
+        if (lane < half) {
+            sums[lane * per_round + wide_lane] += sums[(lane + half) * per_round + wide_lane];
+        }
+        workgroupBarrier();
+    }
+    return sums[wide_lane];
 }

@@ -387,3 +387,62 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
         }
     }
 }
+
+/// The thin kernel with its lanes added by subgroup operations (the default where the device
+/// has them, as lavapipe does) and by the shared-memory tree (forced): both match the CPU, in
+/// both thread layouts (K-fast and wide-fast operands), split or whole, with a bias in the
+/// store, and a convolution with one output channel.
+#[test]
+fn thin_gemms_with_and_without_subgroups_match_cpu() {
+    use ganlab::ops::gemm::{record_launches, with_splits, with_subgroups};
+    let Some(gpu) = gpu() else { return };
+    let Device::Gpu(ctx) = &gpu else { return };
+    let has = ctx.has_subgroups();
+    let mut rng = fresh_rng("thin_gemms_with_and_without_subgroups_match_cpu");
+    let (a, at) = (randn(&[3, 997], &mut rng), randn(&[997, 3], &mut rng));
+    let (b, bt) = (randn(&[997, 300], &mut rng), randn(&[300, 997], &mut rng));
+    let (x, w, bias) = (
+        randn(&[2, 5, 9, 11], &mut rng),
+        randn(&[1, 5, 3, 3], &mut rng),
+        randn(&[1], &mut rng),
+    );
+    for on in [true, false] {
+        for splits in [1, 7] {
+            let what = |s: &str| format!("{s}, subgroups {on}, {splits} splits");
+            let check =
+                |name: &str, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> ganlab::Result<Tensor>| {
+                    let ((), launches) = record_launches(|| {
+                        with_subgroups(on, || {
+                            with_splits(splits, || {
+                                assert_gpu_matches_cpu(&what(name), &gpu, inputs, REDUCTION, f)
+                            })
+                        })
+                    });
+                    assert!(
+                        launches.iter().all(|l| l.subgroups == (on && has)),
+                        "{}: {launches:?}",
+                        what(name)
+                    );
+                };
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let inputs = [
+                    [&a, &at][ta as usize].clone(),
+                    [&b, &bt][tb as usize].clone(),
+                ];
+                check(
+                    &format!("3 x 997 x 300, a^T {ta} b^T {tb}"),
+                    &inputs,
+                    &|t| ganlab::ops::matmul_t(&t[0], &t[1], ta, tb),
+                );
+            }
+            let inputs = [bt.clone(), a.clone(), randn(&[3], &mut fresh_rng("bias"))];
+            check("linear 300 x 997 -> 3 with bias", &inputs, &|t| {
+                t[0].linear(&t[1], Some(&t[2]))
+            });
+            let inputs = [x.clone(), w.clone(), bias.clone()];
+            check("conv 5 -> 1 channel", &inputs, &|t| {
+                t[0].conv2d(&t[1], Some(&t[2]), 1, ganlab::ops::Padding::Same)
+            });
+        }
+    }
+}

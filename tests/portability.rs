@@ -19,7 +19,20 @@ fn translate(kernel: &dyn KernelSource, mode: ParamsMode) -> Result<(), String> 
     let source = kernel.wgsl(mode);
     let module = naga::front::wgsl::parse_str(&source)
         .map_err(|e| format!("WGSL: {}", e.emit_to_string(&source)))?;
-    let info = Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
+    // Subgroup operations only where the kernel says it uses them (wgpu then requires
+    // `Features::SUBGROUP`): a plain kernel that used them would fail here.
+    let mut validator = if kernel.subgroups() {
+        let mut v = Validator::new(
+            ValidationFlags::all(),
+            Capabilities::IMMEDIATES | Capabilities::SUBGROUP,
+        );
+        v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+        v
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
+    };
+    let info = validator
         .validate(&module)
         .map_err(|e| format!("validation: {}", e.emit_to_string(&source)))?;
     let entry = kernel.entry().to_string();
@@ -116,11 +129,12 @@ fn the_kernel_list_covers_every_family_once() {
         );
     }
     // 15 unary, 9 x 2 binary, 2 x 2 reductions, 3 convolution modes and matmul (each tiled,
-    // wide and thin, whole or split-K, and the split's reduce; conv forward and matmul also
-    // tiled, wide, thin and reduce with a bias in the store) and im2col, strided copy, 2 dropout,
-    // 2 embedding, 2 resampling, 4 batch norm, 2 BCE, fill and flat copy, 3 optimisers (their
-    // multi-tensor kernels, with the clip).
-    let expected = 15 + 18 + 4 + 4 * 7 + 2 * 4 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 3;
+    // wide and thin, whole or split-K, the thin ones also with subgroups, and the split's
+    // reduce; conv forward and matmul also tiled, wide, thin (plain and with subgroups) and
+    // reduce with a bias in the store) and im2col, strided copy, 2 dropout, 2 embedding, 2
+    // resampling, 4 batch norm, 2 BCE, fill and flat copy, 3 optimisers (their multi-tensor
+    // kernels, with the clip).
+    let expected = 15 + 18 + 4 + 4 * 9 + 2 * 5 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 3;
     assert_eq!(kernels.len(), expected);
 }
 

@@ -17,7 +17,7 @@ pub fn write_json(name: &str, json: &str) {
     }
 }
 
-use ganlab::ops::gemm::{with_splits, with_variant, GemmLaunch, Variant};
+use ganlab::ops::gemm::{with_splits, with_subgroups, with_variant, GemmLaunch, Variant};
 
 /// How a GPU GEMM can be forced (`--variant`): the launch plan's choice (`auto`), the 64x64
 /// tiles (`tiled`) or the 64x128 ones (`wide`) whatever the shape, or one pass over all of K
@@ -28,14 +28,17 @@ pub enum GemmVariant {
     Tiled,
     Wide,
     NoSplit,
+    /// The plan's choice without subgroup operations (the thin kernel's lanes by the tree).
+    NoSubgroups,
 }
 
 impl GemmVariant {
-    pub const ALL: [GemmVariant; 4] = [
+    pub const ALL: [GemmVariant; 5] = [
         GemmVariant::Auto,
         GemmVariant::Tiled,
         GemmVariant::Wide,
         GemmVariant::NoSplit,
+        GemmVariant::NoSubgroups,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl GemmVariant {
             GemmVariant::Tiled => "tiled",
             GemmVariant::Wide => "wide",
             GemmVariant::NoSplit => "nosplit",
+            GemmVariant::NoSubgroups => "nosubgroups",
         }
     }
 
@@ -54,6 +58,7 @@ impl GemmVariant {
             GemmVariant::Tiled => with_variant(Variant::Tiled, f),
             GemmVariant::Wide => with_variant(Variant::Wide, f),
             GemmVariant::NoSplit => with_splits(1, f),
+            GemmVariant::NoSubgroups => with_subgroups(false, f),
         }
     }
 }
@@ -64,9 +69,10 @@ pub fn describe(launches: &[GemmLaunch]) -> String {
         .iter()
         .map(|l| {
             format!(
-                "{} ({:?}): {} split{}, {} wg, {} K-steps",
+                "{} ({:?}{}): {} split{}, {} wg, {} K-steps",
                 l.kernel,
                 l.variant,
+                if l.subgroups { ", subgroups" } else { "" },
                 l.splits,
                 if l.splits == 1 { "" } else { "s" },
                 l.workgroups,

@@ -140,8 +140,10 @@ impl GpuContext {
         let adapter = req.choose(&instance)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features =
-            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::IMMEDIATES);
+        let features = adapter.features()
+            & (wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::IMMEDIATES
+                | wgpu::Features::SUBGROUP);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ganlab"),
             required_features: features,
@@ -218,6 +220,11 @@ impl GpuContext {
 
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Whether kernels may use subgroup operations (`Features::SUBGROUP`).
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// How kernel params reach the GPU on this context.
@@ -520,6 +527,11 @@ impl GpuContext {
     /// arena mode), then its buffers.
     fn compile(&self, kernel: &dyn KernelSource) -> Result<Compiled> {
         let name = kernel.name();
+        if kernel.subgroups() && !self.has_subgroups() {
+            return Err(Error::Gpu(format!(
+                "kernel {name} uses subgroup operations, which this device does not offer"
+            )));
+        }
         let storage =
             |binding: u32, read_only: bool, dynamic: Option<u32>| wgpu::BindGroupLayoutEntry {
                 binding,

@@ -112,6 +112,8 @@ pub struct Kernel<P: KernelParams> {
     pub buffers: &'static [Binding],
     /// WGSL fragments after the generated preamble, concatenated in order.
     pub source: &'static [&'static str],
+    /// Uses subgroup operations: only for devices with `Features::SUBGROUP`.
+    pub subgroups: bool,
     params: PhantomData<fn() -> P>,
 }
 
@@ -127,6 +129,7 @@ impl<P: KernelParams> Kernel<P> {
             entry: "main",
             buffers,
             source,
+            subgroups: false,
             params: PhantomData,
         }
     }
@@ -134,6 +137,14 @@ impl<P: KernelParams> Kernel<P> {
     /// The same declaration with another entry point.
     pub const fn entry(self, entry: &'static str) -> Self {
         Kernel { entry, ..self }
+    }
+
+    /// The same declaration, marked as using subgroup operations.
+    pub const fn with_subgroups(self) -> Self {
+        Kernel {
+            subgroups: true,
+            ..self
+        }
     }
 
     /// Bytes of the params struct, as bound (a multiple of 4).
@@ -148,6 +159,8 @@ pub trait KernelSource: Sync {
     fn entry(&self) -> &'static str;
     fn buffers(&self) -> &'static [Binding];
     fn params_bytes(&self) -> u32;
+    /// Whether the kernel uses subgroup operations (`Features::SUBGROUP`).
+    fn subgroups(&self) -> bool;
     /// The whole WGSL module: generated preamble, then the declared fragments.
     fn wgsl(&self, mode: ParamsMode) -> String;
 }
@@ -164,6 +177,9 @@ impl<P: KernelParams> KernelSource for Kernel<P> {
     }
     fn params_bytes(&self) -> u32 {
         Self::params_bytes()
+    }
+    fn subgroups(&self) -> bool {
+        self.subgroups
     }
     fn wgsl(&self, mode: ParamsMode) -> String {
         let mut s = preamble(P::FIELDS, self.buffers, mode);

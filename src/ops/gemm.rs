@@ -99,6 +99,10 @@ fn emit(z: u32, row: u32, col: u32, v: f32) {
 ";
 pub(crate) const REDUCE: &str = include_str!("../../shaders/gemm_reduce.wgsl");
 pub(crate) const THIN_CORE: &str = include_str!("../../shaders/gemm_thin.wgsl");
+/// The thin kernel's entry point and lane reduction: a shared-memory tree, or subgroupAdd
+/// where the device has subgroups.
+pub(crate) const THIN_PLAIN: &str = include_str!("../../shaders/gemm_thin_plain.wgsl");
+pub(crate) const THIN_SUBGROUP: &str = include_str!("../../shaders/gemm_thin_subgroup.wgsl");
 
 /// A GEMM mode's params: split-K needs to set its slice of K and the number of slices.
 pub(crate) trait GemmParams: KernelParams {
@@ -116,6 +120,9 @@ pub(crate) struct GemmKernels<P: KernelParams> {
     pub wide_split: Kernel<P>,
     pub thin: Kernel<P>,
     pub thin_split: Kernel<P>,
+    /// The thin kernels with subgroup operations.
+    pub thin_sg: Kernel<P>,
+    pub thin_split_sg: Kernel<P>,
     pub reduce: Kernel<P>,
     pub bias: Option<BiasKernels<P>>,
 }
@@ -125,16 +132,18 @@ pub(crate) struct BiasKernels<P: KernelParams> {
     pub tiled: Kernel<P>,
     pub wide: Kernel<P>,
     pub thin: Kernel<P>,
+    pub thin_sg: Kernel<P>,
     pub reduce: Kernel<P>,
 }
 
 impl<P: KernelParams> BiasKernels<P> {
-    /// The kernel that runs `variant` whole.
-    fn body(&self, variant: Variant) -> &Kernel<P> {
-        match variant {
-            Variant::Tiled => &self.tiled,
-            Variant::Wide => &self.wide,
-            Variant::Thin => &self.thin,
+    /// The kernel that runs `variant` whole (the thin one with subgroups where `subgroups`).
+    fn body(&self, variant: Variant, subgroups: bool) -> &Kernel<P> {
+        match (variant, subgroups) {
+            (Variant::Tiled, _) => &self.tiled,
+            (Variant::Wide, _) => &self.wide,
+            (Variant::Thin, false) => &self.thin,
+            (Variant::Thin, true) => &self.thin_sg,
         }
     }
 }
@@ -148,23 +157,34 @@ impl<P: KernelParams> GemmKernels<P> {
             &self.wide_split,
             &self.thin,
             &self.thin_split,
+            &self.thin_sg,
+            &self.thin_split_sg,
             &self.reduce,
         ];
         if let Some(b) = &self.bias {
-            all.extend([&b.tiled as &dyn KernelSource, &b.wide, &b.thin, &b.reduce]);
+            all.extend([
+                &b.tiled as &dyn KernelSource,
+                &b.wide,
+                &b.thin,
+                &b.thin_sg,
+                &b.reduce,
+            ]);
         }
         all
     }
 
-    /// The kernel that runs `variant`, whole (`split` false) or as split-K's first pass.
-    fn body(&self, variant: Variant, split: bool) -> &Kernel<P> {
-        match (variant, split) {
-            (Variant::Tiled, false) => &self.plain,
-            (Variant::Tiled, true) => &self.split,
-            (Variant::Wide, false) => &self.wide,
-            (Variant::Wide, true) => &self.wide_split,
-            (Variant::Thin, false) => &self.thin,
-            (Variant::Thin, true) => &self.thin_split,
+    /// The kernel that runs `variant`, whole (`split` false) or as split-K's first pass, the
+    /// thin one with subgroups where `subgroups`.
+    fn body(&self, variant: Variant, split: bool, subgroups: bool) -> &Kernel<P> {
+        match (variant, split, subgroups) {
+            (Variant::Tiled, false, _) => &self.plain,
+            (Variant::Tiled, true, _) => &self.split,
+            (Variant::Wide, false, _) => &self.wide,
+            (Variant::Wide, true, _) => &self.wide_split,
+            (Variant::Thin, false, false) => &self.thin,
+            (Variant::Thin, true, false) => &self.thin_split,
+            (Variant::Thin, false, true) => &self.thin_sg,
+            (Variant::Thin, true, true) => &self.thin_split_sg,
         }
     }
 }
@@ -185,9 +205,15 @@ macro_rules! gemm_kernels {
             wide_split: gemm_kernels!(@kernel concat!($name, "_wide_splitk"), SPLIT_BUFFERS,
                 "main", [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_WIDE, GEMM_CORE]),
             thin: gemm_kernels!(@kernel concat!($name, "_thin"), GEMM_BUFFERS, "thin",
-                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_PLAIN, THIN_CORE]),
             thin_split: gemm_kernels!(@kernel concat!($name, "_thin_splitk"), SPLIT_BUFFERS,
-                "thin", [$($fragment),*], [NO_EPILOGUE, SPLIT, THIN_CORE]),
+                "thin", [$($fragment),*], [NO_EPILOGUE, SPLIT, THIN_PLAIN, THIN_CORE]),
+            thin_sg: gemm_kernels!(@kernel concat!($name, "_thin_sg"), GEMM_BUFFERS, "thin",
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_SUBGROUP, THIN_CORE])
+                .with_subgroups(),
+            thin_split_sg: gemm_kernels!(@kernel concat!($name, "_thin_splitk_sg"),
+                SPLIT_BUFFERS, "thin", [$($fragment),*],
+                [NO_EPILOGUE, SPLIT, THIN_SUBGROUP, THIN_CORE]).with_subgroups(),
             reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce"), SPLIT_BUFFERS,
                 "reduce_splits", [$($fragment),*], [NO_EPILOGUE, REDUCE]),
             bias: gemm_kernels!(@bias $name, [$($fragment),*] $($bias)?),
@@ -213,7 +239,12 @@ macro_rules! gemm_kernels {
                 [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
             thin: gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
-                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_CORE]),
+                [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_PLAIN, THIN_CORE]),
+            thin_sg: gemm_kernels!(@kernel concat!($name, "_thin_sg_bias"), BIAS_BUFFERS,
+                "thin", [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_SUBGROUP, THIN_CORE])
+                .with_subgroups(),
             reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"),
                 SPLIT_BIAS_BUFFERS, "reduce_splits", [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, REDUCE]),
@@ -250,6 +281,8 @@ pub struct GemmLaunch {
     pub workgroups: usize,
     /// K-steps (of BK) each workgroup loops over.
     pub k_steps: usize,
+    /// The thin kernel's lanes were added with subgroup operations.
+    pub subgroups: bool,
 }
 
 impl GemmLaunch {
@@ -319,6 +352,7 @@ pub fn plan(
         splits: 1,
         workgroups: 0,
         k_steps: 0,
+        subgroups: false,
     };
     let groups: usize = launch.grid().iter().product();
     let steps = k.div_ceil(BK).max(1);
@@ -350,6 +384,16 @@ thread_local! {
     static RECORDED: RefCell<Option<Vec<GemmLaunch>>> = const { RefCell::new(None) };
     static FORCED_SPLITS: Cell<Option<usize>> = const { Cell::new(None) };
     static FORCED_VARIANT: Cell<Option<Variant>> = const { Cell::new(None) };
+    static SUBGROUPS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Runs `f` with this thread's GEMMs using subgroup operations where the device has them
+/// (`true`, the default) or never: tests and benches compare both paths this way.
+pub fn with_subgroups<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    let previous = SUBGROUPS.with(|c| c.replace(on));
+    let out = f();
+    SUBGROUPS.with(|c| c.set(previous));
+    out
 }
 
 /// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
@@ -393,7 +437,9 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     bias: Option<&GpuBuffer>,
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
-    let launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
+    let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
+    launch.subgroups =
+        launch.variant == Variant::Thin && ctx.has_subgroups() && SUBGROUPS.with(Cell::get);
     RECORDED.with(|r| {
         if let Some(v) = r.borrow_mut().as_mut() {
             v.push(launch);
@@ -419,12 +465,12 @@ pub(crate) fn launch_gemm<P: GemmParams>(
             )))
         }
     };
-    let body = kernels.body(launch.variant, launch.splits > 1);
+    let body = kernels.body(launch.variant, launch.splits > 1, launch.subgroups);
     if launch.splits == 1 {
         return match with_bias {
             None => ctx.dispatch(body, params, &[a, b, c], groups),
             Some((bias, kernels)) => {
-                let kernel = kernels.body(launch.variant);
+                let kernel = kernels.body(launch.variant, launch.subgroups);
                 ctx.dispatch(kernel, params, &[a, b, c, bias], groups)
             }
         };
