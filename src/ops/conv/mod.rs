@@ -269,6 +269,7 @@ impl Geometry {
             stride: u(self.stride),
             pt: u(self.pt),
             pl: u(self.pl),
+            up: u(self.up),
             ..Default::default()
         }
     }
@@ -287,7 +288,7 @@ crate::kernel_params! {
         m: u32, n: u32, k: u32,
         batch: u32, cin: u32, h: u32, w: u32,
         cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
-        stride: u32, pt: u32, pl: u32,
+        stride: u32, pt: u32, pl: u32, up: u32,
         k_split: u32, splits: u32,
         act: u32, act_alpha: f32,
     }
@@ -733,8 +734,8 @@ pub fn conv_forward_activated(
         }
         (Storage::Gpu(_), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
-                let (x, g) = gpu_input(x, &g)?;
-                let xb = gpu_buffer(&x);
+                // An upsampled input is read through the upsampling, never stored.
+                let xb = gpu_buffer(x);
                 let ctx = xb.context();
                 let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 // Only the bias variant's store applies an activation.
@@ -848,9 +849,7 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
         (Storage::Cpu(xs), Storage::Cpu(gs)) => {
             Storage::Cpu(with_cpu2!("conv2d", xs, gs, x, gy => weight_grad_cpu(x, gy, &g))?)
         }
-        (Storage::Gpu(_), Storage::Gpu(gb)) => {
-            let (x, g) = gpu_input(x, &g)?;
-            let xb = gpu_buffer(&x);
+        (Storage::Gpu(xb), Storage::Gpu(gb)) => {
             let ctx = xb.context();
             let (m, n) = (g.cout, g.k());
             let out = ctx.alloc(m * n)?;
@@ -876,7 +875,8 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
     ))
 }
 
-/// The input the GPU kernels read, and its geometry: an upsampled input is upsampled first.
+/// The input the im2col kernel reads, and its geometry: an upsampled input is upsampled
+/// first (the implicit GEMM reads through the upsampling instead).
 fn gpu_input(x: &Tensor, g: &Geometry) -> Result<(Tensor, Geometry)> {
     if g.up == 1 {
         return Ok((x.clone(), *g));
