@@ -391,7 +391,8 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
 /// The thin kernel with its lanes added by subgroup operations (the default where the device
 /// has them, as lavapipe does) and by the shared-memory tree (forced): both match the CPU, in
 /// both thread layouts (K-fast and wide-fast operands), split or whole, with a bias in the
-/// store, and a convolution with one output channel.
+/// store, and a convolution with one output channel. With 63 slices of K the split-K reduce
+/// takes its subgroup kernel (a workgroup per output) too.
 #[test]
 fn thin_gemms_with_and_without_subgroups_match_cpu() {
     use ganlab::ops::gemm::{record_launches, with_splits, with_subgroups};
@@ -407,7 +408,7 @@ fn thin_gemms_with_and_without_subgroups_match_cpu() {
         randn(&[1], &mut rng),
     );
     for on in [true, false] {
-        for splits in [1, 7] {
+        for splits in [1, 7, 63] {
             let what = |s: &str| format!("{s}, subgroups {on}, {splits} splits");
             let check =
                 |name: &str, inputs: &[Tensor], f: &dyn Fn(&[Tensor]) -> ganlab::Result<Tensor>| {

@@ -98,6 +98,14 @@ fn emit(z: u32, row: u32, col: u32, v: f32) {
 }
 ";
 pub(crate) const REDUCE: &str = include_str!("../../shaders/gemm_reduce.wgsl");
+/// The split-K reduce with a workgroup per element and subgroup sums, for many slices of few
+/// outputs.
+pub(crate) const REDUCE_SUBGROUP: &str = include_str!("../../shaders/gemm_reduce_subgroup.wgsl");
+/// A split-K reduce of at least this many slices over fewer than this many outputs takes a
+/// workgroup per output where the device has subgroups: a thread per output would fill under
+/// 256 workgroups and loop over every slice alone.
+pub const WIDE_REDUCE_SPLITS: usize = 8;
+pub const WIDE_REDUCE_OUTPUTS: usize = MIN_WORKGROUPS * 256;
 pub(crate) const THIN_CORE: &str = include_str!("../../shaders/gemm_thin.wgsl");
 /// The thin kernel's entry point and lane reduction: a shared-memory tree, or subgroupAdd
 /// where the device has subgroups.
@@ -124,6 +132,8 @@ pub(crate) struct GemmKernels<P: KernelParams> {
     pub thin_sg: Kernel<P>,
     pub thin_split_sg: Kernel<P>,
     pub reduce: Kernel<P>,
+    /// The reduce with a workgroup per output and subgroup sums.
+    pub reduce_sg: Kernel<P>,
     pub bias: Option<BiasKernels<P>>,
 }
 
@@ -134,6 +144,7 @@ pub(crate) struct BiasKernels<P: KernelParams> {
     pub thin: Kernel<P>,
     pub thin_sg: Kernel<P>,
     pub reduce: Kernel<P>,
+    pub reduce_sg: Kernel<P>,
 }
 
 impl<P: KernelParams> BiasKernels<P> {
@@ -160,6 +171,7 @@ impl<P: KernelParams> GemmKernels<P> {
             &self.thin_sg,
             &self.thin_split_sg,
             &self.reduce,
+            &self.reduce_sg,
         ];
         if let Some(b) = &self.bias {
             all.extend([
@@ -168,6 +180,7 @@ impl<P: KernelParams> GemmKernels<P> {
                 &b.thin,
                 &b.thin_sg,
                 &b.reduce,
+                &b.reduce_sg,
             ]);
         }
         all
@@ -216,6 +229,9 @@ macro_rules! gemm_kernels {
                 [NO_EPILOGUE, SPLIT, THIN_SUBGROUP, THIN_CORE]).with_subgroups(),
             reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce"), SPLIT_BUFFERS,
                 "reduce_splits", [$($fragment),*], [NO_EPILOGUE, REDUCE]),
+            reduce_sg: gemm_kernels!(@kernel concat!($name, "_splitk_reduce_sg"),
+                SPLIT_BUFFERS, "reduce_splits", [$($fragment),*],
+                [NO_EPILOGUE, REDUCE_SUBGROUP]).with_subgroups(),
             bias: gemm_kernels!(@bias $name, [$($fragment),*] $($bias)?),
         }
     }};
@@ -248,6 +264,9 @@ macro_rules! gemm_kernels {
             reduce: gemm_kernels!(@kernel concat!($name, "_splitk_reduce_bias"),
                 SPLIT_BIAS_BUFFERS, "reduce_splits", [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, REDUCE]),
+            reduce_sg: gemm_kernels!(@kernel concat!($name, "_splitk_reduce_sg_bias"),
+                SPLIT_BIAS_BUFFERS, "reduce_splits", [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, REDUCE_SUBGROUP]).with_subgroups(),
         })
     }};
 }
@@ -281,7 +300,8 @@ pub struct GemmLaunch {
     pub workgroups: usize,
     /// K-steps (of BK) each workgroup loops over.
     pub k_steps: usize,
-    /// The thin kernel's lanes were added with subgroup operations.
+    /// A kernel of this launch used subgroup operations: the thin kernel's lanes, or the
+    /// split-K reduce (a workgroup per output where many slices meet few outputs).
     pub subgroups: bool,
 }
 
@@ -438,8 +458,11 @@ pub(crate) fn launch_gemm<P: GemmParams>(
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
     let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
-    launch.subgroups =
-        launch.variant == Variant::Thin && ctx.has_subgroups() && SUBGROUPS.with(Cell::get);
+    let subgroups = ctx.has_subgroups() && SUBGROUPS.with(Cell::get);
+    let thin_sg = subgroups && launch.variant == Variant::Thin;
+    let wide_reduce =
+        subgroups && launch.splits >= WIDE_REDUCE_SPLITS && m * n < WIDE_REDUCE_OUTPUTS;
+    launch.subgroups = thin_sg || wide_reduce;
     RECORDED.with(|r| {
         if let Some(v) = r.borrow_mut().as_mut() {
             v.push(launch);
@@ -465,12 +488,12 @@ pub(crate) fn launch_gemm<P: GemmParams>(
             )))
         }
     };
-    let body = kernels.body(launch.variant, launch.splits > 1, launch.subgroups);
+    let body = kernels.body(launch.variant, launch.splits > 1, thin_sg);
     if launch.splits == 1 {
         return match with_bias {
             None => ctx.dispatch(body, params, &[a, b, c], groups),
             Some((bias, kernels)) => {
-                let kernel = kernels.body(launch.variant, launch.subgroups);
+                let kernel = kernels.body(launch.variant, thin_sg);
                 ctx.dispatch(kernel, params, &[a, b, c, bias], groups)
             }
         };
@@ -479,12 +502,24 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     params.set_split((launch.k_steps * BK) as u32, launch.splits as u32);
     let partial = ctx.alloc(launch.splits * m * n)?;
     ctx.dispatch(body, &params, &[a, b, c, &partial], groups)?;
-    let grid = ctx.grid(m * n)?;
-    match with_bias {
-        None => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
-        Some((bias, kernels)) => {
+    // A thread per output, or (wide_reduce) a workgroup per output.
+    let grid = if wide_reduce {
+        ctx.grid_for_groups(m * n)?
+    } else {
+        ctx.grid(m * n)?
+    };
+    match (with_bias, wide_reduce) {
+        (None, false) => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
+        (None, true) => ctx.dispatch(&kernels.reduce_sg, &params, &[a, b, c, &partial], grid),
+        (Some((bias, kernels)), false) => {
             ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial, bias], grid)
         }
+        (Some((bias, kernels)), true) => ctx.dispatch(
+            &kernels.reduce_sg,
+            &params,
+            &[a, b, c, &partial, bias],
+            grid,
+        ),
     }
 }
 
