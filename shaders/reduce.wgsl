@@ -13,14 +13,7 @@ fn per_workgroup(
 ) {
     let o = wid.x + wid.y * nwg.x;
     let valid = o < p.outer * p.inner;
-    var acc = init();
-    if (valid) {
-        let base = (o / p.inner) * p.r * p.inner + o % p.inner;
-        for (var j = lid.x; j < p.r; j += WG) {
-            acc = combine(acc, x[base + j * p.inner]);
-        }
-    }
-    part[lid.x] = acc;
+    part[lid.x] = row_part(o, lid.x);
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if (lid.x < s) {
@@ -46,3 +39,4 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     y[o] = acc;
 }
+

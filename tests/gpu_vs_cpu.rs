@@ -185,39 +185,45 @@ fn reductions() {
         (&[64, 6272], &[0]),
         (&[2, 3, 4], &[]),
     ];
-    for (shape, axes) in cases {
-        let x = randn(shape, &mut rng);
-        let what = |op: &str| format!("{op} {shape:?} over {axes:?}");
-        assert_gpu_matches_cpu(
-            &what("sum"),
-            &gpu,
-            std::slice::from_ref(&x),
-            REDUCTION,
-            |t| t[0].sum(axes, false),
-        );
-        assert_gpu_matches_cpu(
-            &what("sum keepdim"),
-            &gpu,
-            std::slice::from_ref(&x),
-            REDUCTION,
-            |t| t[0].sum(axes, true),
-        );
-        assert_gpu_matches_cpu(
-            &what("mean"),
-            &gpu,
-            std::slice::from_ref(&x),
-            REDUCTION,
-            |t| t[0].mean(axes, false),
-        );
-        if axes.len() == 1 {
-            assert_gpu_matches_cpu(
-                &what("max"),
-                &gpu,
-                std::slice::from_ref(&x),
-                REDUCTION,
-                |t| t[0].max(axes[0], false),
-            );
-        }
+    // Long rows over few outputs take a workgroup each: with subgroup operations where the
+    // device has them (lavapipe does), and with the shared-memory tree when forced off.
+    for on in [true, false] {
+        ganlab::device::with_subgroups(on, || {
+            for (shape, axes) in cases {
+                let x = randn(shape, &mut rng);
+                let what = |op: &str| format!("{op} {shape:?} over {axes:?}, subgroups {on}");
+                assert_gpu_matches_cpu(
+                    &what("sum"),
+                    &gpu,
+                    std::slice::from_ref(&x),
+                    REDUCTION,
+                    |t| t[0].sum(axes, false),
+                );
+                assert_gpu_matches_cpu(
+                    &what("sum keepdim"),
+                    &gpu,
+                    std::slice::from_ref(&x),
+                    REDUCTION,
+                    |t| t[0].sum(axes, true),
+                );
+                assert_gpu_matches_cpu(
+                    &what("mean"),
+                    &gpu,
+                    std::slice::from_ref(&x),
+                    REDUCTION,
+                    |t| t[0].mean(axes, false),
+                );
+                if axes.len() == 1 {
+                    assert_gpu_matches_cpu(
+                        &what("max"),
+                        &gpu,
+                        std::slice::from_ref(&x),
+                        REDUCTION,
+                        |t| t[0].max(axes[0], false),
+                    );
+                }
+            }
+        });
     }
     let x = randn(&[3, 4, 5], &mut rng);
     assert_gpu_matches_cpu("max_all", &gpu, std::slice::from_ref(&x), REDUCTION, |t| {
@@ -395,7 +401,8 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
 /// takes its subgroup kernel (a workgroup per output) too.
 #[test]
 fn thin_gemms_with_and_without_subgroups_match_cpu() {
-    use ganlab::ops::gemm::{record_launches, with_splits, with_subgroups};
+    use ganlab::device::with_subgroups;
+    use ganlab::ops::gemm::{record_launches, with_splits};
     let Some(gpu) = gpu() else { return };
     let Device::Gpu(ctx) = &gpu else { return };
     let has = ctx.has_subgroups();

@@ -17,7 +17,8 @@ pub fn write_json(name: &str, json: &str) {
     }
 }
 
-use ganlab::ops::gemm::{with_splits, with_subgroups, with_variant, GemmLaunch, Variant};
+use ganlab::device::with_subgroups;
+use ganlab::ops::gemm::{with_splits, with_variant, GemmLaunch, Variant};
 
 /// How a GPU GEMM can be forced (`--variant`): the launch plan's choice (`auto`), the 64x64
 /// tiles (`tiled`) or the 64x128 ones (`wide`) whatever the shape, or one pass over all of K

@@ -13,10 +13,24 @@ use super::pool::{BufferPool, GpuBuffer, Pooled};
 use super::select::{new_instance, AdapterRequest};
 use super::timer::Timer;
 use crate::{Error, Result};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+thread_local! {
+    static SUBGROUPS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Runs `f` with this thread's ops launching their subgroup kernels where the device has them
+/// (`true`, the default) or never: tests and benches compare both paths this way.
+pub fn with_subgroups<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    let previous = SUBGROUPS.with(|c| c.replace(on));
+    let out = f();
+    SUBGROUPS.with(|c| c.set(previous));
+    out
+}
 
 /// Kernels recorded before the open pass is submitted. Large enough to amortise the submit,
 /// small enough that the driver starts working while we keep recording.
@@ -225,6 +239,12 @@ impl GpuContext {
     /// Whether kernels may use subgroup operations (`Features::SUBGROUP`).
     pub fn has_subgroups(&self) -> bool {
         self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// Whether ops on this thread launch their subgroup kernels: where the device has them,
+    /// unless [`with_subgroups`] turned them off.
+    pub fn subgroups_enabled(&self) -> bool {
+        self.has_subgroups() && SUBGROUPS.with(Cell::get)
     }
 
     /// How kernel params reach the GPU on this context.

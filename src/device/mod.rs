@@ -9,7 +9,7 @@ mod select;
 mod timer;
 
 pub use counters::CounterSnapshot;
-pub use gpu::GpuContext;
+pub use gpu::{with_subgroups, GpuContext};
 pub use kernel::{
     read, write, Access, Binding, Kernel, KernelParams, KernelSource, ParamsMode, WgslType,
     MAX_PARAMS_BYTES, WORKGROUP,

@@ -404,16 +404,6 @@ thread_local! {
     static RECORDED: RefCell<Option<Vec<GemmLaunch>>> = const { RefCell::new(None) };
     static FORCED_SPLITS: Cell<Option<usize>> = const { Cell::new(None) };
     static FORCED_VARIANT: Cell<Option<Variant>> = const { Cell::new(None) };
-    static SUBGROUPS: Cell<bool> = const { Cell::new(true) };
-}
-
-/// Runs `f` with this thread's GEMMs using subgroup operations where the device has them
-/// (`true`, the default) or never: tests and benches compare both paths this way.
-pub fn with_subgroups<T>(on: bool, f: impl FnOnce() -> T) -> T {
-    let previous = SUBGROUPS.with(|c| c.replace(on));
-    let out = f();
-    SUBGROUPS.with(|c| c.set(previous));
-    out
 }
 
 /// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
@@ -458,7 +448,7 @@ pub(crate) fn launch_gemm<P: GemmParams>(
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
     let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
-    let subgroups = ctx.has_subgroups() && SUBGROUPS.with(Cell::get);
+    let subgroups = ctx.subgroups_enabled();
     let thin_sg = subgroups && launch.variant == Variant::Thin;
     let wide_reduce =
         subgroups && launch.splits >= WIDE_REDUCE_SPLITS && m * n < WIDE_REDUCE_OUTPUTS;

@@ -18,22 +18,33 @@ crate::kernel_params! {
     struct ReduceParams { outer: u32, r: u32, inner: u32 }
 }
 
-/// Per reduction, its per-workgroup and per-thread kernels; `combine(a, b)` and `init()` are
-/// the WGSL of the reduction.
+/// Per reduction, its per-workgroup and per-thread kernels and the per-workgroup one with
+/// subgroup operations; `combine(a, b)`, `init()` and the subgroup operation are the WGSL of
+/// the reduction.
 macro_rules! reduce_kernels {
-    ($($id:ident = $name:literal: $combine:literal, $init:literal;)*) => {
-        $(static $id: [Kernel<ReduceParams>; 2] = {
-            const SOURCE: &[&str] = &[
+    ($($id:ident = $name:literal: $combine:literal, $init:literal, $subgroup:literal;)*) => {
+        $(static $id: [Kernel<ReduceParams>; 3] = {
+            const FUNCTIONS: &str = concat!(
+                "fn combine(a: f32, b: f32) -> f32 {\n    return ", $combine, ";\n}\n",
+                "fn init() -> f32 {\n    return ", $init, ";\n}\n",
+            );
+            const ROW: &str = include_str!("../../shaders/reduce_row.wgsl");
+            const SOURCE: &[&str] = &[FUNCTIONS, ROW, include_str!("../../shaders/reduce.wgsl")];
+            const SUBGROUP: &[&str] = &[
+                FUNCTIONS,
                 concat!(
-                    "fn combine(a: f32, b: f32) -> f32 {\n    return ", $combine, ";\n}\n",
-                    "fn init() -> f32 {\n    return ", $init, ";\n}\n",
+                    "fn subgroup_combine(v: f32) -> f32 {\n    return ", $subgroup, "(v);\n}\n"
                 ),
-                include_str!("../../shaders/reduce.wgsl"),
+                ROW,
+                include_str!("../../shaders/reduce_subgroup.wgsl"),
             ];
             const BUFFERS: &[Binding] = &[read("x"), write("y")];
             [
                 Kernel::new($name, BUFFERS, SOURCE).entry("per_workgroup"),
                 Kernel::new($name, BUFFERS, SOURCE).entry("per_thread"),
+                Kernel::new(concat!($name, "_sg"), BUFFERS, SUBGROUP)
+                    .entry("per_workgroup")
+                    .with_subgroups(),
             ]
         };)*
         /// Every reduction kernel (for the portability test).
@@ -44,14 +55,14 @@ macro_rules! reduce_kernels {
 }
 
 reduce_kernels! {
-    SUM = "sum": "a + b", "0.0";
+    SUM = "sum": "a + b", "0.0", "subgroupAdd";
     // -inf, which WGSL has no literal for.
-    MAX = "max": "max(a, b)", "bitcast<f32>(0xff800000u)";
+    MAX = "max": "max(a, b)", "bitcast<f32>(0xff800000u)", "subgroupMax";
 }
 
 impl Reduce {
-    /// The per-workgroup and per-thread kernels.
-    fn kernels(self) -> &'static [Kernel<ReduceParams>; 2] {
+    /// The per-workgroup, per-thread and per-workgroup-with-subgroups kernels.
+    fn kernels(self) -> &'static [Kernel<ReduceParams>; 3] {
         match self {
             Reduce::Sum => &SUM,
             Reduce::Max => &MAX,
@@ -118,9 +129,14 @@ fn reduce_axis(x: &Tensor, axis: usize, kind: Reduce) -> Result<Tensor> {
         Storage::Gpu(buf) => {
             let ctx = buf.context();
             let outputs = outer * inner;
-            let [per_workgroup, per_thread] = kind.kernels();
+            let [per_workgroup, per_thread, with_subgroups] = kind.kernels();
             let (kernel, grid) = if outputs <= FEW_OUTPUTS && r > LONG_ROW {
-                (per_workgroup, ctx.grid_for_groups(outputs)?)
+                let kernel = if ctx.subgroups_enabled() {
+                    with_subgroups
+                } else {
+                    per_workgroup
+                };
+                (kernel, ctx.grid_for_groups(outputs)?)
             } else {
                 (per_thread, ctx.grid(outputs)?)
             };
