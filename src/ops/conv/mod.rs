@@ -20,7 +20,6 @@ use crate::device::{read, write, GpuBuffer, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 use std::cell::Cell;
-use std::rc::Rc;
 
 /// How a convolution pads its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -798,20 +797,20 @@ pub fn conv_forward_activated(
 /// dx = conv_input_grad(gy, w): the adjoint of conv in x (a transposed convolution).
 pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
     gy.same_device(w, "conv2d input gradient")?;
-    let up = g.up;
     check_shape(gy, &g.output_shape(), "output gradient")?;
     check_shape(w, &g.weight_shape(), "weight")?;
     let storage = match (gy.storage(), w.storage()) {
-        (Storage::Cpu(gs), Storage::Cpu(ws)) => Rc::new(Storage::Cpu(
-            with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?,
-        )),
+        (Storage::Cpu(gs), Storage::Cpu(ws)) => {
+            Storage::Cpu(with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?)
+        }
         (Storage::Gpu(gb), Storage::Gpu(wb)) => {
-            let g = g.stored_input();
             let ctx = gb.context();
-            let (m, n) = (g.cin, g.batch * g.h * g.w);
+            // Rows: input channels; columns: stored input pixels; K: output channels, taps
+            // and (upsampling) the copies of a stored pixel.
+            let (m, n) = (g.cin, g.batch * (g.h / g.up) * (g.w / g.up));
+            let k = g.cout * g.kh * g.kw * g.up * g.up;
             let out = ctx.alloc(m * n)?;
-            let params = g.params(m, n, g.cout * g.kh * g.kw);
-            let k = g.cout * g.kh * g.kw;
+            let params = g.params(m, n, k);
             launch_gemm(
                 ctx,
                 &INPUT_GRAD,
@@ -821,18 +820,11 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                 [wb, gb, &out],
                 None,
             )?;
-            let dx = Rc::new(Storage::Gpu(out));
-            if up == 1 {
-                dx
-            } else {
-                // The gradient of the upsampled input, summed over each pixel's copies.
-                let dxu = Tensor::from_storage(dx, g.input_shape());
-                no_grad(|| dxu.sum_pool2d(up))?.storage_rc().clone()
-            }
+            Storage::Gpu(out)
         }
         _ => unreachable!("same_device checked"),
     };
-    Ok(Tensor::from_op_shared(
+    Ok(Tensor::from_op(
         storage,
         g.input_shape(),
         &[gy, w],
