@@ -9,9 +9,9 @@
 //! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
 //!   64x128 tiles where they fill the device, split-K where the grid is too small), `tiled`
 //!   and `wide` (64x64 or 64x128 tiles whatever the shape), `nosplit` (one pass over all of
-//!   K), `nosubgroups` (the plan's choice with the thin kernel's lanes added by its
-//!   shared-memory tree where the device has subgroups), `im2col` (forward only: the im2col
-//!   matrix, then the matmul kernel);
+//!   K), `nosubgroups` (the plan's choice with the plain kernels where the device has
+//!   subgroups: the thin kernel's lanes, the split-K reduce, reductions), `im2col` (forward
+//!   only: the im2col matrix, then the matmul kernel);
 //! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
 //!
 //! By default every GPU variant runs and the CPU's `auto`; `--variant all` runs every variant

@@ -1,8 +1,8 @@
 // The second kernel of a split-K GEMM with many slices and few outputs, for adapters with
 // SUBGROUP: one workgroup per element of C, its 64 threads each adding every 64th partial,
 // then subgroupAdd and the subgroup sums in order (deterministic for a given subgroup size).
-// Threads take their place from their subgroup (see gemm_thin_subgroup.wgsl); partial
-// subgroups take a shared-memory tree instead. A thread per element (gemm_reduce.wgsl) would
+// Threads take their place from their subgroup (see gemm_thin_subgroup.wgsl); with partial
+// subgroups thread 0 adds all 64 threads' sums in order instead. A thread per element (gemm_reduce.wgsl) would
 // leave most of the GPU idle and loop over every slice alone.
 const LANES: u32 = 64u;
 

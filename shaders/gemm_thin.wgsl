@@ -6,8 +6,9 @@
 // The 256 threads split K between them as well (lanes), laid out so that neighbouring threads
 // read neighbouring addresses: 64 wide indices x 4 lanes when the wide operand is contiguous
 // along its wide index (one round), 4 wide indices x 64 lanes when it is contiguous along K
-// (16 rounds of 4). The lanes' sums are added by a fixed tree in shared memory, so results are
-// the same from run to run. `k_begin`, `k_end` and `emit` are the split-K hooks of gemm.wgsl.
+// (16 rounds of 4). The lanes' sums are added by a fixed tree in shared memory, or by
+// subgroupAdd and then in order (gemm_thin_subgroup.wgsl), so results are the same from run
+// to run. `k_begin`, `k_end` and `emit` are the split-K hooks of gemm.wgsl.
 // THIN and WIDE must match src/ops/gemm.rs.
 const THIN: u32 = 4u;
 const WIDE: u32 = 64u;

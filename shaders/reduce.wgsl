@@ -39,4 +39,3 @@ fn per_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     y[o] = acc;
 }
-

@@ -557,8 +557,8 @@ fn upsampling_convolution_matches_upsample_then_conv() {
     }
 }
 
-/// The GPU runs the upsampling convolution as upsample then the implicit GEMM; it matches
-/// the CPU's phases, forward and both gradients.
+/// The GPU's implicit GEMM reads the input through the upsampling (its input gradient sums
+/// each stored pixel's copies in K); it matches the CPU's phases, forward and both gradients.
 #[test]
 fn gpu_upsampling_convolution_matches_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -613,4 +613,55 @@ fn upsampling_convolution_gradients_match_finite_differences() {
             &mut rng,
         );
     }
+}
+
+/// A hand-built upsampling geometry with stride 2, where the phases do not apply: the CPU
+/// stores the upsampled image and convolves it (forward), or block-sums the gradient of the
+/// upsampled image (input gradient); both match upsample-then-conv.
+#[test]
+fn strided_upsampling_geometry_falls_back_to_the_stored_image() {
+    use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
+    let mut rng = fresh_rng("strided_upsampling_geometry_falls_back_to_the_stored_image");
+    let (xs, ws) = ([2, 3, 5, 4], [4, 3, 3, 3]);
+    let pad = Padding::Same.resolve(10, 8, 3, 3, 2);
+    let plain = Geometry::new(&[2, 3, 10, 8], &ws, 2, pad).unwrap();
+    let g = Geometry { up: 2, ..plain };
+    let x = randn64(&xs, &mut rng);
+    let w = randn64(&ws, &mut rng);
+    let gy = randn64(&[2, 4, plain.oh, plain.ow], &mut rng);
+    let xu = x.upsample_nearest2d(2).unwrap();
+    let pairs = [
+        (conv_forward(&x, &w, g), conv_forward(&xu, &w, plain)),
+        (
+            conv_input_grad(&gy, &w, g),
+            conv_input_grad(&gy, &w, plain).and_then(|d| d.sum_pool2d(2)),
+        ),
+        (
+            conv_weight_grad(&x, &gy, g),
+            conv_weight_grad(&xu, &gy, plain),
+        ),
+    ];
+    for (what, (got, want)) in ["y", "dx", "dw"].into_iter().zip(pairs) {
+        let (got, want) = (got.unwrap(), want.unwrap());
+        assert_eq!(got.shape(), want.shape(), "{what}");
+        let (got, want) = (got.to_vec_f64().unwrap(), want.to_vec_f64().unwrap());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-10, "{what}: {a} vs {b}");
+        }
+    }
+}
+
+/// Conv2d refuses an upsampling factor of 0, or upsampling with a stride, when it is built.
+#[test]
+fn conv2d_refuses_a_bad_upsampling_config() {
+    use ganlab::nn::{Conv2d, Conv2dConfig};
+    let mut rng = ganlab::Rng::seed(1);
+    let dev = ganlab::Device::Cpu;
+    for cfg in [
+        Conv2dConfig::default().upsample(0),
+        Conv2dConfig::default().upsample(2).stride(2),
+    ] {
+        assert!(Conv2d::new(2, 3, 3, cfg, &mut rng, &dev).is_err());
+    }
+    assert!(Conv2d::new(2, 3, 3, Conv2dConfig::default().upsample(2), &mut rng, &dev).is_ok());
 }

@@ -29,7 +29,8 @@ pub enum GemmVariant {
     Tiled,
     Wide,
     NoSplit,
-    /// The plan's choice without subgroup operations (the thin kernel's lanes by the tree).
+    /// The plan's choice without subgroup operations (the thin kernel's lanes, the split-K
+    /// reduce and the reductions in their plain kernels).
     NoSubgroups,
 }
 

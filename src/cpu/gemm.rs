@@ -469,8 +469,9 @@ fn gemm_generic<T: Element>(kernel: Kernel, p: &Gemm<T>, c: &mut [T]) {
         }
         return;
     }
-    if let (Operand::Gathered { .. }, true) = (p.b, n == 1 || m == 1) {
-        // The matrix-vector products stream B as it lies: gather it first.
+    if let (Operand::Gathered { .. }, true) = (p.b, n == 1) {
+        // The matrix-vector product streams B as it lies: gather it first (a single row of A
+        // takes the packed path, which gathers B panel by panel).
         return with_dense_b(p, |p| gemm_generic(kernel, p, c));
     }
     // Threads only for products big enough to pay for the fork-join, at most one per

@@ -75,12 +75,9 @@ impl Conv2d {
         let (w, bias, cfg) = (self.w.effective()?, self.w.bias.as_ref(), &self.cfg);
         if cfg.upsample == 1 {
             x.conv2d_activated(&w, bias, cfg.stride, cfg.padding, act)
-        } else if cfg.stride == 1 {
-            x.upsample_conv2d(cfg.upsample, &w, bias, cfg.padding, act)
         } else {
-            Err(Error::Invalid(
-                "Conv2d: an upsampling convolution takes stride 1".into(),
-            ))
+            // `new` refused any stride but 1 with upsampling.
+            x.upsample_conv2d(cfg.upsample, &w, bias, cfg.padding, act)
         }
     }
 
@@ -92,6 +89,12 @@ impl Conv2d {
         rng: &mut Rng,
         device: &Device,
     ) -> Result<Conv2d> {
+        if cfg.upsample == 0 || (cfg.upsample > 1 && cfg.stride != 1) {
+            return Err(Error::Invalid(format!(
+                "Conv2d: upsampling by {} takes a positive factor and stride 1 (stride {})",
+                cfg.upsample, cfg.stride
+            )));
+        }
         let fans = Fans {
             fan_in: cin * kernel * kernel,
             fan_out: cout * kernel * kernel,

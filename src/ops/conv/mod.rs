@@ -202,12 +202,8 @@ impl Geometry {
                 format!("input must be NCHW, got {x:?}"),
             ));
         };
-        if up == 0 {
-            return Err(Error::Invalid(
-                "conv2d: upsampling factor must be positive".into(),
-            ));
-        }
-        let g = Geometry::new(&[batch, cin, h * up, w * up], weight, 1, pad)?;
+        let (uh, uw) = upsampled_size(h, w, up)?;
+        let g = Geometry::new(&[batch, cin, uh, uw], weight, 1, pad)?;
         Ok(Geometry { up, ..g })
     }
 
@@ -963,6 +959,16 @@ fn add_channel_bias(y: Tensor, bias: Option<&Tensor>, channels: usize) -> Result
     }
 }
 
+/// `h x w` upsampled by `up`, or an error for a factor of 0 or a size past `usize`.
+fn upsampled_size(h: usize, w: usize, up: usize) -> Result<(usize, usize)> {
+    match (h.checked_mul(up), w.checked_mul(up)) {
+        (Some(uh), Some(uw)) if up > 0 => Ok((uh, uw)),
+        _ => Err(Error::Invalid(format!(
+            "conv2d: cannot upsample {h}x{w} by {up}"
+        ))),
+    }
+}
+
 /// Input height and width, kernel height and width, or an error naming the wrong shape.
 fn conv_sizes(x: &Tensor, weight: &Tensor) -> Result<[usize; 4]> {
     let &[_, _, h, w] = x.shape() else {
@@ -1024,7 +1030,8 @@ impl Tensor {
         act: Option<Activation>,
     ) -> Result<Tensor> {
         let [h, w, kh, kw] = conv_sizes(self, weight)?;
-        let pad = padding.resolve(h * up, w * up, kh, kw, 1);
+        let (uh, uw) = upsampled_size(h, w, up)?;
+        let pad = padding.resolve(uh, uw, kh, kw, 1);
         let g = Geometry::upsampled(self.shape(), weight.shape(), up, pad)?;
         conv_forward_activated(self, weight, bias, act, g)
     }

@@ -5,9 +5,10 @@
 //! Within a phase every kernel row reads the input row `qy + floor((ry + ky - pt) / s)`, so
 //! kernel rows that land on the same input row can be added first: each phase is a stride-1
 //! convolution of the input itself with a smaller kernel (2x2 for a 3x3 kernel and s = 2).
-//! The four phases together do 16 multiply-adds per output pixel and input channel instead of
-//! 36, for the forward pass and both gradients, and the upsampled image (4x the input) is
-//! never stored. The sums are the same terms in another order.
+//! For a 3x3 kernel and s = 2 the four phases do 4 multiply-adds per output pixel and
+//! channel pair where the upsampled convolution does 9 (for 4x4: 6.25 against 16), in the
+//! forward pass and both gradients, and the upsampled image (4x the input) is never stored.
+//! The sums are the same terms in another order.
 
 use super::{forward_cpu, input_grad_cpu, weight_grad_cpu, Geometry};
 use crate::cpu::{team, Real, PAR_CHUNK};
