@@ -622,9 +622,12 @@ fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     }
     let group = images_per_gemm(g);
     // Partial sums over fixed groups of images, added in order: the result does not depend on
-    // how threads were scheduled (bit-exact resume needs that).
-    const GROUPS: usize = 8;
-    let per_group = g.batch.div_ceil(GROUPS).max(1);
+    // how threads were scheduled (bit-exact resume needs that). Each group writes a whole dW
+    // and each of its GEMMs rereads it, so layers with few output pixels (a large dW over a
+    // short K) take fewer groups: at least PIXELS per group, from 2 to 8 groups.
+    const PIXELS: usize = 512;
+    let groups = (g.batch * ohw / PIXELS).clamp(2, 8);
+    let per_group = g.batch.div_ceil(groups).max(1);
     let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |part| {
         let mut cols = vec![T::ZERO; k * group * ohw];
         let mut rows = reorder_scratch(g, group);
