@@ -4,18 +4,13 @@
 // which the host computed).
 
 // Input pixel (img, ci, oy * stride + ky - pt, ox * stride + kx - pl), 0 in the padding.
-// The modes that read input images bind them as `b`. An input stored `up` times smaller
-// (an upsampling convolution: h x w is the upsampled size) is read at (iy / up, ix / up).
+// The modes that read input images bind them as `b`. (An upsampling convolution runs by its
+// phases instead, conv_phase.wgsl.)
 fn input_at(img: u32, ci: u32, oy: u32, ox: u32, ky: u32, kx: u32) -> f32 {
     let iy = i32(oy * p.stride + ky) - i32(p.pt);
     let ix = i32(ox * p.stride + kx) - i32(p.pl);
     if (iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
         return 0.0;
     }
-    if (p.up == 1u) {
-        return b[((img * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
-    }
-    let sh = p.h / p.up;
-    let sw = p.w / p.up;
-    return b[((img * p.cin + ci) * sh + u32(iy) / p.up) * sw + u32(ix) / p.up];
+    return b[((img * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix)];
 }

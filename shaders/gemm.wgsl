@@ -1,4 +1,4 @@
-// Tiled GEMM template: C = A * B per batch z = workgroup_id.z, where A is M x K and B is K x N,
+// Tiled GEMM template: C = A * B per batch z, where A is M x K and B is K x N,
 // except that *how* elements are read and written is supplied by a mode (pasted in below): plain
 // strided matrices (matmul) or the implicit im2col views of convolution and its gradients.
 // A mode (declared in src/ops/) has params starting with m, n, k and defines
@@ -79,10 +79,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let t = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let z = wid.z;
+    let layer = wid.z;
+    let z = batch_of(layer);
 
-    let k_lo = k_begin(z);
-    let k_hi = k_end(z);
+    let k_lo = k_begin(layer);
+    let k_hi = k_end(layer);
     // acc[i * TN / 4 + v]: row i of the thread's block, columns 4v..4v+3.
     var acc: array<vec4<f32>, TN>;
     stage(t, z, row0, col0, k_lo, k_hi);
@@ -112,7 +113,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             for (var jj = 0u; jj < TN; jj++) {
                 let col = col0 + lid.x * TN + jj;
                 if (col < p.n) {
-                    emit(z, row, col, acc[i * TN / 4u + jj / 4u][jj % 4u]);
+                    emit(layer, row, col, acc[i * TN / 4u + jj / 4u][jj % 4u]);
                 }
             }
         }

@@ -1,5 +1,5 @@
 // The second kernel of a split-K GEMM with many slices and few outputs, for adapters with
-// SUBGROUP: one workgroup per element of C, its 64 threads each adding every 64th partial,
+// SUBGROUP: one workgroup per element of C (of each batch), its 64 threads each adding every 64th partial,
 // then subgroupAdd and the subgroup sums in order (deterministic for a given subgroup size).
 // Threads take their place from their subgroup (see gemm_thin_subgroup.wgsl); with partial
 // subgroups thread 0 adds all 64 threads' sums in order instead. A thread per element (gemm_reduce.wgsl) would
@@ -21,14 +21,16 @@ fn reduce_splits(
     // A 2-D grid of workgroups, one per element (GpuContext::grid_for_groups).
     let i = wid.x + wid.y * nwg.x;
     let mn = p.m * p.n;
-    if (i >= mn) {
+    if (i >= p.products * mn) {
         return;
     }
+    let b = i / mn;
+    let e = i % mn;
     let full = size * count == LANES;
     let lane = select(t, id * size + inv, full);
     var s = 0.0;
     for (var z = lane; z < p.splits; z += LANES) {
-        s += partial[z * mn + i];
+        s += partial[(b * p.splits + z) * mn + e];
     }
     var groups = count;
     if (full) {
@@ -46,8 +48,8 @@ fn reduce_splits(
         for (var g = 0u; g < groups; g++) {
             total += parts[g];
         }
-        let row = i / p.n;
-        let col = i % p.n;
-        store(0u, row, col, epilogue(row, col, total));
+        let row = e / p.n;
+        let col = e % p.n;
+        store(b, row, col, epilogue(row, col, total));
     }
 }

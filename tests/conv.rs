@@ -331,23 +331,29 @@ fn every_gemm_variant_of_the_convolutions_matches_cpu() {
     let mut rng = fresh_rng("every_gemm_variant_of_the_convolutions_matches_cpu");
     // Ragged: K of every pass is not a multiple of the slice, 1 output channel, 1 input channel
     // (the thin kernel's three modes: forward, input and weight gradients with M <= 4).
-    for (xs, cout, k, stride, padding) in [
-        ([3, 5, 11, 13], 7, 3, 2, Padding::Same),
-        ([2, 1, 17, 17], 1, 3, 1, Padding::Same),
-        ([5, 3, 9, 7], 2, 4, 1, Padding::Valid),
-        ([2, 4, 6, 6], 3, 1, 1, Padding::Valid),
+    // Upsampling convolutions (up > 1) run by phases: batched forward and weight-gradient
+    // products, an input gradient whose K runs over the phases.
+    for (xs, cout, k, stride, up, padding) in [
+        ([3, 5, 11, 13], 7, 3, 2, 1, Padding::Same),
+        ([2, 1, 17, 17], 1, 3, 1, 1, Padding::Same),
+        ([5, 3, 9, 7], 2, 4, 1, 1, Padding::Valid),
+        ([2, 4, 6, 6], 3, 1, 1, 1, Padding::Valid),
+        ([3, 5, 5, 6], 7, 3, 1, 2, Padding::Same),
+        ([2, 3, 4, 5], 1, 4, 1, 2, Padding::Same),
+        ([2, 1, 3, 4], 2, 3, 1, 3, Padding::Valid),
     ] {
         let x = randn(&xs, &mut rng);
         let w = randn(&[cout, xs[1], k, k], &mut rng);
         let bias = randn(&[cout], &mut rng);
-        let gy = randn(
-            x.conv2d(&w, None, stride, padding).unwrap().shape(),
-            &mut rng,
-        );
+        let conv = move |x: &Tensor, w: &Tensor, b: Option<&Tensor>| match up {
+            1 => x.conv2d(w, b, stride, padding),
+            _ => x.upsample_conv2d(up, w, b, padding, None),
+        };
+        let gy = randn(conv(&x, &w, None).unwrap().shape(), &mut rng);
         let passes = |t: &[Tensor]| -> ganlab::Result<Tensor> {
             let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
             // The forward with its bias in the (split-K reduce's) store.
-            let y = x.conv2d(&w, Some(&t[3]), stride, padding)?;
+            let y = conv(&x, &w, Some(&t[3]))?;
             let g = grad(&[y.clone()], Some(&[t[2].clone()]), &[x, w], false)?;
             let parts = [
                 y.flatten(0)?,
@@ -360,7 +366,7 @@ fn every_gemm_variant_of_the_convolutions_matches_cpu() {
             .into_iter()
             .flat_map(|v| [1, 2, 3, 7, 1000].map(|s| (v, s)))
         {
-            let what = format!("{xs:?} cout {cout} k{k} {variant:?} split into {splits}");
+            let what = format!("{xs:?} cout {cout} k{k} up{up} {variant:?} split into {splits}");
             with_variant(variant, || {
                 with_splits(splits, || {
                     assert_gpu_matches_cpu(
@@ -557,8 +563,10 @@ fn upsampling_convolution_matches_upsample_then_conv() {
     }
 }
 
-/// The GPU's implicit GEMM reads the input through the upsampling (its input gradient sums
-/// each stored pixel's copies in K); it matches the CPU's phases, forward and both gradients.
+/// The GPU runs the phases as implicit GEMMs (the phase kernels added up as the GEMM reads the
+/// weights; the input gradient's K runs over the phases; the weight gradient folds the phase
+/// kernels' gradients): it matches the CPU's phases, forward (bias and activation in the
+/// store) and both gradients.
 #[test]
 fn gpu_upsampling_convolution_matches_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -570,12 +578,13 @@ fn gpu_upsampling_convolution_matches_cpu() {
         let y = x.upsample_conv2d(up, &w, None, padding, None).unwrap();
         let gy = randn(y.shape(), &mut rng);
         let what = |s: &str| format!("{s} {xs:?} cout {cout} k{k} up{up} {padding:?}");
+        let act = Some(ganlab::nn::Activation::LeakyRelu(0.2));
         assert_gpu_matches_cpu(
             &what("forward"),
             &gpu,
             &[x.clone(), w.clone(), b],
             GEMM_TOL,
-            |t| t[0].upsample_conv2d(up, &t[1], Some(&t[2]), padding, None),
+            |t| t[0].upsample_conv2d(up, &t[1], Some(&t[2]), padding, act),
         );
         for which in 0..2 {
             assert_gpu_matches_cpu(
@@ -649,7 +658,21 @@ fn strided_upsampling_geometry_falls_back_to_the_stored_image() {
             assert!((a - b).abs() < 1e-10, "{what}: {a} vs {b}");
         }
     }
+    // The GPU upsamples first (or block-sums the upsampled image's gradient) and matches.
+    let Some(gpu) = gpu() else { return };
+    let f32 = |t: &Tensor| t.to_dtype(ganlab::DType::F32).unwrap();
+    let inputs = [f32(&x), f32(&w), f32(&gy)];
+    let passes: [(&str, PassFn); 3] = [
+        ("y", |t, g| conv_forward(&t[0], &t[1], g)),
+        ("dx", |t, g| conv_input_grad(&t[2], &t[1], g)),
+        ("dw", |t, g| conv_weight_grad(&t[0], &t[2], g)),
+    ];
+    for (what, pass) in passes {
+        assert_gpu_matches_cpu(what, &gpu, &inputs, GEMM_TOL, |t| pass(t, g));
+    }
 }
+
+type PassFn = fn(&[Tensor], ganlab::ops::conv::Geometry) -> ganlab::Result<Tensor>;
 
 /// Conv2d refuses an upsampling factor of 0, or upsampling with a stride, when it is built.
 #[test]

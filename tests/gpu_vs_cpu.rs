@@ -360,6 +360,44 @@ fn every_gemm_variant_matches_cpu() {
     }
 }
 
+/// A batch of products split along K (K = 431, 27 K-steps): the grid's layers are batch x
+/// slices and the reduce adds each product's slices (with 9 slices, by its subgroup kernel
+/// where the device has one); broadcast and transposed operands.
+#[test]
+fn batched_products_split_along_k_match_cpu() {
+    use ganlab::device::with_subgroups;
+    use ganlab::ops::gemm::{record_launches, with_splits};
+    let Some(gpu) = gpu() else { return };
+    let Device::Gpu(ctx) = &gpu else { return };
+    let has = ctx.has_subgroups();
+    let mut rng = fresh_rng("batched_products_split_along_k_match_cpu");
+    let (a, b, bt) = (
+        randn(&[3, 70, 431], &mut rng),
+        randn(&[3, 431, 66], &mut rng),
+        randn(&[66, 431], &mut rng),
+    );
+    for on in [true, false] {
+        for splits in [1, 2, 9] {
+            for (b, tb) in [(&b, false), (&bt, true)] {
+                let what = format!("3 x 70x431x66, b^T {tb}, {splits} splits, subgroups {on}");
+                let ((), launches) = record_launches(|| {
+                    with_subgroups(on, || {
+                        with_splits(splits, || {
+                            let inputs = [a.clone(), b.clone()];
+                            assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, |t| {
+                                ganlab::ops::matmul_t(&t[0], &t[1], false, tb)
+                            })
+                        })
+                    })
+                });
+                let l = launches.first().expect("a GEMM ran");
+                assert_eq!((l.batch, l.splits), (3, splits), "{what}");
+                assert_eq!(l.subgroups, on && has && splits == 9, "{what}");
+            }
+        }
+    }
+}
+
 #[test]
 fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
     use ganlab::ops::gemm::{with_splits, with_variant, Variant};

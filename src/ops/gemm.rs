@@ -34,6 +34,8 @@ pub const THIN_WIDE: usize = 64;
 pub const MIN_WORKGROUPS: usize = 256;
 /// ...and one whose workgroups loop over more K-steps than this serialises on a few of them.
 pub const MAX_K_STEPS: usize = 256;
+/// Grid layers (batch x splits) a split may reach: WebGPU's default limit per dimension.
+const MAX_LAYERS: usize = 65_535;
 /// A product below this many FLOPs takes microseconds however it is launched: it is only
 /// split when its K is too long, never for the reduce kernel's extra launch.
 pub const SMALL_FLOPS: f64 = 50e6;
@@ -60,14 +62,17 @@ pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
 pub(crate) const TILE_64: &str = "const BN: u32 = 64u;\nconst TN: u32 = 4u;\n";
 pub(crate) const TILE_WIDE: &str = "const BN: u32 = 128u;\nconst TN: u32 = 8u;\n";
 /// The whole of K, stored through the mode (after the epilogue).
-pub(crate) const NO_SPLIT: &str = "fn k_begin(z: u32) -> u32 {
+pub(crate) const NO_SPLIT: &str = "fn batch_of(layer: u32) -> u32 {
+    return layer;
+}
+fn k_begin(layer: u32) -> u32 {
     return 0u;
 }
-fn k_end(z: u32) -> u32 {
+fn k_end(layer: u32) -> u32 {
     return p.k;
 }
-fn emit(z: u32, row: u32, col: u32, v: f32) {
-    store(z, row, col, epilogue(row, col, v));
+fn emit(layer: u32, row: u32, col: u32, v: f32) {
+    store(layer, row, col, epilogue(row, col, v));
 }
 ";
 /// What happens to a finished sum before it is stored: nothing, or a per-row bias (a
@@ -86,15 +91,19 @@ pub(crate) const COL_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f3
     return activate(v + bias[col]);
 }
 ";
-/// Layer z of the grid takes K from z * k_split; its sums go to partial[z].
-pub(crate) const SPLIT: &str = "fn k_begin(z: u32) -> u32 {
-    return z * p.k_split;
+/// Layer l = batch * splits + slice of the grid takes K from slice * k_split; its sums go to
+/// partial[l].
+pub(crate) const SPLIT: &str = "fn batch_of(layer: u32) -> u32 {
+    return layer / p.splits;
 }
-fn k_end(z: u32) -> u32 {
-    return min(p.k, (z + 1u) * p.k_split);
+fn k_begin(layer: u32) -> u32 {
+    return (layer % p.splits) * p.k_split;
 }
-fn emit(z: u32, row: u32, col: u32, v: f32) {
-    partial[(z * p.m + row) * p.n + col] = v;
+fn k_end(layer: u32) -> u32 {
+    return min(p.k, (layer % p.splits + 1u) * p.k_split);
+}
+fn emit(layer: u32, row: u32, col: u32, v: f32) {
+    partial[(layer * p.m + row) * p.n + col] = v;
 }
 ";
 pub(crate) const REDUCE: &str = include_str!("../../shaders/gemm_reduce.wgsl");
@@ -112,9 +121,10 @@ pub(crate) const THIN_CORE: &str = include_str!("../../shaders/gemm_thin.wgsl");
 pub(crate) const THIN_PLAIN: &str = include_str!("../../shaders/gemm_thin_plain.wgsl");
 pub(crate) const THIN_SUBGROUP: &str = include_str!("../../shaders/gemm_thin_subgroup.wgsl");
 
-/// A GEMM mode's params: split-K needs to set its slice of K and the number of slices.
+/// A GEMM mode's params: split-K needs to set its slice of K, the number of slices and of
+/// products (the batch) its reduce adds up.
 pub(crate) trait GemmParams: KernelParams {
-    fn set_split(&mut self, k_split: u32, splits: u32);
+    fn set_split(&mut self, k_split: u32, splits: u32, products: u32);
 }
 
 /// One mode's kernels: the 64x64 tiles, the wide 64x128 tiles and the thin kernel, each whole
@@ -343,9 +353,9 @@ fn wide(m: usize, n: usize) -> usize {
 /// An unbatched product with at most [`THIN`] rows or columns runs the thin kernel; any other
 /// the wide tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
 /// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
-/// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the product is not small
-/// ([`SMALL_FLOPS`]), as far as the partial sums (`max_partial` floats) allow. Batched
-/// products keep the grid's third dimension for the batch and are not split.
+/// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the batch of products is not
+/// small ([`SMALL_FLOPS`]), as far as the partial sums (`max_partial` floats) allow. A batch
+/// shares the grid's third dimension with the slices (batch x splits layers).
 pub fn plan(
     kernel: &'static str,
     m: usize,
@@ -377,10 +387,10 @@ pub fn plan(
     let groups: usize = launch.grid().iter().product();
     let steps = k.div_ceil(BK).max(1);
     let mut slice = steps;
-    if let (Some(forced), 1) = (FORCED_SPLITS.with(Cell::get), batch) {
+    if let Some(forced) = FORCED_SPLITS.with(Cell::get) {
         slice = steps.div_ceil(forced.clamp(1, steps));
-    } else if batch == 1 && groups > 0 {
-        let small = 2.0 * ((m * n * k) as f64) < SMALL_FLOPS;
+    } else if groups > 0 {
+        let small = 2.0 * ((m * n * k * batch) as f64) < SMALL_FLOPS;
         let fill = if small {
             1
         } else {
@@ -389,7 +399,11 @@ pub fn plan(
         let want = fill.max(steps.div_ceil(MAX_K_STEPS));
         if want > 1 {
             slice = (steps / want).max(1);
-            while slice < steps && steps.div_ceil(slice) * m * n > max_partial {
+            // The partial sums fit one binding, and the layers WebGPU's default grid limit.
+            while slice < steps
+                && (steps.div_ceil(slice) * batch * m * n > max_partial
+                    || steps.div_ceil(slice) * batch > MAX_LAYERS)
+            {
                 slice += 1;
             }
         }
@@ -416,8 +430,8 @@ pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Runs `f` with every unbatched GEMM on this thread split into `splits` slices of K (at most
-/// one per K-step; 1: never split): tests and benches force each variant this way.
+/// Runs `f` with every GEMM on this thread split into `splits` slices of K (at most one per
+/// K-step; 1: never split): tests and benches force each variant this way.
 pub fn with_splits<T>(splits: usize, f: impl FnOnce() -> T) -> T {
     let previous = FORCED_SPLITS.with(|c| c.replace(Some(splits)));
     let out = f();
@@ -450,8 +464,9 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
     let subgroups = ctx.subgroups_enabled();
     let thin_sg = subgroups && launch.variant == Variant::Thin;
+    let outputs = batch * m * n;
     let wide_reduce =
-        subgroups && launch.splits >= WIDE_REDUCE_SPLITS && m * n < WIDE_REDUCE_OUTPUTS;
+        subgroups && launch.splits >= WIDE_REDUCE_SPLITS && outputs < WIDE_REDUCE_OUTPUTS;
     launch.subgroups = thin_sg || wide_reduce;
     RECORDED.with(|r| {
         if let Some(v) = r.borrow_mut().as_mut() {
@@ -489,14 +504,18 @@ pub(crate) fn launch_gemm<P: GemmParams>(
         };
     }
     let mut params = *params;
-    params.set_split((launch.k_steps * BK) as u32, launch.splits as u32);
-    let partial = ctx.alloc(launch.splits * m * n)?;
+    params.set_split(
+        (launch.k_steps * BK) as u32,
+        launch.splits as u32,
+        batch as u32,
+    );
+    let partial = ctx.alloc(launch.splits * outputs)?;
     ctx.dispatch(body, &params, &[a, b, c, &partial], groups)?;
     // A thread per output, or (wide_reduce) a workgroup per output.
     let grid = if wide_reduce {
-        ctx.grid_for_groups(m * n)?
+        ctx.grid_for_groups(outputs)?
     } else {
-        ctx.grid(m * n)?
+        ctx.grid(outputs)?
     };
     match (with_bias, wide_reduce) {
         (None, false) => ctx.dispatch(&kernels.reduce, &params, &[a, b, c, &partial], grid),
@@ -528,9 +547,8 @@ mod tests {
             l.splits * l.k_steps * BK >= 50_176,
             "the slices cover K: {l:?}"
         );
-        // A big, square-ish product is left alone; so is a batched one.
+        // A big, square-ish product is left alone.
         assert_eq!(plan("f", 1024, 4096, 512, 1, ROOM).splits, 1);
-        assert_eq!(plan("b", 8, 8, 100_000, 4, ROOM).splits, 1);
         // The partial sums must fit one binding: fewer, longer slices then.
         let tight = plan("w", 64, 1152, 50_176, 1, 64 * 1152 * 4);
         assert!(tight.splits <= 4, "{tight:?}");
@@ -570,13 +588,27 @@ mod tests {
     }
 
     #[test]
-    fn forced_splits_apply_to_unbatched_products_only() {
+    fn forced_splits_apply_to_batched_products_too() {
         with_splits(3, || {
             let l = plan("f", 5, 5, 100, 1, ROOM); // 7 K-steps in slices of 3
             assert_eq!((l.splits, l.k_steps), (3, 3));
-            assert_eq!(plan("f", 5, 5, 100, 2, ROOM).splits, 1);
+            let b = plan("f", 5, 5, 100, 2, ROOM);
+            assert_eq!((b.splits, b.workgroups), (3, 6), "batch x splits layers");
             assert_eq!(plan("f", 5, 5, 10, 1, ROOM).splits, 1, "one K-step");
         });
         assert_eq!(plan("f", 5, 5, 100, 1, ROOM).splits, 1, "small: not split");
+    }
+
+    #[test]
+    fn a_batch_of_long_products_is_split() {
+        // A weight gradient by upsampling phases: 4 products of 64 x 512 x 12,544.
+        let l = plan("w", 64, 512, 12_544, 4, ROOM);
+        assert!(l.splits > 1 && l.workgroups >= MIN_WORKGROUPS, "{l:?}");
+        assert!(l.k_steps <= MAX_K_STEPS && l.splits * l.k_steps * BK >= 12_544);
+        let tight = plan("w", 64, 512, 12_544, 4, 2 * 4 * 64 * 512);
+        assert!(
+            tight.splits <= 2,
+            "the partial sums of every product fit: {tight:?}"
+        );
     }
 }

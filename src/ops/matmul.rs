@@ -16,14 +16,14 @@ crate::kernel_params! {
         m: u32, n: u32, k: u32,
         a_rs: u32, a_cs: u32, a_bs: u32,
         b_rs: u32, b_cs: u32, b_bs: u32,
-        k_split: u32, splits: u32,
+        k_split: u32, splits: u32, products: u32,
         act: u32, act_alpha: f32,
     }
 }
 
 impl GemmParams for MatmulParams {
-    fn set_split(&mut self, k_split: u32, splits: u32) {
-        (self.k_split, self.splits) = (k_split, splits);
+    fn set_split(&mut self, k_split: u32, splits: u32, products: u32) {
+        (self.k_split, self.splits, self.products) = (k_split, splits, products);
     }
 }
 

@@ -276,34 +276,34 @@ impl Geometry {
 }
 
 crate::kernel_params! {
-    /// A product's m, n, k, then the whole [`Geometry`] and the split-K slice and count, and
-    /// the activation the forward's bias variant folds into its store; also the im2col
-    /// kernel's (k unused).
+    /// A product's m, n, k, then the whole [`Geometry`], an upsampling convolution's phase
+    /// kernel size (tpy x tpx), the split-K slice and count and the batch of products, and
+    /// the activation the forward's bias variant folds into its store; also the im2col and
+    /// phase-fold kernels' (k unused).
     pub(crate) struct ConvParams {
         m: u32, n: u32, k: u32,
         batch: u32, cin: u32, h: u32, w: u32,
         cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
-        stride: u32, pt: u32, pl: u32, up: u32,
-        k_split: u32, splits: u32,
+        stride: u32, pt: u32, pl: u32, up: u32, tpy: u32, tpx: u32,
+        k_split: u32, splits: u32, products: u32,
         act: u32, act_alpha: f32,
     }
 }
 
 impl GemmParams for ConvParams {
-    fn set_split(&mut self, k_split: u32, splits: u32) {
-        (self.k_split, self.splits) = (k_split, splits);
+    fn set_split(&mut self, k_split: u32, splits: u32, products: u32) {
+        (self.k_split, self.splits, self.products) = (k_split, splits, products);
     }
 }
 
-/// A convolution mode of the GEMM: A is always read along K; `$b_n_fast` says whether B is
-/// contiguous along N.
+/// A convolution mode of the GEMM from its WGSL files (in order): A is always read along K;
+/// `$b_n_fast` says whether B is contiguous along N.
 macro_rules! conv_mode {
-    ($name:literal, $file:literal, $b_n_fast:literal $(, with $bias:ident)?) => {
-        gemm_kernels!(
+    ($name:literal, [$($file:literal),+], $b_n_fast:literal $(, with $bias:ident)?) => {
+        $crate::ops::gemm::gemm_kernels!(
             $name,
             [
-                include_str!("../../../shaders/conv_common.wgsl"),
-                include_str!(concat!("../../../shaders/", $file)),
+                $(include_str!(concat!("../../../shaders/", $file)),)+
                 concat!(
                     "fn a_k_fast() -> bool {\n    return true;\n}\n",
                     "fn b_n_fast() -> bool {\n    return ",
@@ -315,13 +315,24 @@ macro_rules! conv_mode {
         )
     };
 }
+pub(crate) use conv_mode;
 
-static FORWARD: GemmKernels<ConvParams> =
-    conv_mode!("conv_forward", "gemm_conv_forward.wgsl", "true", with row_bias);
-static INPUT_GRAD: GemmKernels<ConvParams> =
-    conv_mode!("conv_input_grad", "gemm_conv_input_grad.wgsl", "true");
-static WEIGHT_GRAD: GemmKernels<ConvParams> =
-    conv_mode!("conv_weight_grad", "gemm_conv_weight_grad.wgsl", "false");
+static FORWARD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_forward",
+    ["conv_common.wgsl", "gemm_conv_forward.wgsl"],
+    "true",
+    with row_bias
+);
+static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_input_grad",
+    ["conv_common.wgsl", "gemm_conv_input_grad.wgsl"],
+    "true"
+);
+static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_weight_grad",
+    ["conv_common.wgsl", "gemm_conv_weight_grad.wgsl"],
+    "false"
+);
 static IM2COL: Kernel<ConvParams> = Kernel::new(
     "im2col",
     &[read("x"), write("cols")],
@@ -331,6 +342,7 @@ static IM2COL: Kernel<ConvParams> = Kernel::new(
 /// Every convolution kernel (for the portability test).
 pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
     let mut all: Vec<&'static dyn KernelSource> = vec![&IM2COL];
+    all.extend(upsampled::kernels());
     for mode in [&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD] {
         all.extend(mode.all());
     }
@@ -738,20 +750,27 @@ pub fn conv_forward_activated(
         }
         (Storage::Gpu(_), Storage::Gpu(wb)) => match conv_algo() {
             ConvAlgo::ImplicitGemm => {
-                // An upsampled input is read through the upsampling, never stored.
-                let xb = gpu_buffer(x);
-                let ctx = xb.context();
-                let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
                 // Only the bias variant's store applies an activation.
                 folded = act.filter(|_| bias_buffer.is_some());
                 let (act, act_alpha) = Activation::code(folded);
-                let params = ConvParams {
+                let with_act = |params: ConvParams| ConvParams {
                     act,
                     act_alpha,
-                    ..g.params(g.cout, g.ncols(), g.k())
+                    ..params
                 };
-                let mnk = (g.cout, g.ncols(), g.k());
-                launch_gemm(ctx, &FORWARD, &params, mnk, 1, [wb, xb, &out], bias_buffer)?;
+                let out = if upsampled::gpu_phases(&g) {
+                    upsampled::forward_gpu(gpu_buffer(x), wb, bias_buffer, &g, with_act)?
+                } else {
+                    // (A strided upsampling geometry, hand-built: upsampled first.)
+                    let (x, g) = gpu_input(x, &g)?;
+                    let xb = gpu_buffer(&x);
+                    let ctx = xb.context();
+                    let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
+                    let params = with_act(g.params(g.cout, g.ncols(), g.k()));
+                    let mnk = (g.cout, g.ncols(), g.k());
+                    launch_gemm(ctx, &FORWARD, &params, mnk, 1, [wb, xb, &out], bias_buffer)?;
+                    out
+                };
                 std::rc::Rc::new(Storage::Gpu(out))
             }
             ConvAlgo::Im2col => {
@@ -808,12 +827,26 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
         (Storage::Cpu(gs), Storage::Cpu(ws)) => {
             Storage::Cpu(with_cpu2!("conv2d", gs, ws, gy, w => input_grad_cpu(gy, w, &g))?)
         }
+        (Storage::Gpu(gb), Storage::Gpu(wb)) if upsampled::gpu_phases(&g) => {
+            Storage::Gpu(upsampled::input_grad_gpu(gb, wb, &g)?)
+        }
+        (Storage::Gpu(_), Storage::Gpu(_)) if g.up > 1 => {
+            // A strided upsampling geometry (hand-built): the upsampled image's gradient,
+            // block-summed.
+            let dx = no_grad(|| {
+                conv_input_grad(&gy.detach(), &w.detach(), g.stored_input())?.sum_pool2d(g.up)
+            })?;
+            return Ok(Tensor::from_op_shared(
+                dx.storage_rc().clone(),
+                g.input_shape(),
+                &[gy, w],
+                InputGradGrad(g),
+            ));
+        }
         (Storage::Gpu(gb), Storage::Gpu(wb)) => {
             let ctx = gb.context();
-            // Rows: input channels; columns: stored input pixels; K: output channels, taps
-            // and (upsampling) the copies of a stored pixel.
-            let (m, n) = (g.cin, g.batch * (g.h / g.up) * (g.w / g.up));
-            let k = g.cout * g.kh * g.kw * g.up * g.up;
+            // Rows: input channels; columns: input pixels; K: output channels and taps.
+            let (m, n, k) = (g.cin, g.batch * g.h * g.w, g.cout * g.kh * g.kw);
             let out = ctx.alloc(m * n)?;
             let params = g.params(m, n, k);
             launch_gemm(
@@ -846,7 +879,13 @@ pub fn conv_weight_grad(x: &Tensor, gy: &Tensor, g: Geometry) -> Result<Tensor> 
         (Storage::Cpu(xs), Storage::Cpu(gs)) => {
             Storage::Cpu(with_cpu2!("conv2d", xs, gs, x, gy => weight_grad_cpu(x, gy, &g))?)
         }
-        (Storage::Gpu(xb), Storage::Gpu(gb)) => {
+        (Storage::Gpu(xb), Storage::Gpu(gb)) if upsampled::gpu_phases(&g) => {
+            Storage::Gpu(upsampled::weight_grad_gpu(xb, gb, &g)?)
+        }
+        (Storage::Gpu(_), Storage::Gpu(gb)) => {
+            // (A strided upsampling geometry, hand-built: upsampled first.)
+            let (x, g) = gpu_input(x, &g)?;
+            let xb = gpu_buffer(&x);
             let ctx = xb.context();
             let (m, n) = (g.cout, g.k());
             let out = ctx.alloc(m * n)?;

@@ -9,10 +9,18 @@
 //! channel pair where the upsampled convolution does 9 (for 4x4: 6.25 against 16), in the
 //! forward pass and both gradients, and the upsampled image (4x the input) is never stored.
 //! The sums are the same terms in another order.
+//!
+//! The GPU runs the phases as batched implicit GEMMs (`shaders/conv_phase.wgsl`): one launch
+//! for the s x s phases of the forward pass or the weight gradient, one for the input gradient
+//! (its K runs over the phases), with every phase kernel padded to the largest (2x2 for 3x3,
+//! 3x3 for 4x4: 36 against 64) and added up from the weights as the GEMM reads them.
 
-use super::{forward_cpu, input_grad_cpu, weight_grad_cpu, Geometry};
+use super::{conv_mode, forward_cpu, input_grad_cpu, weight_grad_cpu, ConvParams, Geometry};
 use crate::cpu::{team, Real, PAR_CHUNK};
+use crate::device::{read, write, GpuBuffer, Kernel, KernelSource};
+use crate::ops::gemm::{launch_gemm, GemmKernels};
 use crate::ops::resample::{block_sum_cpu, upsample_cpu};
+use crate::Result;
 
 /// One phase along one axis: output positions `r, r + s, ...`, read through a kernel of `taps`
 /// rows starting `pad` rows above the input row of the output's quotient.
@@ -34,9 +42,7 @@ fn axis_phases(n: usize, s: usize, k: usize, pad: usize, out: usize) -> Option<V
     let floor_div = |a: isize| a.div_euclid(s as isize);
     (0..s.min(out))
         .map(|r| {
-            let first = floor_div(r as isize - pad as isize);
-            let last = floor_div((r + k - 1) as isize - pad as isize);
-            let taps = (last - first + 1) as usize;
+            let (first, taps) = phase_span(r, s, k, pad);
             let out = (out - r).div_ceil(s);
             // r < s, so the first tap is at most 0 rows below the output's input row.
             let before = (-first) as usize;
@@ -53,6 +59,15 @@ fn axis_phases(n: usize, s: usize, k: usize, pad: usize, out: usize) -> Option<V
             })
         })
         .collect()
+}
+
+/// Phase r's first input row relative to its output's quotient (floor((r - pad) / s)), and
+/// its kernel's size: the input rows its k taps read.
+fn phase_span(r: usize, s: usize, k: usize, pad: usize) -> (isize, usize) {
+    let floor_div = |a: isize| a.div_euclid(s as isize);
+    let first = floor_div(r as isize - pad as isize);
+    let last = floor_div((r + k - 1) as isize - pad as isize);
+    (first, (last - first + 1) as usize)
 }
 
 /// One phase of the convolution: its outputs and its stride-1 convolution of the input.
@@ -224,4 +239,135 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
         phase.add_weight_grad(&pdw, &mut dw, g);
     }
     dw
+}
+
+// ---- GPU: the phases as implicit GEMMs -------------------------------------------------------
+
+static FORWARD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_phase_forward",
+    ["conv_phase.wgsl", "gemm_conv_phase.wgsl", "gemm_conv_phase_forward.wgsl"],
+    "true",
+    with row_bias
+);
+static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_phase_input_grad",
+    [
+        "conv_phase.wgsl",
+        "gemm_conv_phase.wgsl",
+        "gemm_conv_phase_input_grad.wgsl"
+    ],
+    "true"
+);
+static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_phase_weight_grad",
+    [
+        "conv_phase.wgsl",
+        "gemm_conv_phase.wgsl",
+        "gemm_conv_phase_weight_grad.wgsl"
+    ],
+    "false"
+);
+static FOLD: Kernel<ConvParams> = Kernel::new(
+    "conv_phase_fold",
+    &[read("partial"), write("dw")],
+    &[
+        include_str!("../../../shaders/conv_phase.wgsl"),
+        include_str!("../../../shaders/conv_phase_fold.wgsl"),
+    ],
+)
+.entry("fold_phases");
+
+/// The phase kernels (for the portability test).
+pub(super) fn kernels() -> Vec<&'static dyn KernelSource> {
+    let mut all: Vec<&'static dyn KernelSource> = vec![&FOLD];
+    for mode in [&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD] {
+        all.extend(mode.all());
+    }
+    all
+}
+
+/// Whether the GPU runs `g` by phases: an upsampling convolution at stride 1 (any padding:
+/// the GEMMs' loads check the stored image's bounds).
+pub(super) fn gpu_phases(g: &Geometry) -> bool {
+    g.up > 1 && g.stride == 1
+}
+
+/// The phase GEMMs' params for a product of m x k by k x n: the phase kernel is the largest
+/// phase's along each axis.
+fn phase_params(g: &Geometry, m: usize, n: usize, k: usize) -> ConvParams {
+    let taps = |k, pad| (0..g.up).map(|r| phase_span(r, g.up, k, pad).1).max();
+    ConvParams {
+        tpy: taps(g.kh, g.pt).unwrap_or(0) as u32,
+        tpx: taps(g.kw, g.pl).unwrap_or(0) as u32,
+        ..g.params(m, n, k)
+    }
+}
+
+/// Outputs per image of the fullest phase.
+fn phase_pixels(g: &Geometry) -> usize {
+    g.oh.div_ceil(g.up) * g.ow.div_ceil(g.up)
+}
+
+/// The forward pass: s x s products (cout x batch * phase pixels, K = cin * phase taps), the
+/// bias and the activation `params` names in the store.
+pub(super) fn forward_gpu(
+    x: &GpuBuffer,
+    w: &GpuBuffer,
+    bias: Option<&GpuBuffer>,
+    g: &Geometry,
+    params: impl FnOnce(ConvParams) -> ConvParams,
+) -> Result<GpuBuffer> {
+    let ctx = x.context();
+    let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
+    let p = phase_params(g, 0, 0, 0);
+    let mnk = (
+        g.cout,
+        g.batch * phase_pixels(g),
+        g.cin * (p.tpy * p.tpx) as usize,
+    );
+    let params = params(phase_params(g, mnk.0, mnk.1, mnk.2));
+    launch_gemm(ctx, &FORWARD, &params, mnk, g.up * g.up, [w, x, &out], bias)?;
+    Ok(out)
+}
+
+/// The input gradient: one product (cin x batch * stored pixels) whose K runs over output
+/// channels, phases and phase taps.
+pub(super) fn input_grad_gpu(gy: &GpuBuffer, w: &GpuBuffer, g: &Geometry) -> Result<GpuBuffer> {
+    let ctx = gy.context();
+    let p = phase_params(g, 0, 0, 0);
+    let stored = (g.h / g.up) * (g.w / g.up);
+    let k = g.cout * g.up * g.up * (p.tpy * p.tpx) as usize;
+    let (m, n) = (g.cin, g.batch * stored);
+    let out = ctx.alloc(m * n)?;
+    let params = phase_params(g, m, n, k);
+    launch_gemm(ctx, &INPUT_GRAD, &params, (m, n, k), 1, [w, gy, &out], None)?;
+    Ok(out)
+}
+
+/// The weight gradient: the phase kernels' gradients (s x s products of cout x cin * phase
+/// taps, K = batch * phase pixels), then folded into the original taps.
+pub(super) fn weight_grad_gpu(x: &GpuBuffer, gy: &GpuBuffer, g: &Geometry) -> Result<GpuBuffer> {
+    let ctx = x.context();
+    let p = phase_params(g, 0, 0, 0);
+    let (m, n, k) = (
+        g.cout,
+        g.cin * (p.tpy * p.tpx) as usize,
+        g.batch * phase_pixels(g),
+    );
+    let phases = g.up * g.up;
+    let partial = ctx.alloc(phases * m * n)?;
+    let params = phase_params(g, m, n, k);
+    launch_gemm(
+        ctx,
+        &WEIGHT_GRAD,
+        &params,
+        (m, n, k),
+        phases,
+        [gy, x, &partial],
+        None,
+    )?;
+    let taps = g.cout * g.cin * g.kh * g.kw;
+    let dw = ctx.alloc(taps)?;
+    ctx.dispatch(&FOLD, &params, &[&partial, &dw], ctx.grid(taps)?)?;
+    Ok(dw)
 }
