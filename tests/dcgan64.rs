@@ -6,10 +6,10 @@ mod common;
 
 use common::{gpu, mean_var, rel_l2};
 use ganlab::data::{self, shapes, ImageOptions, LoadOptions, Sampling};
+use ganlab::models::Trainable;
 use ganlab::models::{self, Options};
 use ganlab::nn::{Layer, Module};
 use ganlab::train::trainer::{train, TrainConfig};
-use ganlab::train::Trainable;
 use ganlab::{Device, Rng, Tensor};
 
 fn options(image: [usize; 3], ngf: usize, ndf: usize) -> Options {

@@ -7,7 +7,7 @@ mod common;
 use common::{gpu, rel_l2};
 use ganlab::device::{AdapterRequest, ParamsMode};
 use ganlab::models;
-use ganlab::train::Trainable;
+use ganlab::models::Trainable;
 use ganlab::{Device, Rng, Tensor};
 
 /// A private GPU context (so other tests' work does not move its counters).

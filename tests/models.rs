@@ -8,8 +8,8 @@ mod common;
 use common::{fresh_rng, gpu, rel_l2};
 use ganlab::checkpoint::Checkpoint;
 use ganlab::models::{self, BookGan, LoopStyle};
+use ganlab::models::{RunState, Trainable};
 use ganlab::nn::{Layer, Module};
-use ganlab::train::{RunState, Trainable};
 use ganlab::{Device, Rng, Tensor};
 
 /// Every parameter and buffer of both networks, by name.

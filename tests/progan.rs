@@ -5,8 +5,8 @@ mod common;
 
 use common::fresh_rng;
 use ganlab::models::progan::{self, schedule, ProGan, ProGanConfig};
+use ganlab::models::{RunState, Trainable};
 use ganlab::nn::Module;
-use ganlab::train::{RunState, Trainable};
 use ganlab::{Device, Rng, Tensor};
 
 /// Width 8, z of 16, 8 images per phase: at batch 4 each phase is two steps.

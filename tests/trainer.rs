@@ -2,7 +2,8 @@
 //! the step and keeps the last good checkpoint; Ctrl-C checkpoints and stops cleanly.
 
 use ganlab::data::{Sampling, Split, Values};
-use ganlab::train::{interrupt, train, RunState, TrainConfig, Trainable};
+use ganlab::models::{RunState, Trainable};
+use ganlab::train::{interrupt, train, TrainConfig};
 use ganlab::{Device, Result, Rng, Tensor};
 use std::path::Path;
 

@@ -12,10 +12,11 @@ use ganlab::data::{self, LoadOptions};
 use ganlab::eval::toy::ToyEval;
 use ganlab::models::wasserstein::{critic_loss, gradient_penalty};
 use ganlab::models::{self, wgan, Options};
+use ganlab::models::{RunState, Trainable};
 use ganlab::nn::{Ctx, Layer, Module};
 use ganlab::ops::Padding;
 use ganlab::train::trainer::{fixed_inputs, seeded_noise, train_with_eval, Evaluator};
-use ganlab::train::{RunState, TrainConfig, Trainable};
+use ganlab::train::TrainConfig;
 use ganlab::{grad, Device, Rng, Tensor};
 
 /// Every parameter and buffer of a network, by name.

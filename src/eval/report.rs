@@ -94,7 +94,7 @@ pub struct TrainingEval {
 /// `n` generator samples from the noise of seeds `seed`, `seed + 500`, ... (500 per batch); a
 /// conditional generator draws every class equally often.
 pub fn sample_images(
-    model: &mut dyn crate::train::Trainable,
+    model: &mut dyn crate::models::Trainable,
     n: usize,
     seed: u64,
     device: &Device,
@@ -149,7 +149,7 @@ impl crate::train::trainer::Evaluator for TrainingEval {
 
     fn evaluate(
         &mut self,
-        model: &mut dyn crate::train::Trainable,
+        model: &mut dyn crate::models::Trainable,
         _step: u64,
     ) -> Result<Vec<f64>> {
         let images = sample_images(model, self.n, 0, &self.device)?;

@@ -3,8 +3,8 @@
 //! histogram (1-D) or scatter plot (2-D) of samples against the data as PNG.
 
 use crate::data::ToySpec;
+use crate::models::Trainable;
 use crate::train::trainer::{seeded_noise, Evaluator};
-use crate::train::Trainable;
 use crate::viz::{Chart, Series};
 use crate::{Device, Error, Result};
 use std::path::PathBuf;

@@ -5,8 +5,8 @@
 use super::book::{BookGan, Hyper};
 use super::gan::{mlp_generator, Z_DIM};
 use super::net::Net;
+use super::CLASSES;
 use crate::nn::{Activation, Dropout, Embedding, Linear, Sequential};
-use crate::train::trainer::CLASSES;
 use crate::{Device, Result, Rng};
 
 /// G: z * Embedding(10, 100)(label); Dense 256, LeakyReLU 0.2, BN(0.8); Dense 512, LeakyReLU;

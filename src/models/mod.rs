@@ -9,14 +9,15 @@ pub mod net;
 pub mod progan;
 pub mod saved;
 pub mod toy;
+mod trainable;
 pub mod wasserstein;
 pub mod wgan;
 
 pub use book::{BookGan, LoopStyle};
+pub use trainable::{RunState, Trainable, CLASSES};
 
 use crate::data::{registry, Entry};
 use crate::nn::FrozenNorm;
-use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng};
 use std::path::Path;
 

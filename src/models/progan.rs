@@ -8,13 +8,13 @@
 
 use super::saved::{self, checkpoint_methods};
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
+use super::Trainable;
 use crate::autograd::no_grad;
 use crate::nn::{
     Activation, AvgPool2d, Conv2d, Conv2dConfig, Ctx, Flatten, Layer, Linear, MinibatchStdDev,
     Module, PixelNorm, Reshape, Sequential, Upsample, WeightConfig, WeightInit,
 };
 use crate::optim::{Adam, Optimizer};
-use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 use std::path::Path;
 

@@ -2,8 +2,8 @@
 //! (`run.step`, `run.rng`), and metadata naming the model kind, its config, the wall time and
 //! the run's settings (what the command line started it with).
 
+use super::RunState;
 use crate::checkpoint::{Checkpoint, Stateful, Targets};
-use crate::train::RunState;
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -114,7 +114,7 @@ macro_rules! checkpoint_methods {
         fn save_checkpoint(
             &$self,
             path: &std::path::Path,
-            state: &$crate::train::RunState,
+            state: &$crate::models::RunState,
         ) -> $crate::Result<()> {
             $crate::models::saved::save(
                 path,
@@ -128,7 +128,7 @@ macro_rules! checkpoint_methods {
         fn load_checkpoint(
             &mut $self,
             path: &std::path::Path,
-        ) -> $crate::Result<$crate::train::RunState> {
+        ) -> $crate::Result<$crate::models::RunState> {
             let kind = $kind.to_string();
             $crate::models::saved::load(path, &kind, vec![$(($name, &mut $self.$field)),+])
         }

@@ -9,10 +9,10 @@
 use super::book::{BookGan, Hyper, LoopStyle};
 use super::net::Net;
 use super::wgan::{gp_adam, Lipschitz, Wgan};
+use super::Trainable;
 use crate::data::ToySpec;
 use crate::nn::{Activation, Ctx, Layer, Linear, Module, Sequential};
 use crate::optim::{Adam, RmsProp};
-use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 
 pub const Z_DIM: usize = 8;

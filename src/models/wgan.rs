@@ -12,10 +12,10 @@ use super::dcgan::{discriminator_with, generator_with, Z_DIM};
 use super::net::{predict, Net};
 use super::saved::checkpoint_methods;
 use super::wasserstein::{critic_loss, gradient_penalty, interpolation_weights};
+use super::Trainable;
 use crate::autograd::no_grad;
 use crate::nn::{Ctx, FrozenNorm, Layer, Module};
 use crate::optim::{Adam, Optimizer, RmsProp, UpdateRule};
-use crate::train::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 
 /// How the critic is kept (approximately) 1-Lipschitz.

@@ -4,8 +4,8 @@
 //! the batch. A batch that would not fit is refused with the largest that would, instead of the
 //! process being killed halfway through its first step.
 
-use super::Trainable;
 use crate::device::AdapterRequest;
+use crate::models::Trainable;
 use crate::{Device, Error, Result, Rng, Tensor};
 
 /// Bytes one step holds at its peak, as `fixed + per_item * batch`.

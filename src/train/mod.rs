@@ -6,4 +6,4 @@ pub mod memory;
 pub mod trainer;
 
 pub use log::MetricsLog;
-pub use trainer::{train, RunState, Summary, TrainConfig, Trainable};
+pub use trainer::{train, Summary, TrainConfig};
