@@ -18,6 +18,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+mod scoped;
 pub mod shape;
 pub mod tensor;
 pub mod train;

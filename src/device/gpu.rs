@@ -26,10 +26,7 @@ thread_local! {
 /// Runs `f` with this thread's ops launching their subgroup kernels where the device has them
 /// (`true`, the default) or never: tests and benches compare both paths this way.
 pub fn with_subgroups<T>(on: bool, f: impl FnOnce() -> T) -> T {
-    let previous = SUBGROUPS.with(|c| c.replace(on));
-    let out = f();
-    SUBGROUPS.with(|c| c.set(previous));
-    out
+    crate::scoped::with_cell(&SUBGROUPS, on, f)
 }
 
 /// Kernels recorded before the open pass is submitted. Large enough to amortise the submit,

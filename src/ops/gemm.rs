@@ -424,26 +424,30 @@ thread_local! {
 /// kernel only takes unbatched products with at most [`THIN`] rows or columns; the others
 /// then get the plan's choice of tiles): tests and benches compare the variants this way.
 pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
-    let previous = FORCED_VARIANT.with(|c| c.replace(Some(variant)));
-    let out = f();
-    FORCED_VARIANT.with(|c| c.set(previous));
-    out
+    crate::scoped::with_cell(&FORCED_VARIANT, Some(variant), f)
 }
 
 /// Runs `f` with every GEMM on this thread split into `splits` slices of K (at most one per
 /// K-step; 1: never split): tests and benches force each variant this way.
 pub fn with_splits<T>(splits: usize, f: impl FnOnce() -> T) -> T {
-    let previous = FORCED_SPLITS.with(|c| c.replace(Some(splits)));
-    let out = f();
-    FORCED_SPLITS.with(|c| c.set(previous));
-    out
+    crate::scoped::with_cell(&FORCED_SPLITS, Some(splits), f)
 }
 
 /// Runs `f` and returns, with its result, every GEMM launch it planned on this thread (for
 /// tests and benches: the shapes of a training step and the grids chosen for them).
 pub fn record_launches<T>(f: impl FnOnce() -> T) -> (T, Vec<GemmLaunch>) {
-    let previous = RECORDED.with(|r| r.replace(Some(Vec::new())));
+    /// Puts the outer recording back, also when `f` panics.
+    struct Restore(Option<Option<Vec<GemmLaunch>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(previous) = self.0.take() {
+                RECORDED.with(|r| r.replace(previous));
+            }
+        }
+    }
+    let mut restore = Restore(Some(RECORDED.with(|r| r.replace(Some(Vec::new())))));
     let out = f();
+    let previous = restore.0.take().unwrap_or_default();
     let launches = RECORDED.with(|r| r.replace(previous)).unwrap_or_default();
     (out, launches)
 }

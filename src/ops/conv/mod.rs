@@ -111,10 +111,7 @@ thread_local! {
 
 /// Runs `f` with this thread's CPU convolutions forced to `algo`.
 pub fn with_cpu_conv<T>(algo: CpuConv, f: impl FnOnce() -> T) -> T {
-    let previous = CPU_CONV.with(|c| c.replace(algo));
-    let out = f();
-    CPU_CONV.with(|c| c.set(previous));
-    out
+    crate::scoped::with_cell(&CPU_CONV, algo, f)
 }
 
 /// Whether a CPU pass runs the direct kernel, where it `applies` to the pass.
