@@ -23,11 +23,5 @@ fn phase_tap(r: u32, k: u32, pad: u32) -> u32 {
     return u32(floor_div(i32(r + k) - i32(pad), p.up) - phase_first(r, pad));
 }
 
-// Outputs per image of the fullest phase along y and x; a phase with fewer skips the rest.
-fn phase_rows() -> u32 {
-    return (p.oh + p.up - 1u) / p.up;
-}
-
-fn phase_cols() -> u32 {
-    return (p.ow + p.up - 1u) / p.up;
-}
+// Outputs per image of the fullest phase: p.ph x p.pw (ceil(oh / up) x ceil(ow / up)); a phase
+// with fewer skips the rest.

@@ -1,7 +1,9 @@
 // gemm.wgsl mode: gradient of convolution w.r.t. its input (also transposed convolution).
 // dX[img, ci, y, x] = sum over (co, ky, kx) of W[co, ci, ky, kx] * dY[img, co, oy, ox] where
 // y + pt - ky = oy * s and x + pl - kx = ox * s. Written as a gather, so no atomics are needed.
-// a = weights [cout, cin, kh, kw], b = dY, c = dX.
+// The launcher runs it at stride 1; a strided convolution's skips the taps that miss by stride
+// phases instead (gemm_conv_strided_input_grad.wgsl). a = weights [cout, cin, kh, kw], b = dY,
+// c = dX.
 fn load_a(z: u32, row: u32, col: u32) -> f32 {
     let kk = p.kh * p.kw;
     return a[((col / kk) * p.cin + row) * kk + col % kk];

@@ -32,8 +32,8 @@ fn stored_at(img: u32, ci: u32, y: i32, x: i32) -> f32 {
 
 // The stored pixel phase z's output column `col` = (img, qy, qx) reads at tap t.
 fn phase_input(z: u32, ci: u32, col: u32, t: u32) -> f32 {
-    let qw = phase_cols();
-    let qhw = phase_rows() * qw;
+    let qw = p.pw;
+    let qhw = p.ph * qw;
     let q = col % qhw;
     let y = i32(q / qw) + phase_first(z / p.up, p.pt) + i32(t / p.tpx);
     let x = i32(q % qw) + phase_first(z % p.up, p.pl) + i32(t % p.tpx);
@@ -43,8 +43,8 @@ fn phase_input(z: u32, ci: u32, col: u32, t: u32) -> f32 {
 // Where phase z's output column `col` = (img, qy, qx) sits in the output images (channel
 // `co`), or -1 past the output (a phase with fewer outputs than the fullest).
 fn phase_output(z: u32, co: u32, col: u32) -> i32 {
-    let qw = phase_cols();
-    let qhw = phase_rows() * qw;
+    let qw = p.pw;
+    let qhw = p.ph * qw;
     let q = col % qhw;
     let oy = (q / qw) * p.up + z / p.up;
     let ox = (q % qw) * p.up + z % p.up;

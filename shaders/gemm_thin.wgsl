@@ -8,7 +8,8 @@
 // along its wide index (one round), 4 wide indices x 64 lanes when it is contiguous along K
 // (16 rounds of 4). The lanes' sums are added by a fixed tree in shared memory, or by
 // subgroupAdd and then in order (gemm_thin_subgroup.wgsl), so results are the same from run
-// to run. `k_begin`, `k_end` and `emit` are the split-K hooks of gemm.wgsl.
+// to run. `batch_of`, `k_begin`, `k_end` and `emit` are the batch and split-K hooks of
+// gemm.wgsl (grid layer = batch x slices).
 // THIN and WIDE must match src/ops/gemm.rs.
 const THIN: u32 = 4u;
 const WIDE: u32 = 64u;
@@ -32,9 +33,10 @@ fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
         wide_lane = t % WIDE;
         lane = t / WIDE;
     }
-    let z = wid.z;
-    let k_lo = k_begin(z);
-    let k_hi = k_end(z);
+    let layer = wid.z;
+    let z = batch_of(layer);
+    let k_lo = k_begin(layer);
+    let k_hi = k_end(layer);
     var wide_n = p.m;
     var thin_n = min(p.n, THIN);
     if (thin_m) {
@@ -47,14 +49,14 @@ fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
         if (w < wide_n) {
             for (var k = k_lo + lane; k < k_hi; k += lanes) {
                 if (thin_m) {
-                    let b = load_b(0u, k, w);
+                    let b = load_b(z, k, w);
                     for (var i = 0u; i < thin_n; i++) {
-                        acc[i] += load_a(0u, i, k) * b;
+                        acc[i] += load_a(z, i, k) * b;
                     }
                 } else {
-                    let a = load_a(0u, w, k);
+                    let a = load_a(z, w, k);
                     for (var j = 0u; j < thin_n; j++) {
-                        acc[j] += a * load_b(0u, k, j);
+                        acc[j] += a * load_b(z, k, j);
                     }
                 }
             }
@@ -63,9 +65,9 @@ fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
         if (lane == 0u && w < wide_n) {
             for (var i = 0u; i < thin_n; i++) {
                 if (thin_m) {
-                    emit(z, i, w, s[i]);
+                    emit(layer, i, w, s[i]);
                 } else {
-                    emit(z, w, i, s[i]);
+                    emit(layer, w, i, s[i]);
                 }
             }
         }

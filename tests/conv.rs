@@ -38,6 +38,11 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         // small cases above all take the split-K pair).
         ([4, 3, 64, 64], 64, 3, 1, Padding::Same),
         ([2, 17, 6, 6], 9, 3, 1, Padding::symmetric(1)),
+        // Stride above the kernel (pixels no output reads: their gradient is 0), a strided
+        // 1x1, padding wider than the stride (the input gradient's stride phases).
+        ([2, 3, 10, 11], 4, 2, 3, Padding::Valid),
+        ([2, 4, 7, 9], 5, 1, 2, Padding::Valid),
+        ([1, 3, 6, 7], 2, 3, 2, Padding::symmetric(3)),
         // Stride larger than the image, padding wider than the kernel reach.
         ([2, 2, 2, 5], 3, 3, 3, Padding::symmetric(2)),
         ([1, 2, 1, 1], 2, 1, 3, Padding::Valid),

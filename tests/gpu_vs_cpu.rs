@@ -360,9 +360,9 @@ fn every_gemm_variant_matches_cpu() {
     }
 }
 
-/// A batch of products split along K (K = 431, 27 K-steps): the grid's layers are batch x
-/// slices and the reduce adds each product's slices (with 9 slices, by its subgroup kernel
-/// where the device has one); broadcast and transposed operands.
+/// A batch of products split along K (K = 431, 27 K-steps), tiled and thin: the grid's layers
+/// are batch x slices and the reduce adds each product's slices (with 9 slices, by its
+/// subgroup kernel where the device has one); broadcast and transposed operands.
 #[test]
 fn batched_products_split_along_k_match_cpu() {
     use ganlab::device::with_subgroups;
@@ -371,15 +371,19 @@ fn batched_products_split_along_k_match_cpu() {
     let Device::Gpu(ctx) = &gpu else { return };
     let has = ctx.has_subgroups();
     let mut rng = fresh_rng("batched_products_split_along_k_match_cpu");
-    let (a, b, bt) = (
+    let (b, bt) = (randn(&[3, 431, 66], &mut rng), randn(&[66, 431], &mut rng));
+    // 70 rows take the tiles, 2 the thin kernel.
+    for a in [
         randn(&[3, 70, 431], &mut rng),
-        randn(&[3, 431, 66], &mut rng),
-        randn(&[66, 431], &mut rng),
-    );
-    for on in [true, false] {
-        for splits in [1, 2, 9] {
+        randn(&[3, 2, 431], &mut rng),
+    ] {
+        for (on, splits) in [true, false]
+            .into_iter()
+            .flat_map(|on| [1, 2, 9].map(|s| (on, s)))
+        {
             for (b, tb) in [(&b, false), (&bt, true)] {
-                let what = format!("3 x 70x431x66, b^T {tb}, {splits} splits, subgroups {on}");
+                let m = a.shape()[1];
+                let what = format!("3 x {m}x431x66, b^T {tb}, {splits} splits, subgroups {on}");
                 let ((), launches) = record_launches(|| {
                     with_subgroups(on, || {
                         with_splits(splits, || {
@@ -392,7 +396,9 @@ fn batched_products_split_along_k_match_cpu() {
                 });
                 let l = launches.first().expect("a GEMM ran");
                 assert_eq!((l.batch, l.splits), (3, splits), "{what}");
-                assert_eq!(l.subgroups, on && has && splits == 9, "{what}");
+                let thin = l.variant == ganlab::ops::gemm::Variant::Thin;
+                assert_eq!(thin, m == 2, "{what}");
+                assert_eq!(l.subgroups, on && has && (splits == 9 || thin), "{what}");
             }
         }
     }

@@ -129,14 +129,14 @@ fn the_kernel_list_covers_every_family_once() {
         );
     }
     // 15 unary, 9 x 2 binary, 2 x 3 reductions (per workgroup, plain and with subgroups, and
-    // per thread), 3 convolution modes, 3 upsampling-convolution phase modes and matmul (each
-    // tiled, wide and thin, whole or split-K, the thin ones also with subgroups, and the
-    // split's reduce, plain and with subgroups; both conv forwards and matmul also tiled,
-    // wide, thin and reduce with a bias in the store, thin and reduce also with subgroups),
-    // the phase fold and im2col, strided copy, 2 dropout, 2 embedding, 2 resampling, 4 batch
-    // norm, 2 BCE, fill and flat copy, 3 optimisers (their multi-tensor kernels, with the
-    // clip).
-    let expected = 15 + 18 + 6 + 7 * 10 + 3 * 6 + 1 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 3;
+    // per thread), 4 convolution modes (forward, input gradient at stride 1 and by stride
+    // phases, weight gradient), 3 upsampling-convolution phase modes and matmul (each tiled,
+    // wide and thin, whole or split-K, the thin ones also with subgroups, and the split's
+    // reduce, plain and with subgroups; both conv forwards and matmul also tiled, wide, thin
+    // and reduce with a bias in the store, thin and reduce also with subgroups), the phase
+    // fold and im2col, strided copy, 2 dropout, 2 embedding, 2 resampling, 4 batch norm, 2 BCE,
+    // fill and flat copy, 3 optimisers (their multi-tensor kernels, with the clip).
+    let expected = 15 + 18 + 6 + 8 * 10 + 3 * 6 + 1 + 1 + 1 + 2 + 2 + 2 + 4 + 2 + 2 + 3;
     assert_eq!(kernels.len(), expected);
 }
 

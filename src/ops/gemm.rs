@@ -333,7 +333,11 @@ impl GemmLaunch {
                 self.m.div_ceil(TILE),
                 self.batch * self.splits,
             ],
-            Variant::Thin => [wide(self.m, self.n).div_ceil(THIN_WIDE), 1, self.splits],
+            Variant::Thin => [
+                wide(self.m, self.n).div_ceil(THIN_WIDE),
+                1,
+                self.batch * self.splits,
+            ],
         }
     }
 }
@@ -350,7 +354,7 @@ fn wide(m: usize, n: usize) -> usize {
 
 /// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n).
 ///
-/// An unbatched product with at most [`THIN`] rows or columns runs the thin kernel; any other
+/// A product with at most [`THIN`] rows or columns runs the thin kernel; any other
 /// the wide tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
 /// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
 /// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the batch of products is not
@@ -364,7 +368,7 @@ pub fn plan(
     batch: usize,
     max_partial: usize,
 ) -> GemmLaunch {
-    let thin_shape = batch == 1 && m.min(n) <= THIN;
+    let thin_shape = m.min(n) <= THIN;
     let wide_fills = m.div_ceil(TILE) * n.div_ceil(WIDE_TILE_N) * batch >= MIN_WORKGROUPS;
     let variant = match FORCED_VARIANT.with(Cell::get) {
         Some(forced @ (Variant::Tiled | Variant::Wide)) => forced,
@@ -421,8 +425,8 @@ thread_local! {
 }
 
 /// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
-/// kernel only takes unbatched products with at most [`THIN`] rows or columns; the others
-/// then get the plan's choice of tiles): tests and benches compare the variants this way.
+/// kernel only takes products with at most [`THIN`] rows or columns; the others then get the
+/// plan's choice of tiles): tests and benches compare the variants this way.
 pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
     crate::scoped::with_cell(&FORCED_VARIANT, Some(variant), f)
 }
@@ -572,9 +576,10 @@ mod tests {
         );
         // N thin (a dense layer with one output): M is the wide side.
         assert_eq!(plan("d", 130, 1, 4096, 1, ROOM).workgroups, 3);
-        // Five rows, or a batch, stay tiled; the tiles can be forced.
+        // Five rows stay tiled; a batch of thin products runs thin, a layer per product.
         assert_eq!(plan("t", 5, 5000, 64, 1, ROOM).variant, Variant::Tiled);
-        assert_eq!(plan("b", 1, 5000, 64, 2, ROOM).variant, Variant::Tiled);
+        let b = plan("b", 1, 5000, 64, 4, ROOM);
+        assert_eq!((b.variant, b.workgroups), (Variant::Thin, 79 * 4));
         let tiled = with_variant(Variant::Tiled, || plan("f", 1, 50_176, 576, 1, ROOM));
         assert_eq!((tiled.variant, tiled.workgroups), (Variant::Tiled, 784));
     }

@@ -273,15 +273,16 @@ impl Geometry {
 }
 
 crate::kernel_params! {
-    /// A product's m, n, k, then the whole [`Geometry`], an upsampling convolution's phase
-    /// kernel size (tpy x tpx), the split-K slice and count and the batch of products, and
+    /// A product's m, n, k, then the whole [`Geometry`], the phase kernel size (tpy x tpx) and
+    /// the fullest phase's pixels (ph x pw) of the input gradient's stride phases or an
+    /// upsampling convolution's phases, the split-K slice and count and the batch of products, and
     /// the activation the forward's bias variant folds into its store; also the im2col and
     /// phase-fold kernels' (k unused).
     pub(crate) struct ConvParams {
         m: u32, n: u32, k: u32,
         batch: u32, cin: u32, h: u32, w: u32,
         cout: u32, kh: u32, kw: u32, oh: u32, ow: u32,
-        stride: u32, pt: u32, pl: u32, up: u32, tpy: u32, tpx: u32,
+        stride: u32, pt: u32, pl: u32, up: u32, tpy: u32, tpx: u32, ph: u32, pw: u32,
         k_split: u32, splits: u32, products: u32,
         act: u32, act_alpha: f32,
     }
@@ -325,6 +326,11 @@ static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     ["conv_common.wgsl", "gemm_conv_input_grad.wgsl"],
     "true"
 );
+static STRIDED_INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
+    "conv_strided_input_grad",
+    ["gemm_conv_strided_input_grad.wgsl"],
+    "true"
+);
 static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_weight_grad",
     ["conv_common.wgsl", "gemm_conv_weight_grad.wgsl"],
@@ -340,7 +346,7 @@ static IM2COL: Kernel<ConvParams> = Kernel::new(
 pub(crate) fn kernels() -> Vec<&'static dyn KernelSource> {
     let mut all: Vec<&'static dyn KernelSource> = vec![&IM2COL];
     all.extend(upsampled::kernels());
-    for mode in [&FORWARD, &INPUT_GRAD, &WEIGHT_GRAD] {
+    for mode in [&FORWARD, &INPUT_GRAD, &STRIDED_INPUT_GRAD, &WEIGHT_GRAD] {
         all.extend(mode.all());
     }
     all
@@ -839,6 +845,34 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
                 &[gy, w],
                 InputGradGrad(g),
             ));
+        }
+        (Storage::Gpu(gb), Storage::Gpu(wb)) if g.stride > 1 => {
+            let ctx = gb.context();
+            // A product per stride phase of the input pixels. Rows: input channels; columns:
+            // the phase's pixels; K: output channels and the phase's taps.
+            let s = g.stride;
+            let (tpy, tpx) = (g.kh.div_ceil(s), g.kw.div_ceil(s));
+            let (ph, pw) = (g.h.div_ceil(s), g.w.div_ceil(s));
+            let (m, n, k) = (g.cin, g.batch * ph * pw, g.cout * tpy * tpx);
+            let out = ctx.alloc(g.batch * g.cin * g.h * g.w)?;
+            let u = |v: usize| v as u32;
+            let params = ConvParams {
+                tpy: u(tpy),
+                tpx: u(tpx),
+                ph: u(ph),
+                pw: u(pw),
+                ..g.params(m, n, k)
+            };
+            launch_gemm(
+                ctx,
+                &STRIDED_INPUT_GRAD,
+                &params,
+                (m, n, k),
+                s * s,
+                [wb, gb, &out],
+                None,
+            )?;
+            Storage::Gpu(out)
         }
         (Storage::Gpu(gb), Storage::Gpu(wb)) => {
             let ctx = gb.context();

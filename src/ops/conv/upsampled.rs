@@ -293,12 +293,15 @@ pub(super) fn gpu_phases(g: &Geometry) -> bool {
 }
 
 /// The phase GEMMs' params for a product of m x k by k x n: the phase kernel is the largest
-/// phase's along each axis.
+/// phase's along each axis, and so are its outputs.
 fn phase_params(g: &Geometry, m: usize, n: usize, k: usize) -> ConvParams {
     let taps = |k, pad| (0..g.up).map(|r| phase_span(r, g.up, k, pad).1).max();
+    let u = |v: usize| v as u32;
     ConvParams {
-        tpy: taps(g.kh, g.pt).unwrap_or(0) as u32,
-        tpx: taps(g.kw, g.pl).unwrap_or(0) as u32,
+        tpy: u(taps(g.kh, g.pt).unwrap_or(0)),
+        tpx: u(taps(g.kw, g.pl).unwrap_or(0)),
+        ph: u(g.oh.div_ceil(g.up)),
+        pw: u(g.ow.div_ceil(g.up)),
         ..g.params(m, n, k)
     }
 }

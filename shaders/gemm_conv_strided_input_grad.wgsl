@@ -1,0 +1,60 @@
+// gemm.wgsl mode: gradient of a strided convolution w.r.t. its input (also transposed
+// convolution), by stride phases. dX[img, ci, y, x] = sum over (co, ky, kx) of W[co, ci, ky, kx] * dY[img, co, oy, ox]
+// where y + pt - ky = oy * s (likewise x): only the taps ky = (y + pt) mod s + s * j meet it.
+// So the input pixels fall into s x s phases z = ry * s + rx (y mod s, x mod s), each a
+// stride-1 product over its own tpy x tpx taps (ceil(kh / s) x ceil(kw / s), zero past the
+// kernel), a batch of s * s products with no multiply-adds of skipped taps:
+// C_z[ci, (img, qy, qx)] = sum over (co, j, i) of
+//     W[co, ci, cy + s * j, cx + s * i] * dY[img, co, qy + ey - j, qx + ex - i]
+// with (y, x) = (qy * s + ry, qx * s + rx), cy = (ry + pt) mod s, ey = (ry + pt) / s (likewise
+// x). Written as a gather, so no atomics are needed; every input pixel is stored (0 where no
+// output read it). a = weights [cout, cin, kh, kw], b = dY, c = dX.
+
+// (co, j, i) of K index `k`.
+fn k_parts(k: u32) -> vec3<u32> {
+    let tt = p.tpy * p.tpx;
+    let r = k % tt;
+    return vec3<u32>(k / tt, r / p.tpx, r % p.tpx);
+}
+
+// Phase z's first tap (cy, cx) and output offset (ey, ex).
+fn phase_origin(z: u32) -> vec4<u32> {
+    let y = z / p.stride + p.pt;
+    let x = z % p.stride + p.pl;
+    return vec4<u32>(y % p.stride, x % p.stride, y / p.stride, x / p.stride);
+}
+
+fn load_a(z: u32, row: u32, col: u32) -> f32 {
+    let part = k_parts(col);
+    let o = phase_origin(z);
+    let ky = o.x + p.stride * part.y;
+    let kx = o.y + p.stride * part.z;
+    if (ky >= p.kh || kx >= p.kw) {
+        return 0.0;
+    }
+    return a[((part.x * p.cin + row) * p.kh + ky) * p.kw + kx];
+}
+
+// Phase outputs per image: p.ph x p.pw (the fullest phase's; the others skip the rest).
+fn load_b(z: u32, row: u32, col: u32) -> f32 {
+    let part = k_parts(row);
+    let o = phase_origin(z);
+    let qhw = p.ph * p.pw;
+    let q = col % qhw;
+    let oy = i32(q / p.pw + o.z) - i32(part.y);
+    let ox = i32(q % p.pw + o.w) - i32(part.z);
+    if (oy < 0 || ox < 0 || oy >= i32(p.oh) || ox >= i32(p.ow)) {
+        return 0.0;
+    }
+    return b[(((col / qhw) * p.cout + part.x) * p.oh + u32(oy)) * p.ow + u32(ox)];
+}
+
+fn store(z: u32, row: u32, col: u32, v: f32) {
+    let qhw = p.ph * p.pw;
+    let q = col % qhw;
+    let y = (q / p.pw) * p.stride + z / p.stride;
+    let x = (q % p.pw) * p.stride + z % p.stride;
+    if (y < p.h && x < p.w) {
+        c[(((col / qhw) * p.cin + row) * p.h + y) * p.w + x] = v;
+    }
+}
