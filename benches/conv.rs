@@ -404,6 +404,7 @@ fn main() {
                     software = ctx.is_software();
                     adapter = Some(ctx.describe());
                     println!("GPU: {}", ctx.describe());
+                    println!("GPU capabilities: {}", ctx.capabilities());
                     if ctx.is_noop() {
                         println!("noop: host overhead only, no kernel runs");
                     }

@@ -219,6 +219,7 @@ fn main() {
     if let Some(Device::Gpu(ctx)) = &gpu {
         adapter = Some(ctx.describe());
         println!("GPU: {}", ctx.describe());
+        println!("GPU capabilities: {}", ctx.capabilities());
         if ctx.is_noop() {
             println!("noop: host overhead only, no kernel runs");
         }

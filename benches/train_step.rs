@@ -172,6 +172,7 @@ fn main() {
             Ok(d) => {
                 if let Device::Gpu(ctx) = &d {
                     println!("GPU: {}", ctx.describe());
+                    println!("GPU capabilities: {}", ctx.capabilities());
                     software = ctx.is_software();
                     noop = ctx.is_noop();
                     if noop {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's own GPU-machine steps, run by `.gpu/run.sh extra|all` (see
 # ../shared/tools/gpu-bundle) from the repo root, results under $OUT:
+#   0. `ganlab devices`: the adapter, its subgroup sizes and cooperative-matrix shapes;
 #   1. the train_step bench on the GPU, every model at batch 64 and 128 (with launch counters;
 #      dcgan64 at 64x64 RGB, the PyTorch DCGAN example's setting);
 #   2. 200 DCGAN training steps with .gpu/bin/ganlab, timed, with --profile counters;
@@ -31,6 +32,9 @@ else
   models=gan,dcgan,cgan,wgan,wgan-gp,dcgan64; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=90
   conv_args=(--filter dcgan --batch 64,128 --reps 5 --peak-tflops "${GPU_PEAK_TFLOPS:-67}")
 fi
+
+echo "== the adapter and what kernels may use on it (subgroups, cooperative-matrix shapes)"
+timeout 30 "$ganlab" devices 2>&1 | tee "$OUT/devices.txt" || rc=1
 
 echo "== train_step bench on the GPU ($models, batch $batches)"
 timeout "$limit" "$bench" --bench --model "$models" --batch "$batches" --device gpu --all \

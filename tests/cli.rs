@@ -178,6 +178,24 @@ fn dcgan_trains_from_the_cli() {
     );
 }
 
+/// `ganlab devices` says what kernels may use on the adapter it picks, cooperative-matrix
+/// shapes included, so a run on a new GPU records them.
+#[test]
+fn devices_lists_the_chosen_adapters_capabilities() {
+    let (ok, text) = ganlab(&["devices"]);
+    assert!(ok, "{text}");
+    if text.contains("selected: none") {
+        return;
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("capabilities: "))
+        .unwrap_or_else(|| panic!("no capabilities line:\n{text}"));
+    for part in ["timestamps ", "subgroups ", "cooperative matrices "] {
+        assert!(line.contains(part), "{line}");
+    }
+}
+
 #[test]
 fn bad_input_gives_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

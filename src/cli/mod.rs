@@ -26,7 +26,7 @@ enum Verb {
     /// List every GPU adapter found and the one ganlab would pick.
     Devices(GpuFlags),
     /// Fit a small MLP to y = sin(x) with autograd: a quick check that the engine trains on
-    /// your device (the GAN trainers arrive with later releases).
+    /// your device.
     Demo(demo::DemoArgs),
     /// Train a GAN: `ganlab train dcgan` (the book's DCGAN on MNIST), `ganlab train dcgan64
     /// --dataset folder --data-dir PHOTOS` (the DCGAN paper's 64x64 model on your images).
@@ -143,12 +143,12 @@ fn devices(flags: &GpuFlags) -> Result<()> {
             let l = ctx.limits();
             println!("\nselected: {}", ctx.describe());
             println!(
-                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB, timestamps: {}",
+                "limits: storage binding {} MiB, buffer {} MiB, workgroup storage {} KiB",
                 l.max_storage_buffer_binding_size >> 20,
                 l.max_buffer_size >> 20,
                 l.max_compute_workgroup_storage_size >> 10,
-                if ctx.has_timestamps() { "yes" } else { "no" }
             );
+            println!("capabilities: {}", ctx.capabilities());
             Ok(())
         }
         Ok(Device::Cpu) => Ok(()),

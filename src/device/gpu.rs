@@ -86,6 +86,8 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     features: wgpu::Features,
+    /// The cooperative-matrix shapes the adapter offers (none used yet).
+    cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
     mode: ParamsMode,
     pool: BufferPool,
     state: Mutex<State>,
@@ -151,6 +153,7 @@ impl GpuContext {
         let adapter = req.choose(&instance)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let cooperative_matrix = adapter.cooperative_matrix_properties();
         let features = adapter.features()
             & (wgpu::Features::TIMESTAMP_QUERY
                 | wgpu::Features::IMMEDIATES
@@ -190,6 +193,7 @@ impl GpuContext {
             info,
             limits,
             features,
+            cooperative_matrix,
             mode,
             pool: BufferPool::new(cap),
             state: Mutex::new(State {
@@ -252,6 +256,43 @@ impl GpuContext {
     /// One line naming the adapter, its backend and driver.
     pub fn describe(&self) -> String {
         describe_adapter(&self.info)
+    }
+
+    /// The cooperative-matrix (tensor core) shapes the adapter offers through wgpu, whether
+    /// or not anything here uses them (the benches print them, so a GPU run records them).
+    pub fn cooperative_matrix(&self) -> &[wgpu::CooperativeMatrixProperties] {
+        &self.cooperative_matrix
+    }
+
+    /// What kernels may use on this adapter, in one line: timestamps, subgroups (and their
+    /// sizes) and the cooperative-matrix shapes offered.
+    pub fn capabilities(&self) -> String {
+        let yes = |on: bool| if on { "yes" } else { "no" };
+        let subgroups = match self.has_subgroups() {
+            true => format!(
+                "yes (size {}-{})",
+                self.info.subgroup_min_size, self.info.subgroup_max_size
+            ),
+            false => "no".to_string(),
+        };
+        let coop: Vec<String> = self
+            .cooperative_matrix
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}x{}x{} {:?}->{:?}",
+                    c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
+                )
+            })
+            .collect();
+        let coop = match coop.is_empty() {
+            true => "none".to_string(),
+            false => coop.join(", "),
+        };
+        format!(
+            "timestamps {}, subgroups {subgroups}, cooperative matrices {coop}",
+            yes(self.has_timestamps())
+        )
     }
 
     pub(crate) fn pool(&self) -> &BufferPool {
