@@ -15,7 +15,8 @@
 //! (its K runs over the phases), with every phase kernel padded to the largest (2x2 for 3x3,
 //! 3x3 for 4x4: 36 against 64) and added up from the weights as the GEMM reads them.
 
-use super::{conv_mode, forward_cpu, input_grad_cpu, weight_grad_cpu, ConvParams, Geometry};
+use super::cpu::{forward_cpu, input_grad_cpu, weight_grad_cpu};
+use super::{conv_mode, ConvParams, Geometry};
 use crate::cpu::{team, Real, PAR_CHUNK};
 use crate::device::{read, write, GpuBuffer, Kernel, KernelSource};
 use crate::ops::gemm::{launch_gemm, GemmKernels};
