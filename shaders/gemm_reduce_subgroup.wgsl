@@ -26,7 +26,7 @@ fn reduce_splits(
     }
     let b = i / mn;
     let e = i % mn;
-    let full = size * count == LANES;
+    let full = whole_subgroups(size, count, LANES);
     let lane = select(t, id * size + inv, full);
     var s = 0.0;
     for (var z = lane; z < p.splits; z += LANES) {

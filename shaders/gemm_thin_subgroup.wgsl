@@ -14,7 +14,7 @@ fn thin(
     @builtin(subgroup_invocation_id) inv: u32,
     @builtin(num_subgroups) count: u32,
 ) {
-    let full = size * count == 256u && size <= 64u && 64u % size == 0u;
+    let full = whole_subgroups(size, count, 256u) && size <= 64u && 64u % size == 0u;
     thin_core(select(t, id * size + inv, full), wid, select(0u, size, full));
 }
 

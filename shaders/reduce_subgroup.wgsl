@@ -18,7 +18,7 @@ fn per_workgroup(
 ) {
     let o = wid.x + wid.y * nwg.x;
     let valid = o < p.outer * p.inner;
-    let full = size * count == WG;
+    let full = whole_subgroups(size, count, WG);
     let t = select(lid.x, id * size + inv, full);
     let acc = row_part(o, t);
     var parts = WG;

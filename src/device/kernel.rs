@@ -114,6 +114,9 @@ pub struct Kernel<P: KernelParams> {
     pub source: &'static [&'static str],
     /// Uses subgroup operations: only for devices with `Features::SUBGROUP`.
     pub subgroups: bool,
+    /// Tests only: the kernel's `whole_subgroups` always says no, so it takes the path for
+    /// partial subgroups, which a device whose subgroups always fill the workgroup never runs.
+    pub partial_subgroups: bool,
     params: PhantomData<fn() -> P>,
 }
 
@@ -130,6 +133,7 @@ impl<P: KernelParams> Kernel<P> {
             buffers,
             source,
             subgroups: false,
+            partial_subgroups: false,
             params: PhantomData,
         }
     }
@@ -145,6 +149,16 @@ impl<P: KernelParams> Kernel<P> {
             subgroups: true,
             ..self
         }
+    }
+
+    /// A copy of this kernel that always takes its path for partial subgroups (see
+    /// `partial_subgroups`), leaked for the pipeline cache, which keys kernels by address:
+    /// for tests, which build a few.
+    pub fn partial_subgroups_copy(&self) -> &'static Kernel<P> {
+        Box::leak(Box::new(Kernel {
+            partial_subgroups: true,
+            ..*self
+        }))
     }
 
     /// Bytes of the params struct, as bound (a multiple of 4).
@@ -183,6 +197,18 @@ impl<P: KernelParams> KernelSource for Kernel<P> {
     }
     fn wgsl(&self, mode: ParamsMode) -> String {
         let mut s = preamble(P::FIELDS, self.buffers, mode);
+        if self.subgroups {
+            // WGSL does not promise full subgroups: a kernel checks that `count` subgroups of
+            // `size` fill its `threads` before it relies on them.
+            let whole = match self.partial_subgroups {
+                false => "size * count == threads",
+                true => "false",
+            };
+            s.push_str(&format!(
+                "fn whole_subgroups(size: u32, count: u32, threads: u32) -> bool {{\n    \
+                 return {whole};\n}}\n\n"
+            ));
+        }
         self.source.iter().for_each(|f| s.push_str(f));
         s
     }

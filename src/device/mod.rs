@@ -69,6 +69,21 @@ impl Device {
         }
     }
 
+    /// Unit tests' GPU: the default one with outputs poisoned (NaN) first, or `None` where
+    /// there is none and `GANLAB_ALLOW_NO_GPU=1` allows that (as in the integration tests).
+    #[cfg(test)]
+    pub(crate) fn test_gpu() -> Option<Arc<GpuContext>> {
+        match Device::gpu() {
+            Ok(Device::Gpu(ctx)) => {
+                ctx.set_poison(true);
+                Some(ctx)
+            }
+            Ok(Device::Cpu) => None,
+            Err(_) if std::env::var("GANLAB_ALLOW_NO_GPU").as_deref() == Ok("1") => None,
+            Err(e) => panic!("{e}\n(set GANLAB_ALLOW_NO_GPU=1 to run the CPU-only tests)"),
+        }
+    }
+
     /// A new GPU context on the adapter `req` selects (not shared with `Device::gpu()`).
     pub fn gpu_with(req: &AdapterRequest) -> Result<Device> {
         Ok(Device::Gpu(Arc::new(GpuContext::new(req)?)))
