@@ -3,14 +3,14 @@
 use super::settings::{default_dataset, RunFlags, Settings};
 use super::GpuFlags;
 use clap::Args;
-use ganlab::data::{self, LoadOptions};
+use ganlab::data::{self, Dataset, LoadOptions};
 use ganlab::device::CounterSnapshot;
 use ganlab::eval::classifier::Classifier;
 use ganlab::eval::report::TrainingEval;
 use ganlab::eval::toy::ToyEval;
 use ganlab::models;
 use ganlab::models::progan::ProGanConfig;
-use ganlab::models::CLASSES;
+use ganlab::models::{Trainable, CLASSES};
 use ganlab::train::trainer::{checkpoint_to_resume, CHECKPOINT};
 use ganlab::train::trainer::{train_with_eval, Evaluator};
 use ganlab::train::{memory, TrainConfig};
@@ -64,6 +64,47 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let out_dir = out_dir(args)?;
+    let device = args.gpu.device(&args.device)?;
+    // Refused now if the folder holds a run; cleared (--overwrite) only once every other
+    // check has passed, so a refused command deletes nothing.
+    if args.resume.is_none() && !args.overwrite {
+        claim_out_dir(&out_dir, false)?;
+    }
+    let (run, flags, dataset, source) = settle_and_load(args)?;
+    check_classes(&args.model, &run, &dataset)?;
+    let cfg = config(args, &run, &flags, &out_dir);
+    let mut model = build_model(&args.model, &run, &dataset, &device)?;
+    println!(
+        "training {} on {} ({} images; {source}) on {device:?} -> {}",
+        args.model,
+        run.dataset,
+        dataset.train.n,
+        out_dir.display()
+    );
+    let mut eval = RunEval::new(args, &run, &dataset, &out_dir, &device)?;
+    if args.resume.is_none() && args.overwrite {
+        claim_out_dir(&out_dir, true)?;
+    }
+    let before = gpu_counters(&device);
+    let summary = train_with_eval(&mut *model, &dataset.train, &cfg, eval.evaluator())?;
+    if args.profile {
+        print_run_profile(&device, before, summary.steps_run);
+    }
+    println!("{summary}");
+    if let RunEval::Toy(toy) = &eval {
+        print_toy_coverage(toy, &mut *model, summary.last_step)?;
+    }
+    println!(
+        "metrics: {}, loss plot: {}",
+        out_dir.join("metrics.csv").display(),
+        out_dir.join("losses.png").display()
+    );
+    Ok(())
+}
+
+/// The run's folder: --resume's, else --out, else runs/<model>-<dataset>.
+fn out_dir(args: &TrainArgs) -> Result<PathBuf> {
     if let (Some(out), Some(dir)) = (&args.out, &args.resume) {
         let same = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         if same(out) != same(dir) {
@@ -74,8 +115,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             )));
         }
     }
-    let device = args.gpu.device(&args.device)?;
-    let out_dir = args
+    Ok(args
         .resume
         .clone()
         .or_else(|| args.out.clone())
@@ -86,12 +126,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 .as_deref()
                 .unwrap_or(default_dataset(&args.model));
             PathBuf::from(format!("runs/{}-{dataset}", args.model))
-        });
-    // Refused now if the folder holds a run; cleared (--overwrite) only once every other
-    // check has passed, so a refused command deletes nothing.
-    if args.resume.is_none() && !args.overwrite {
-        claim_out_dir(&out_dir, false)?;
-    }
+        }))
+}
+
+/// The run's settings (a resumed run's from its checkpoint) and its data, checked against
+/// them, with where the data came from.
+fn settle_and_load(args: &TrainArgs) -> Result<(Settings, RunFlags, Dataset, String)> {
     let mut flags = match &args.resume {
         Some(dir) => args.run.resumed(&checkpoint_to_resume(dir)?)?,
         None => args.run.clone(),
@@ -114,8 +154,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         None => dataset.source.rule.to_string(),
     };
     flags.check_data(dataset.identity(), &source)?;
+    Ok((run, flags, dataset, source))
+}
+
+/// cgan draws one embedding row and one grid row per class: only data with that many.
+fn check_classes(model: &str, run: &Settings, dataset: &Dataset) -> Result<()> {
     let classes = dataset.classes.len();
-    if args.model == "cgan" && run.toy.is_none() && classes != CLASSES {
+    if model == "cgan" && run.toy.is_none() && classes != CLASSES {
         return Err(ganlab::Error::Invalid(format!(
             "cgan is built for {CLASSES} classes (one embedding row and one grid row each); \
              {} has {classes} ({}): train an unconditional model on it, such as dcgan64",
@@ -123,57 +168,78 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             dataset.classes.join(", ")
         )));
     }
-    let mut cfg = TrainConfig {
+    Ok(())
+}
+
+fn config(args: &TrainArgs, run: &Settings, flags: &RunFlags, out_dir: &Path) -> TrainConfig {
+    TrainConfig {
         steps: run.steps,
         batch_size: run.batch_size,
         sample_every: run.sample_every,
         checkpoint_every: run.checkpoint_every,
         log_every: run.log_every,
         seed: run.seed,
-        out_dir: out_dir.clone(),
+        out_dir: out_dir.to_path_buf(),
         resume: args.resume.is_some(),
         sampling: run.sampling,
         progress: !args.quiet,
-        eval_every: args.eval_every,
+        // Toy runs are always scored and plotted, at the sample interval.
+        eval_every: match run.toy {
+            Some(_) => run.sample_every,
+            None => args.eval_every,
+        },
         settings: flags.to_json(),
-    };
+    }
+}
+
+/// The model, once its training step is known to fit the device's memory, with --lr.
+fn build_model(
+    model: &str,
+    run: &Settings,
+    dataset: &Dataset,
+    device: &Device,
+) -> Result<Box<dyn Trainable>> {
     let opts = models::Options {
         style: run.style,
         progan: run.progan,
         image: item_shape(&dataset.train.item_shape)?,
         widths: run.widths,
     };
-    check_memory(&args.model, &run, &opts, &dataset.train.item_shape, &device)?;
-    let mut model = models::build(
-        &args.model,
-        &run.dataset,
-        &opts,
-        &mut Rng::seed(run.seed),
-        &device,
-    )?;
+    check_memory(model, run, &opts, &dataset.train.item_shape, device)?;
+    let mut built = models::build(model, &run.dataset, &opts, &mut Rng::seed(run.seed), device)?;
     if let Some(lr) = run.lr {
-        model.set_learning_rate(lr)?;
+        built.set_learning_rate(lr)?;
     }
-    println!(
-        "training {} on {} ({} images; {source}) on {device:?} -> {}",
-        args.model,
-        run.dataset,
-        dataset.train.n,
-        out_dir.display()
-    );
-    // Toy runs are always scored and plotted, at the sample interval.
-    let mut toy_eval = run.toy.map(|spec| ToyEval {
-        spec,
-        data: dataset.test.all_values().into_owned(),
-        out_dir: out_dir.join("samples"),
-        device: device.clone(),
-    });
-    if toy_eval.is_some() {
-        cfg.eval_every = cfg.sample_every;
-    }
-    let mut evaluator = if toy_eval.is_some() {
-        None
-    } else if args.eval_every > 0 {
+    Ok(built)
+}
+
+/// What scores the generator during the run: the toy sets' mode coverage, FID and IS with
+/// the evaluation classifier (--eval-every), or nothing.
+enum RunEval {
+    Toy(ToyEval),
+    Classifier(TrainingEval),
+    None,
+}
+
+impl RunEval {
+    fn new(
+        args: &TrainArgs,
+        run: &Settings,
+        dataset: &Dataset,
+        out_dir: &Path,
+        device: &Device,
+    ) -> Result<RunEval> {
+        if let Some(spec) = run.toy.clone() {
+            return Ok(RunEval::Toy(ToyEval {
+                spec,
+                data: dataset.test.all_values().into_owned(),
+                out_dir: out_dir.join("samples"),
+                device: device.clone(),
+            }));
+        }
+        if args.eval_every == 0 {
+            return Ok(RunEval::None);
+        }
         ganlab::eval::classifier::check_scored(&run.dataset)?;
         let path = args
             .classifier
@@ -186,91 +252,58 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 run.dataset
             )));
         }
-        let classifier = Classifier::load_for(&path, &run.dataset, &device)?;
-        let reference = classifier.outputs(&dataset.test.all_values(), &device)?;
-        Some(TrainingEval {
+        let classifier = Classifier::load_for(&path, &run.dataset, device)?;
+        let reference = classifier.outputs(&dataset.test.all_values(), device)?;
+        Ok(RunEval::Classifier(TrainingEval {
             classifier,
             reference,
             n: args.eval_n,
             device: device.clone(),
-        })
-    } else {
-        None
-    };
-    let evaluator: Option<&mut dyn Evaluator> = match (&mut toy_eval, &mut evaluator) {
-        (Some(t), _) => Some(t),
-        (None, Some(e)) => Some(e),
-        (None, None) => None,
-    };
-    if args.resume.is_none() && args.overwrite {
-        claim_out_dir(&out_dir, true)?;
+        }))
     }
-    let before = gpu_counters(&device);
-    let summary = train_with_eval(&mut *model, &dataset.train, &cfg, evaluator)?;
-    if args.profile {
-        match (before, gpu_counters(&device)) {
-            (Some(before), Some(after)) => {
-                print_profile(&after.since(&before), summary.steps_run);
-                if let Device::Gpu(ctx) = &device {
-                    let top: Vec<String> = ctx
-                        .kernel_dispatches()
-                        .iter()
-                        .take(12)
-                        .map(|(name, n)| format!("{name} {n}"))
-                        .collect();
-                    println!("most dispatched kernels (whole run): {}", top.join(", "));
-                }
-            }
-            _ => println!("profile: the CPU path has no GPU counters"),
+
+    fn evaluator(&mut self) -> Option<&mut dyn Evaluator> {
+        match self {
+            RunEval::Toy(t) => Some(t),
+            RunEval::Classifier(e) => Some(e),
+            RunEval::None => None,
         }
     }
-    let metrics: Vec<String> = summary
-        .last_metrics
+}
+
+/// --profile: what the GPU did per step since `before`, and the most dispatched kernels.
+fn print_run_profile(device: &Device, before: Option<CounterSnapshot>, steps: u64) {
+    let Device::Gpu(ctx) = device else {
+        println!("profile: the CPU path has no GPU counters");
+        return;
+    };
+    if let Some(before) = before {
+        print_profile(&ctx.counters().since(&before), steps);
+    }
+    let top: Vec<String> = ctx
+        .kernel_dispatches()
         .iter()
-        .map(|(n, v)| format!("{n} {v:.4}"))
+        .take(12)
+        .map(|(name, n)| format!("{name} {n}"))
         .collect();
+    println!("most dispatched kernels (whole run): {}", top.join(", "));
+}
+
+/// A toy run's final mode coverage, and where its last samples-against-data plot is.
+fn print_toy_coverage(toy: &ToyEval, model: &mut dyn Trainable, step: u64) -> Result<()> {
+    let cov = toy.spec.mode_coverage(&toy.samples(model)?);
     println!(
-        "{} at step {}: {:.1} images/s; {}",
-        if summary.interrupted {
-            "interrupted"
-        } else {
-            "done"
-        },
-        summary.last_step,
-        summary.images_per_s,
-        metrics.join(", ")
+        "modes covered: {}/{}, high-quality share {:.1}% ({} samples)",
+        cov.modes_covered,
+        toy.spec.modes.len(),
+        100.0 * cov.high_quality_share,
+        cov.samples
     );
-    if summary.steps_run > 0 {
-        println!(
-            "data loading: {:.2} ms per step, {:.2}% of the run's wall time",
-            1e3 * summary.data_s / summary.steps_run as f64,
-            100.0 * summary.data_s / summary.wall_s.max(1e-9)
-        );
-    }
-    println!("checkpoint: {}", summary.checkpoint.display());
-    if let Some(grid) = summary.last_grid {
-        println!("last sample grid: {}", grid.display());
-    }
-    if let Some(t) = &toy_eval {
-        let cov = t.spec.mode_coverage(&t.samples(&mut *model)?);
-        println!(
-            "modes covered: {}/{}, high-quality share {:.1}% ({} samples)",
-            cov.modes_covered,
-            t.spec.modes.len(),
-            100.0 * cov.high_quality_share,
-            cov.samples
-        );
-        println!(
-            "samples vs data: {}",
-            t.out_dir
-                .join(format!("toy_step_{:07}.png", summary.last_step))
-                .display()
-        );
-    }
     println!(
-        "metrics: {}, loss plot: {}",
-        out_dir.join("metrics.csv").display(),
-        out_dir.join("losses.png").display()
+        "samples vs data: {}",
+        toy.out_dir
+            .join(format!("toy_step_{step:07}.png"))
+            .display()
     );
     Ok(())
 }

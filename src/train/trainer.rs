@@ -53,6 +53,43 @@ pub struct Summary {
     pub last_grid: Option<PathBuf>,
 }
 
+/// The end of a run in a few lines: where it stopped, its speed and last metrics, data
+/// loading's share, and where the checkpoint and the last grid are.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let metrics: Vec<String> = self
+            .last_metrics
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect();
+        let ended = if self.interrupted {
+            "interrupted"
+        } else {
+            "done"
+        };
+        writeln!(
+            f,
+            "{ended} at step {}: {:.1} images/s; {}",
+            self.last_step,
+            self.images_per_s,
+            metrics.join(", ")
+        )?;
+        if self.steps_run > 0 {
+            writeln!(
+                f,
+                "data loading: {:.2} ms per step, {:.2}% of the run's wall time",
+                1e3 * self.data_s / self.steps_run as f64,
+                100.0 * self.data_s / self.wall_s.max(1e-9)
+            )?;
+        }
+        write!(f, "checkpoint: {}", self.checkpoint.display())?;
+        if let Some(grid) = &self.last_grid {
+            write!(f, "\nlast sample grid: {}", grid.display())?;
+        }
+        Ok(())
+    }
+}
+
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
 /// The checkpoint `--resume out_dir` continues from, or why there is none.
