@@ -168,19 +168,7 @@ pub fn train_with_eval(
     cfg: &TrainConfig,
     mut evaluator: Option<&mut dyn Evaluator>,
 ) -> Result<Summary> {
-    let samples_dir = cfg.out_dir.join("samples");
-    std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
-    // A run killed while saving leaves its temporary file behind.
-    let swept: usize = [&cfg.out_dir, &samples_dir]
-        .iter()
-        .map(|d| crate::files::remove_stale_temporaries(d))
-        .sum();
-    if swept > 0 {
-        eprintln!(
-            "note: removed {swept} temporary file(s) a killed run left in {}",
-            cfg.out_dir.display()
-        );
-    }
+    let samples_dir = prepare_out_dir(&cfg.out_dir)?;
     let ckpt = cfg.out_dir.join(CHECKPOINT);
     let state = if cfg.resume {
         model.load_checkpoint(&checkpoint_to_resume(&cfg.out_dir)?)?
@@ -203,18 +191,7 @@ pub fn train_with_eval(
     let device = model.device();
     interrupt::install();
 
-    let bar = if cfg.progress {
-        ProgressBar::new(cfg.steps)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(state.step);
+    let bar = progress_bar(cfg, state.step);
 
     let start = Instant::now();
     let mut last_metrics = Vec::new();
@@ -259,20 +236,9 @@ pub fn train_with_eval(
                     .into_iter()
                     .map(f64::from)
                     .collect();
-                if let Some((name, v)) = names.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
+                if let Err(e) = check_finite(&names, &values, step, &ckpt) {
                     bar.abandon();
-                    let last_good = if ckpt.exists() {
-                        format!(
-                            "The last good checkpoint is {} (step <= {})",
-                            ckpt.display(),
-                            step - 1
-                        )
-                    } else {
-                        "No checkpoint was written before it".into()
-                    };
-                    return Err(Error::Invalid(format!(
-                        "{name} became {v} at step {step}; stopping. {last_good}; try a lower learning rate or another seed"
-                    )));
+                    return Err(e);
                 }
                 let scores = match evaluator.as_deref_mut() {
                     Some(e) if eval_now => e.evaluate(model, step)?,
@@ -328,6 +294,60 @@ pub fn train_with_eval(
         checkpoint: ckpt,
         last_grid,
     })
+}
+
+/// Creates the run folder and its samples folder (returned), sweeping the temporary files a
+/// run killed while saving left behind.
+fn prepare_out_dir(out_dir: &Path) -> Result<PathBuf> {
+    let samples_dir = out_dir.join("samples");
+    std::fs::create_dir_all(&samples_dir).map_err(io(&samples_dir))?;
+    let swept: usize = [out_dir, &samples_dir]
+        .iter()
+        .map(|d| crate::files::remove_stale_temporaries(d))
+        .sum();
+    if swept > 0 {
+        eprintln!(
+            "note: removed {swept} temporary file(s) a killed run left in {}",
+            out_dir.display()
+        );
+    }
+    Ok(samples_dir)
+}
+
+/// The run's progress bar (hidden without `cfg.progress`), at `step`.
+fn progress_bar(cfg: &TrainConfig, step: u64) -> ProgressBar {
+    let bar = if cfg.progress {
+        ProgressBar::new(cfg.steps)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(step);
+    bar
+}
+
+/// Stops the run at the first non-finite metric, naming the last good checkpoint.
+fn check_finite(names: &[&str], values: &[f64], step: u64, ckpt: &Path) -> Result<()> {
+    let Some((name, v)) = names.iter().zip(values).find(|(_, v)| !v.is_finite()) else {
+        return Ok(());
+    };
+    let last_good = if ckpt.exists() {
+        format!(
+            "The last good checkpoint is {} (step <= {})",
+            ckpt.display(),
+            step - 1
+        )
+    } else {
+        "No checkpoint was written before it".into()
+    };
+    Err(Error::Invalid(format!(
+        "{name} became {v} at step {step}; stopping. {last_good}; try a lower learning rate or another seed"
+    )))
 }
 
 /// A grid (`grid_layout(model)`) of the generator's output for `z` (and labels).
