@@ -4,58 +4,15 @@
 //! gradient is itself a graph and can be differentiated again (double backward, as WGAN-GP's
 //! gradient penalty needs).
 
-use crate::{Error, Result, Tensor};
-use std::cell::Cell;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
-/// An op's backward rule.
-pub trait GradFn {
-    fn name(&self) -> &'static str;
-
-    /// Gradients for each input, given the op's `inputs`, its `output` and the gradient
-    /// flowing into the output. `None` for an input that gets no gradient. Must be built from
-    /// tensor ops (not raw kernels) so that higher-order gradients work.
-    fn backward(
-        &self,
-        inputs: &[Tensor],
-        output: &Tensor,
-        grad: &Tensor,
-    ) -> Result<Vec<Option<Tensor>>>;
-}
-
-/// A recorded op: its rule and the tensors it read.
-pub struct Node {
-    pub(crate) grad_fn: Box<dyn GradFn>,
-    pub(crate) inputs: Vec<Tensor>,
-}
-
-thread_local! {
-    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
-}
-
-pub fn is_grad_enabled() -> bool {
-    GRAD_ENABLED.with(Cell::get)
-}
-
-/// Restores the previous grad mode when dropped.
-pub struct GradModeGuard(bool);
-
-impl Drop for GradModeGuard {
-    fn drop(&mut self) {
-        GRAD_ENABLED.with(|g| g.set(self.0));
-    }
-}
-
-/// Sets grad mode until the guard drops.
-pub fn set_grad_enabled(on: bool) -> GradModeGuard {
-    GradModeGuard(GRAD_ENABLED.with(|g| g.replace(on)))
-}
-
-/// Runs `f` without recording a graph (inference, optimiser updates).
-pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
-    let _guard = set_grad_enabled(false);
-    f()
-}
+/// What the ops record and the grad mode live with the tensor (a tensor carries its place in
+/// the graph); the traversal that differentiates the graph is here.
+pub use crate::tensor::graph::{
+    is_grad_enabled, no_grad, set_grad_enabled, GradFn, GradModeGuard, Node,
+};
 
 /// Tensors reachable from `roots` through recorded ops, inputs before the ops that use them.
 /// Fails on a graph an earlier `backward()` has released.
@@ -224,6 +181,12 @@ pub fn grad(
 }
 
 impl Tensor {
+    /// Gradients of this scalar with respect to every leaf that requires one, accumulated
+    /// into their `grad()`.
+    pub fn backward(&self) -> Result<()> {
+        backward(self, false)
+    }
+
     /// `backward` that keeps the gradient graph, for higher-order derivatives.
     pub fn backward_create_graph(&self) -> Result<()> {
         backward(self, true)

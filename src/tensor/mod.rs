@@ -1,15 +1,16 @@
 //! f32 tensors (f64 on the CPU for gradient checks) with a shape, living on one device, with
 //! an optional place in the autograd graph.
 
+pub(crate) mod graph;
 mod random;
 
 pub use random::Rng;
 
-use crate::autograd::{self, GradFn, Node};
 use crate::cpu::CpuStorage;
 use crate::device::{Device, GpuBuffer};
 use crate::shape::numel;
 use crate::{Error, Result};
+use graph::{GradFn, Node};
 use std::cell::{Cell, Ref, RefCell};
 use std::fmt;
 use std::rc::Rc;
@@ -114,7 +115,7 @@ impl Tensor {
         inputs: &[&Tensor],
         grad_fn: impl GradFn + 'static,
     ) -> Tensor {
-        let track = autograd::is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
+        let track = graph::is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         let node = track.then(|| Node {
             grad_fn: Box::new(grad_fn),
             inputs: inputs.iter().map(|&t| t.clone()).collect(),
@@ -355,12 +356,6 @@ impl Tensor {
 
     pub(crate) fn set_grad(&self, g: Option<Tensor>) {
         self.0.grad.replace(g);
-    }
-
-    /// Gradients of this scalar with respect to every leaf that requires one, accumulated
-    /// into their `grad()`.
-    pub fn backward(&self) -> Result<()> {
-        autograd::backward(self, false)
     }
 
     // ---- checks shared by the ops ---------------------------------------------------------
