@@ -10,7 +10,7 @@
 use super::activation::Activation;
 use crate::autograd::{self, GradFn};
 use crate::cpu::{team, CpuStorage, Real};
-use crate::device::{read, write, Binding, Kernel, KernelSource};
+use crate::device::{read, write, Binding, GpuBuffer, Kernel, KernelSource};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
@@ -358,131 +358,27 @@ impl Tensor {
             }
             self.same_device(t, "batch_norm")?;
         }
-        let update = training && state.momentum != 1.0;
         // Inference records the running statistics it used: copies where the graph keeps them
         // (the running ones may change before the backward pass), the tensors themselves else.
         let tracked =
             autograd::is_grad_enabled() && [self, gamma, beta].iter().any(|t| t.requires_grad());
-        let running = || -> Result<Stats> {
-            let keep = |t: &Tensor| {
-                if tracked {
-                    t.detach().mul_scalar(1.0)
-                } else {
-                    Ok(t.detach())
-                }
-            };
-            Ok(Stats::Running {
-                mean: keep(state.running_mean)?,
-                var: keep(state.running_var)?,
-            })
-        };
-        // Keras feeds the running variance the unbiased batch variance for 4-D input.
-        let unbiased = if self.rank() == 4 && d.m() > 1 {
-            d.m() as f32 / (d.m() - 1) as f32
-        } else {
-            1.0
+        let pass = Pass {
+            d,
+            state,
+            training,
+            update: training && state.momentum != 1.0,
+            // Keras feeds the running variance the unbiased batch variance for 4-D input.
+            unbiased: if self.rank() == 4 && d.m() > 1 {
+                d.m() as f32 / (d.m() - 1) as f32
+            } else {
+                1.0
+            },
+            act,
+            copy_running: tracked,
         };
         let (storage, stats) = match self.storage() {
-            Storage::Cpu(_) => {
-                let (mean, var) = if training {
-                    let (mean, var) = with_slices!(self, x => stats_cpu(x, d));
-                    if update {
-                        let m = f64::from(state.momentum);
-                        let blend = |run: &Tensor, batch: &[f64], k: f64| -> Result<()> {
-                            let old = run.to_vec_f64()?;
-                            let new: Vec<f64> = old
-                                .iter()
-                                .zip(batch)
-                                .map(|(&r, &b)| m * r + (1.0 - m) * b * k)
-                                .collect();
-                            set_values(run, &new);
-                            Ok(())
-                        };
-                        blend(state.running_mean, &mean, 1.0)?;
-                        blend(state.running_var, &var, f64::from(unbiased))?;
-                    }
-                    (mean, var)
-                } else {
-                    (
-                        state.running_mean.to_vec_f64()?,
-                        state.running_var.to_vec_f64()?,
-                    )
-                };
-                let (g, b) = (gamma.to_vec_f64()?, beta.to_vec_f64()?);
-                let eps = f64::from(state.eps);
-                let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
-                let scale: Vec<f64> = inv.iter().zip(&g).map(|(i, g)| i * g).collect();
-                let shift: Vec<f64> = (0..d.c).map(|c| b[c] - mean[c] * scale[c]).collect();
-                let y = with_slices!(self, x => cpu_storage(apply_cpu(x, d, &scale, &shift)));
-                let y = match y {
-                    Storage::Cpu(y) => {
-                        Activation::apply_cpu(act, &y);
-                        Storage::Cpu(y)
-                    }
-                    gpu => gpu,
-                };
-                let stats = if training {
-                    let both = [mean, var].concat();
-                    Stats::Batch(match self.dtype() {
-                        crate::DType::F64 => Tensor::from_vec_f64(both, &[2 * d.c])?,
-                        crate::DType::F32 => Tensor::from_vec(
-                            both.iter().map(|&v| v as f32).collect(),
-                            &[2 * d.c],
-                            &self.device(),
-                        )?,
-                    })
-                } else {
-                    running()?
-                };
-                (y, stats)
-            }
-            Storage::Gpu(xb) => {
-                let ctx = xb.context();
-                let (Storage::Gpu(gb), Storage::Gpu(bb), Storage::Gpu(rm), Storage::Gpu(rv)) = (
-                    gamma.storage(),
-                    beta.storage(),
-                    state.running_mean.storage(),
-                    state.running_var.storage(),
-                ) else {
-                    unreachable!("same_device checked")
-                };
-                let (act, act_alpha) = Activation::code(act);
-                let mut params = BatchNormParams {
-                    act,
-                    act_alpha,
-                    ..d.params(0, state.eps)
-                };
-                let stats = if training {
-                    let sb = ctx.alloc(2 * d.c)?;
-                    let p = BatchNormParams {
-                        momentum: state.momentum,
-                        unbiased,
-                        update: u32::from(update),
-                        ..params
-                    };
-                    ctx.dispatch(&STATS, &p, &[xb, &sb, rm, rv], ctx.grid_for_groups(d.c)?)?;
-                    Stats::Batch(Tensor::from_storage(
-                        std::rc::Rc::new(Storage::Gpu(sb)),
-                        vec![2 * d.c],
-                    ))
-                } else {
-                    running()?
-                };
-                let (mb, vb) = match &stats {
-                    Stats::Batch(s) => {
-                        params.var_off = d.c as u32;
-                        (s, s)
-                    }
-                    Stats::Running { mean, var } => (mean, var),
-                };
-                let (Storage::Gpu(mb), Storage::Gpu(vb)) = (mb.storage(), vb.storage()) else {
-                    unreachable!("made on this device")
-                };
-                let y = ctx.alloc(self.numel())?;
-                let grid = ctx.grid(self.numel())?;
-                ctx.dispatch(&APPLY, &params, &[xb, mb, vb, gb, bb, &y], grid)?;
-                (Storage::Gpu(y), stats)
-            }
+            Storage::Cpu(_) => pass.cpu(self, gamma, beta)?,
+            Storage::Gpu(xb) => pass.gpu(xb, gamma, beta)?,
         };
         Ok(Tensor::from_op(
             storage,
@@ -494,6 +390,141 @@ impl Tensor {
                 act,
             },
         ))
+    }
+}
+
+/// One batch-norm forward pass, settled before the device's kernels run.
+struct Pass<'a> {
+    d: Dims,
+    state: &'a BatchNormState<'a>,
+    training: bool,
+    /// Training with a momentum below 1: the running statistics move.
+    update: bool,
+    /// The factor that makes the batch variance unbiased for the running variance.
+    unbiased: f32,
+    act: Option<Activation>,
+    /// Inference keeps copies of the running statistics (the graph needs them as they are).
+    copy_running: bool,
+}
+
+impl Pass<'_> {
+    /// Inference's statistics: the running ones (copied where the graph keeps them).
+    fn running(&self) -> Result<Stats> {
+        let keep = |t: &Tensor| {
+            if self.copy_running {
+                t.detach().mul_scalar(1.0)
+            } else {
+                Ok(t.detach())
+            }
+        };
+        Ok(Stats::Running {
+            mean: keep(self.state.running_mean)?,
+            var: keep(self.state.running_var)?,
+        })
+    }
+
+    fn cpu(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<(Storage, Stats)> {
+        let (d, state) = (self.d, self.state);
+        let (mean, var) = if self.training {
+            let (mean, var) = with_slices!(x, x => stats_cpu(x, d));
+            if self.update {
+                let m = f64::from(state.momentum);
+                let blend = |run: &Tensor, batch: &[f64], k: f64| -> Result<()> {
+                    let old = run.to_vec_f64()?;
+                    let new: Vec<f64> = old
+                        .iter()
+                        .zip(batch)
+                        .map(|(&r, &b)| m * r + (1.0 - m) * b * k)
+                        .collect();
+                    set_values(run, &new);
+                    Ok(())
+                };
+                blend(state.running_mean, &mean, 1.0)?;
+                blend(state.running_var, &var, f64::from(self.unbiased))?;
+            }
+            (mean, var)
+        } else {
+            (
+                state.running_mean.to_vec_f64()?,
+                state.running_var.to_vec_f64()?,
+            )
+        };
+        let (g, b) = (gamma.to_vec_f64()?, beta.to_vec_f64()?);
+        let eps = f64::from(state.eps);
+        let inv: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+        let scale: Vec<f64> = inv.iter().zip(&g).map(|(i, g)| i * g).collect();
+        let shift: Vec<f64> = (0..d.c).map(|c| b[c] - mean[c] * scale[c]).collect();
+        let y = with_slices!(x, x => cpu_storage(apply_cpu(x, d, &scale, &shift)));
+        let y = match y {
+            Storage::Cpu(y) => {
+                Activation::apply_cpu(self.act, &y);
+                Storage::Cpu(y)
+            }
+            gpu => gpu,
+        };
+        let stats = if self.training {
+            let both = [mean, var].concat();
+            Stats::Batch(match x.dtype() {
+                crate::DType::F64 => Tensor::from_vec_f64(both, &[2 * d.c])?,
+                crate::DType::F32 => Tensor::from_vec(
+                    both.iter().map(|&v| v as f32).collect(),
+                    &[2 * d.c],
+                    &x.device(),
+                )?,
+            })
+        } else {
+            self.running()?
+        };
+        Ok((y, stats))
+    }
+
+    fn gpu(&self, xb: &GpuBuffer, gamma: &Tensor, beta: &Tensor) -> Result<(Storage, Stats)> {
+        let (d, state) = (self.d, self.state);
+        let ctx = xb.context();
+        let (Storage::Gpu(gb), Storage::Gpu(bb), Storage::Gpu(rm), Storage::Gpu(rv)) = (
+            gamma.storage(),
+            beta.storage(),
+            state.running_mean.storage(),
+            state.running_var.storage(),
+        ) else {
+            unreachable!("same_device checked")
+        };
+        let (act, act_alpha) = Activation::code(self.act);
+        let mut params = BatchNormParams {
+            act,
+            act_alpha,
+            ..d.params(0, state.eps)
+        };
+        let stats = if self.training {
+            let sb = ctx.alloc(2 * d.c)?;
+            let p = BatchNormParams {
+                momentum: state.momentum,
+                unbiased: self.unbiased,
+                update: u32::from(self.update),
+                ..params
+            };
+            ctx.dispatch(&STATS, &p, &[xb, &sb, rm, rv], ctx.grid_for_groups(d.c)?)?;
+            Stats::Batch(Tensor::from_storage(
+                std::rc::Rc::new(Storage::Gpu(sb)),
+                vec![2 * d.c],
+            ))
+        } else {
+            self.running()?
+        };
+        let (mb, vb) = match &stats {
+            Stats::Batch(s) => {
+                params.var_off = d.c as u32;
+                (s, s)
+            }
+            Stats::Running { mean, var } => (mean, var),
+        };
+        let (Storage::Gpu(mb), Storage::Gpu(vb)) = (mb.storage(), vb.storage()) else {
+            unreachable!("made on this device")
+        };
+        let n = d.n * d.c * d.hw;
+        let y = ctx.alloc(n)?;
+        ctx.dispatch(&APPLY, &params, &[xb, mb, vb, gb, bb, &y], ctx.grid(n)?)?;
+        Ok((Storage::Gpu(y), stats))
     }
 }
 
