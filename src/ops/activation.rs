@@ -6,8 +6,8 @@
 
 use super::binary::{act_grad, binary, Binary};
 use super::unary::{apply_in_place, unary, Unary};
-use crate::autograd::GradFn;
 use crate::cpu::{team, CpuStorage, Real};
+use crate::tensor::graph::GradFn;
 use crate::{Error, Result, Tensor};
 
 /// The activation functions (also the `nn::Activation` layer).

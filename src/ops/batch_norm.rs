@@ -8,9 +8,9 @@
 //! composite expression instead, built from the same inputs.
 
 use super::activation::Activation;
-use crate::autograd::{self, GradFn};
 use crate::cpu::{team, CpuStorage, Real};
 use crate::device::{read, write, Binding, GpuBuffer, Kernel, KernelSource};
+use crate::tensor::graph::{self, GradFn};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
@@ -361,7 +361,7 @@ impl Tensor {
         // Inference records the running statistics it used: copies where the graph keeps them
         // (the running ones may change before the backward pass), the tensors themselves else.
         let tracked =
-            autograd::is_grad_enabled() && [self, gamma, beta].iter().any(|t| t.requires_grad());
+            graph::is_grad_enabled() && [self, gamma, beta].iter().any(|t| t.requires_grad());
         let pass = Pass {
             d,
             state,
@@ -600,7 +600,7 @@ impl GradFn for BatchNormGrad {
         let want = |t: &Tensor| t.requires_grad();
         let stats = match &self.stats {
             // Grad mode is on in a backward pass only when its result must be differentiable.
-            Stats::Batch(s) if !autograd::is_grad_enabled() => s,
+            Stats::Batch(s) if !graph::is_grad_enabled() => s,
             _ => {
                 let g = match self.act {
                     Some(act) => &act.grad(g, y)?,

@@ -2,10 +2,10 @@
 //! rules of the activations (the upstream gradient times the activation's derivative, from its
 //! input or output).
 
-use crate::autograd::GradFn;
 use crate::cpu::{self, team, with_cpu2, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{broadcast_shapes, broadcast_strides, numel, pad_to_max_rank};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
 

@@ -2,9 +2,9 @@
 //! the mask is a function of (seed, offset, element index) only, so it is never stored: the
 //! forward pass and the backward pass each regenerate it inside one kernel.
 
-use crate::autograd::GradFn;
 use crate::cpu::{with_cpu, Real};
 use crate::device::{read, write, Kernel, KernelSource};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Device, Error, Result, Tensor};
 

@@ -1,9 +1,9 @@
 //! Embedding lookup by integer labels, and its adjoint (scatter-add of the output gradient
 //! into the table rows, repeated labels summed). Each is the other's backward rule.
 
-use crate::autograd::GradFn;
 use crate::cpu::{with_cpu2, Real};
 use crate::device::{read, write, Binding, Kernel};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 

@@ -1,10 +1,10 @@
 //! Ops that move values without arithmetic: reshape, permute/transpose, expand, narrow
 //! (slice), pad and concat. All but reshape are one strided-copy kernel.
 
-use crate::autograd::GradFn;
 use crate::cpu::{CpuStorage, Real};
 use crate::device::{read, write, GpuBuffer, Kernel};
 use crate::shape::{contiguous_strides, normalize_axis, numel, pad_to_max_rank};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 

@@ -2,9 +2,9 @@
 //! book-model step runs three times, is one fused kernel each way; the others are written in
 //! differentiable ops.
 
-use crate::autograd::{self, GradFn};
 use crate::cpu::{with_cpu2, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
+use crate::tensor::graph::{self, GradFn};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
@@ -91,7 +91,7 @@ impl GradFn for BceLogitsGrad {
         let n = x.numel() as f64;
         // Differentiable form where the gradient is differentiated again, or the target needs
         // one: d/dx = g (sigmoid(x) - y) / n, d/dy = -g x / n.
-        if autograd::is_grad_enabled() || y.requires_grad() {
+        if graph::is_grad_enabled() || y.requires_grad() {
             let gx = || x.sigmoid()?.sub(y)?.mul(g)?.mul_scalar(1.0 / n);
             let gy = || x.mul(g)?.mul_scalar(-1.0 / n);
             return Ok(vec![

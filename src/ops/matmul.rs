@@ -2,10 +2,10 @@
 
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
-use crate::autograd::{no_grad, GradFn};
 use crate::cpu::gemm::{Gemm, MatRef};
 use crate::cpu::{with_cpu2, Real};
 use crate::shape::{broadcast_shapes, numel};
+use crate::tensor::graph::{no_grad, GradFn};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 

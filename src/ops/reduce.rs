@@ -1,10 +1,10 @@
 //! Reductions: sum, mean and max over axes or over everything, and `sum_to` (the adjoint of
 //! broadcasting). The primitive reduces one axis of an (outer, r, inner) view.
 
-use crate::autograd::GradFn;
 use crate::cpu::{team, with_cpu, Real};
 use crate::device::{read, write, Binding, Kernel, KernelSource};
 use crate::shape::{normalize_axis, numel};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 

@@ -1,9 +1,9 @@
 //! Nearest upsampling by an integer factor, and its adjoint the block sum (so each is the
 //! other's backward rule, to any order); average pooling is the block sum scaled.
 
-use crate::autograd::GradFn;
 use crate::cpu::{team, with_cpu, Real};
 use crate::device::{read, write, Binding, Kernel};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 

@@ -3,9 +3,9 @@
 //! backward rules use.
 
 use super::binary::{binary, Binary};
-use crate::autograd::GradFn;
 use crate::cpu::{self, with_cpu, CpuStorage, Real};
 use crate::device::{read, write, Kernel, KernelSource};
+use crate::tensor::graph::GradFn;
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
 

@@ -1,6 +1,7 @@
 //! A tensor's place in the autograd graph: the backward rule an op records (`GradFn`), the
 //! node holding it with the op's inputs, and the grad mode that says whether ops record at
-//! all. The traversal that differentiates a graph is `crate::autograd`, above the tensor.
+//! all. The ops record through this module, so they only reach down to the tensor; the
+//! traversal that differentiates a graph is `crate::autograd`, above them.
 
 use super::Tensor;
 use crate::Result;

@@ -14,9 +14,9 @@ mod upsampled;
 
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
-use crate::autograd::{no_grad, GradFn};
 use crate::cpu::with_cpu2;
 use crate::device::{read, write, GpuBuffer, Kernel, KernelSource};
+use crate::tensor::graph::{no_grad, GradFn};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 use cpu::{forward_cpu, input_grad_cpu, weight_grad_cpu};
