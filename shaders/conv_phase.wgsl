@@ -5,7 +5,8 @@
 // taps that read the same stored pixel, added: its output (qy, qx) is output pixel
 // (qy * up + ry, qx * up + rx), and its tap (ty, tx) reads stored pixel
 // (qy + first(ry) + ty, qx + first(rx) + tx). Phases with fewer taps than tpy x tpx have zero
-// taps at the end.
+// taps at the end; each phase has at most p.ph x p.pw outputs per image (ceil(oh / up) x
+// ceil(ow / up)), and one with fewer skips the rest.
 
 // floor(a / s) (WGSL's integer division truncates toward zero).
 fn floor_div(a: i32, s: u32) -> i32 {
@@ -22,6 +23,3 @@ fn phase_first(r: u32, pad: u32) -> i32 {
 fn phase_tap(r: u32, k: u32, pad: u32) -> u32 {
     return u32(floor_div(i32(r + k) - i32(pad), p.up) - phase_first(r, pad));
 }
-
-// Outputs per image of the fullest phase: p.ph x p.pw (ceil(oh / up) x ceil(ow / up)); a phase
-// with fewer skips the rest.

@@ -16,10 +16,8 @@ fn load_b(z: u32, row: u32, col: u32) -> f32 {
     let hw = p.h * p.w;
     let img = col / hw;
     let q = col % hw;
-    let y = q / p.w;
-    let x = q % p.w;
-    let ty = i32(y + p.pt) - i32(r / p.kw);
-    let tx = i32(x + p.pl) - i32(r % p.kw);
+    let ty = i32(q / p.w + p.pt) - i32(r / p.kw);
+    let tx = i32(q % p.w + p.pl) - i32(r % p.kw);
     let s = i32(p.stride);
     if (ty < 0 || tx < 0 || ty % s != 0 || tx % s != 0) {
         return 0.0;

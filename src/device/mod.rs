@@ -129,3 +129,10 @@ impl fmt::Debug for Device {
         }
     }
 }
+
+/// The first `n` values of a GPU buffer (unit tests that dispatch kernels directly).
+#[cfg(test)]
+pub(crate) fn gpu_values(buffer: GpuBuffer, n: usize) -> Result<Vec<f32>> {
+    let storage = std::rc::Rc::new(crate::tensor::Storage::Gpu(buffer));
+    crate::Tensor::from_storage(storage, vec![n]).to_vec()
+}

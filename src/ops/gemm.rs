@@ -624,34 +624,28 @@ mod tests {
     /// The thin kernel and the split-K reduce with subgroups, forced onto their paths for
     /// partial subgroups (which lavapipe's full subgroups never take): both match the CPU.
     #[test]
-    fn subgroup_kernels_partial_subgroup_paths_match_cpu() {
-        use crate::device::{Device, GpuBuffer};
+    fn subgroup_kernels_partial_subgroup_paths_match_cpu() -> crate::Result<()> {
+        use crate::cpu::gemm::{gemm_naive_f32, Gemm, MatRef};
+        use crate::device::{gpu_values, Device};
         use crate::ops::matmul::{MatmulParams, MATMUL};
-        use crate::tensor::Storage;
-        use crate::{Rng, Tensor};
         let Some(ctx) = Device::test_gpu() else {
-            return;
+            return Ok(());
         };
         if !ctx.has_subgroups() {
-            return;
+            return Ok(());
         }
-        let mut rng = Rng::seed(7);
+        let mut rng = crate::Rng::seed(7);
         let mut draw = |n: usize| -> Vec<f32> {
             rng.normal_vec(n, 0.0, 1.0)
                 .into_iter()
                 .map(|v| v as f32)
                 .collect()
         };
-        let read = |b: GpuBuffer, n: usize| {
-            Tensor::from_storage(std::rc::Rc::new(Storage::Gpu(b)), vec![n])
-                .to_vec()
-                .unwrap()
-        };
-        let close = |got: &[f32], want: &[f64], what: &str| {
+        let close = |got: &[f32], want: &[f32], what: &str| {
             assert_eq!(got.len(), want.len(), "{what}");
             for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
                 assert!(
-                    (g as f64 - w).abs() < 1e-3 * (1.0 + w.abs()),
+                    (g - w).abs() < 1e-3 * (1.0 + w.abs()),
                     "{what}[{i}]: {g} vs {w}"
                 );
             }
@@ -660,18 +654,10 @@ mod tests {
         let thin = MATMUL.thin_sg.partial_subgroups_copy();
         for (m, k, n) in [(3, 997, 300), (300, 997, 2)] {
             let (a, b) = (draw(m * k), draw(k * n));
-            let want: Vec<f64> = (0..m * n)
-                .map(|i| {
-                    (0..k)
-                        .map(|j| a[i / n * k + j] as f64 * b[j * n + i % n] as f64)
-                        .sum()
-                })
-                .collect();
-            let (ab, bb, c) = (
-                ctx.upload(&a).unwrap(),
-                ctx.upload(&b).unwrap(),
-                ctx.alloc(m * n).unwrap(),
-            );
+            let mut want = vec![0.0; m * n];
+            let cpu = Gemm::new((m, n, k), MatRef::rows(&a, k), MatRef::rows(&b, n));
+            gemm_naive_f32(cpu, &mut want);
+            let (ab, bb, c) = (ctx.upload(&a)?, ctx.upload(&b)?, ctx.alloc(m * n)?);
             let u = |v: usize| v as u32;
             let params = MatmulParams {
                 m: u(m),
@@ -684,18 +670,17 @@ mod tests {
                 ..Default::default()
             };
             let groups = u(m.max(n).div_ceil(super::THIN_WIDE));
-            ctx.dispatch(thin, &params, &[&ab, &bb, &c], [groups, 1, 1])
-                .unwrap();
-            close(&read(c, m * n), &want, &format!("thin {m}x{k}x{n}"));
+            ctx.dispatch(thin, &params, &[&ab, &bb, &c], [groups, 1, 1])?;
+            close(&gpu_values(c, m * n)?, &want, &format!("thin {m}x{k}x{n}"));
         }
         // The split-K reduce: 70 slices (more than its 64 threads) of 2 products of 3 x 5.
         let (splits, products, mn) = (70, 2, 15);
         let partial = draw(splits * products * mn);
-        let want: Vec<f64> = (0..products * mn)
+        let want: Vec<f32> = (0..products * mn)
             .map(|i| {
                 let (p, e) = (i / mn, i % mn);
                 (0..splits)
-                    .map(|z| partial[(p * splits + z) * mn + e] as f64)
+                    .map(|z| partial[(p * splits + z) * mn + e])
                     .sum()
             })
             .collect();
@@ -706,15 +691,12 @@ mod tests {
             products: products as u32,
             ..Default::default()
         };
-        let dummy = ctx.upload(&[0.0]).unwrap();
-        let (pb, c) = (
-            ctx.upload(&partial).unwrap(),
-            ctx.alloc(products * mn).unwrap(),
-        );
+        let dummy = ctx.upload(&[0.0])?;
+        let (pb, c) = (ctx.upload(&partial)?, ctx.alloc(products * mn)?);
         let reduce = MATMUL.reduce_sg.partial_subgroups_copy();
-        let grid = ctx.grid_for_groups(products * mn).unwrap();
-        ctx.dispatch(reduce, &params, &[&dummy, &dummy, &c, &pb], grid)
-            .unwrap();
-        close(&read(c, products * mn), &want, "split-K reduce");
+        let grid = ctx.grid_for_groups(products * mn)?;
+        ctx.dispatch(reduce, &params, &[&dummy, &dummy, &c, &pb], grid)?;
+        close(&gpu_values(c, products * mn)?, &want, "split-K reduce");
+        Ok(())
     }
 }

@@ -293,20 +293,19 @@ impl Tensor {
 #[cfg(test)]
 mod tests {
     use super::{reduce_cpu, Reduce, ReduceParams};
-    use crate::device::Device;
-    use crate::tensor::Storage;
-    use crate::{Rng, Tensor};
+    use crate::device::{gpu_values, Device};
+    use crate::Rng;
 
     /// The per-workgroup reductions with subgroups, forced onto their path for partial
     /// subgroups (which lavapipe's full subgroups never take), match the CPU: a sum and a max
     /// over rows of 1,000 (longer than a workgroup) for 3 x 2 outputs.
     #[test]
-    fn partial_subgroup_path_matches_cpu() {
+    fn partial_subgroup_path_matches_cpu() -> crate::Result<()> {
         let Some(ctx) = Device::test_gpu() else {
-            return;
+            return Ok(());
         };
         if !ctx.has_subgroups() {
-            return;
+            return Ok(());
         }
         let (outer, r, inner) = (3, 1000, 2);
         let x: Vec<f32> = Rng::seed(3)
@@ -314,21 +313,18 @@ mod tests {
             .into_iter()
             .map(|v| v as f32)
             .collect();
-        let xb = ctx.upload(&x).unwrap();
+        let xb = ctx.upload(&x)?;
         for kind in [Reduce::Sum, Reduce::Max] {
             let kernel = kind.kernels()[2].partial_subgroups_copy();
-            let out = ctx.alloc(outer * inner).unwrap();
+            let out = ctx.alloc(outer * inner)?;
             let params = ReduceParams {
                 outer: outer as u32,
                 r: r as u32,
                 inner: inner as u32,
             };
-            let grid = ctx.grid_for_groups(outer * inner).unwrap();
-            ctx.dispatch(kernel, &params, &[&xb, &out], grid).unwrap();
-            let got =
-                Tensor::from_storage(std::rc::Rc::new(Storage::Gpu(out)), vec![outer * inner])
-                    .to_vec()
-                    .unwrap();
+            let grid = ctx.grid_for_groups(outer * inner)?;
+            ctx.dispatch(kernel, &params, &[&xb, &out], grid)?;
+            let got = gpu_values(out, outer * inner)?;
             let want = reduce_cpu(&x, outer, r, inner, kind);
             for (g, w) in got.iter().zip(&want) {
                 assert!(
@@ -337,5 +333,6 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 }

@@ -289,6 +289,22 @@ crate::kernel_params! {
     }
 }
 
+impl ConvParams {
+    /// The same params with a phase decomposition's kernel size (tpy, tpx) and its fullest
+    /// phase's outputs per image (ph, pw): the stride phases of an input gradient, or an
+    /// upsampling convolution's.
+    fn with_phases(self, (tpy, tpx): (usize, usize), (ph, pw): (usize, usize)) -> ConvParams {
+        let u = |v: usize| v as u32;
+        ConvParams {
+            tpy: u(tpy),
+            tpx: u(tpx),
+            ph: u(ph),
+            pw: u(pw),
+            ..self
+        }
+    }
+}
+
 impl GemmParams for ConvParams {
     fn set_split(&mut self, k_split: u32, splits: u32, products: u32) {
         (self.k_split, self.splits, self.products) = (k_split, splits, products);
@@ -521,14 +537,7 @@ pub fn conv_input_grad(gy: &Tensor, w: &Tensor, g: Geometry) -> Result<Tensor> {
             let (ph, pw) = (g.h.div_ceil(s), g.w.div_ceil(s));
             let (m, n, k) = (g.cin, g.batch * ph * pw, g.cout * tpy * tpx);
             let out = ctx.alloc(g.batch * g.cin * g.h * g.w)?;
-            let u = |v: usize| v as u32;
-            let params = ConvParams {
-                tpy: u(tpy),
-                tpx: u(tpx),
-                ph: u(ph),
-                pw: u(pw),
-                ..g.params(m, n, k)
-            };
+            let params = g.params(m, n, k).with_phases((tpy, tpx), (ph, pw));
             launch_gemm(
                 ctx,
                 &STRIDED_INPUT_GRAD,
@@ -709,7 +718,8 @@ fn upsampled_size(h: usize, w: usize, up: usize) -> Result<(usize, usize)> {
     match (h.checked_mul(up), w.checked_mul(up)) {
         (Some(uh), Some(uw)) if up > 0 => Ok((uh, uw)),
         _ => Err(Error::Invalid(format!(
-            "conv2d: cannot upsample {h}x{w} by {up}"
+            "conv2d: cannot upsample {h}x{w} by {up}: use a factor of 1 or more whose \
+             upsampled size fits in memory"
         ))),
     }
 }

@@ -293,23 +293,34 @@ pub(super) fn gpu_phases(g: &Geometry) -> bool {
     g.up > 1 && g.stride == 1
 }
 
-/// The phase GEMMs' params for a product of m x k by k x n: the phase kernel is the largest
-/// phase's along each axis, and so are its outputs.
-fn phase_params(g: &Geometry, m: usize, n: usize, k: usize) -> ConvParams {
-    let taps = |k, pad| (0..g.up).map(|r| phase_span(r, g.up, k, pad).1).max();
-    let u = |v: usize| v as u32;
-    ConvParams {
-        tpy: u(taps(g.kh, g.pt).unwrap_or(0)),
-        tpx: u(taps(g.kw, g.pl).unwrap_or(0)),
-        ph: u(g.oh.div_ceil(g.up)),
-        pw: u(g.ow.div_ceil(g.up)),
-        ..g.params(m, n, k)
-    }
+/// The GPU phases' sizes: the phase kernel (the largest phase's along each axis, the others
+/// padded with zero taps) and the fullest phase's outputs per image.
+struct Phases {
+    taps: (usize, usize),
+    pixels: (usize, usize),
 }
 
-/// Outputs per image of the fullest phase.
-fn phase_pixels(g: &Geometry) -> usize {
-    g.oh.div_ceil(g.up) * g.ow.div_ceil(g.up)
+impl Phases {
+    fn of(g: &Geometry) -> Phases {
+        let taps = |k, pad| (0..g.up).map(|r| phase_span(r, g.up, k, pad).1).max();
+        Phases {
+            taps: (taps(g.kh, g.pt).unwrap_or(0), taps(g.kw, g.pl).unwrap_or(0)),
+            pixels: (g.oh.div_ceil(g.up), g.ow.div_ceil(g.up)),
+        }
+    }
+
+    fn taps(&self) -> usize {
+        self.taps.0 * self.taps.1
+    }
+
+    fn pixels(&self) -> usize {
+        self.pixels.0 * self.pixels.1
+    }
+
+    /// The phase GEMMs' params for a product of m x k by k x n.
+    fn params(&self, g: &Geometry, (m, n, k): (usize, usize, usize)) -> ConvParams {
+        g.params(m, n, k).with_phases(self.taps, self.pixels)
+    }
 }
 
 /// The forward pass: s x s products (cout x batch * phase pixels, K = cin * phase taps), the
@@ -323,13 +334,9 @@ pub(super) fn forward_gpu(
 ) -> Result<GpuBuffer> {
     let ctx = x.context();
     let out = ctx.alloc(g.batch * g.cout * g.oh * g.ow)?;
-    let p = phase_params(g, 0, 0, 0);
-    let mnk = (
-        g.cout,
-        g.batch * phase_pixels(g),
-        g.cin * (p.tpy * p.tpx) as usize,
-    );
-    let params = params(phase_params(g, mnk.0, mnk.1, mnk.2));
+    let phases = Phases::of(g);
+    let mnk = (g.cout, g.batch * phases.pixels(), g.cin * phases.taps());
+    let params = params(phases.params(g, mnk));
     launch_gemm(ctx, &FORWARD, &params, mnk, g.up * g.up, [w, x, &out], bias)?;
     Ok(out)
 }
@@ -338,12 +345,12 @@ pub(super) fn forward_gpu(
 /// channels, phases and phase taps.
 pub(super) fn input_grad_gpu(gy: &GpuBuffer, w: &GpuBuffer, g: &Geometry) -> Result<GpuBuffer> {
     let ctx = gy.context();
-    let p = phase_params(g, 0, 0, 0);
+    let phases = Phases::of(g);
     let stored = (g.h / g.up) * (g.w / g.up);
-    let k = g.cout * g.up * g.up * (p.tpy * p.tpx) as usize;
+    let k = g.cout * g.up * g.up * phases.taps();
     let (m, n) = (g.cin, g.batch * stored);
     let out = ctx.alloc(m * n)?;
-    let params = phase_params(g, m, n, k);
+    let params = phases.params(g, (m, n, k));
     launch_gemm(ctx, &INPUT_GRAD, &params, (m, n, k), 1, [w, gy, &out], None)?;
     Ok(out)
 }
@@ -352,15 +359,11 @@ pub(super) fn input_grad_gpu(gy: &GpuBuffer, w: &GpuBuffer, g: &Geometry) -> Res
 /// taps, K = batch * phase pixels), then folded into the original taps.
 pub(super) fn weight_grad_gpu(x: &GpuBuffer, gy: &GpuBuffer, g: &Geometry) -> Result<GpuBuffer> {
     let ctx = x.context();
-    let p = phase_params(g, 0, 0, 0);
-    let (m, n, k) = (
-        g.cout,
-        g.cin * (p.tpy * p.tpx) as usize,
-        g.batch * phase_pixels(g),
-    );
+    let shape = Phases::of(g);
+    let (m, n, k) = (g.cout, g.cin * shape.taps(), g.batch * shape.pixels());
     let phases = g.up * g.up;
     let partial = ctx.alloc(phases * m * n)?;
-    let params = phase_params(g, m, n, k);
+    let params = shape.params(g, (m, n, k));
     launch_gemm(
         ctx,
         &WEIGHT_GRAD,
