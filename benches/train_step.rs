@@ -55,15 +55,16 @@ struct PerIter {
     peak_pool_bytes: u64,
 }
 
-/// "GEMMs per iter: 24 (thin 4, wide 3, tiled 17; 12 split-K, 9,876 workgroups)".
+/// "GEMMs per iter: 24 (thin 4, wide 3, tiled 17, matrix 0; 12 split-K, 9,876 workgroups)".
 fn gemm_summary(gemms: &[GemmLaunch]) -> String {
     let count = |v: Variant| gemms.iter().filter(|l| l.variant == v).count();
     format!(
-        "GEMMs per iter: {} (thin {}, wide {}, tiled {}; {} split-K, {} workgroups)",
+        "GEMMs per iter: {} (thin {}, wide {}, tiled {}, matrix {}; {} split-K, {} workgroups)",
         gemms.len(),
         count(Variant::Thin),
         count(Variant::Wide),
         count(Variant::Tiled),
+        count(Variant::Matrix),
         gemms.iter().filter(|l| l.splits > 1).count(),
         gemms.iter().map(|l| l.workgroups).sum::<usize>()
     )

@@ -9,12 +9,15 @@
 #      (scripts/bench-vs-torch), for the ratio table in docs/PERF.md;
 #   4. the conv bench on the DCGAN's layers at batch 64 and 128, every GPU kernel variant, with
 #      the share of fp32 peak (GPU_PEAK_TFLOPS, default the H200's 67): the GEMM issue's
-#      ">= 30% of peak forward, grad-weight >= 50% of forward" figures.
-# Budget: about 6 minutes on an H200. Each of the four steps has its own 90 s limit, so one
-# slow step cannot starve the others (and what it wrote before the limit is kept).
+#      ">= 30% of peak forward, grad-weight >= 50% of forward" figures;
+#   5. steps 4 and 1 (DCGAN, batch 64) again on the adapter's cooperative matrices
+#      (GANLAB_MATRICES=on; off by default until these figures exist), where it offers them.
+# Budget: about 7 minutes on an H200. Each step has its own 90 s limit, so one slow step
+# cannot starve the others (and what it wrote before the limit is kept).
 #
 # Checked here on lavapipe with a tiny configuration (GPU_EXTRA_TINY=1: gan at batch 8, 5 steps,
-# PyTorch on the CPU when it is importable, one conv layer at batch 8) by .ci/run.
+# PyTorch on the CPU when it is importable, one conv layer at batch 8, step 5 on emulated
+# fragments) by .ci/run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -28,9 +31,11 @@ rc=0
 if [ -n "${GPU_EXTRA_TINY:-}" ]; then
   models=gan; batches=8; steps=5; reps=2; torch_device=cpu; limit=120
   conv_args=(--filter "dcgan-G conv3" --batch 8 --reps 1 --variant auto)
+  matrices=emulate16; matrix_model=gan
 else
   models=gan,dcgan,cgan,wgan,wgan-gp,dcgan64; batches=64,128; steps=200; reps=7; torch_device=cuda; limit=90
   conv_args=(--filter dcgan --batch 64,128 --reps 5 --peak-tflops "${GPU_PEAK_TFLOPS:-67}")
+  matrices=on; matrix_model=dcgan
 fi
 
 echo "== the adapter and what kernels may use on it (subgroups, cooperative-matrix shapes)"
@@ -63,4 +68,15 @@ fi
 echo "== conv kernels on the GPU (${conv_args[*]})"
 timeout "$limit" "$conv" --bench --device gpu "${conv_args[@]}" 2>&1 \
   | tee "$OUT/conv_gpu.txt" || rc=1
+
+echo "== on cooperative matrices (GANLAB_MATRICES=$matrices)"
+if GANLAB_MATRICES=$matrices timeout 30 "$ganlab" devices >"$OUT/matrices.txt" 2>&1; then
+  GANLAB_MATRICES=$matrices timeout "$limit" "$conv" --bench --device gpu "${conv_args[@]}" \
+    --variant auto 2>&1 | tee -a "$OUT/matrices.txt" || rc=1
+  GANLAB_MATRICES=$matrices timeout "$limit" "$bench" --bench --model "$matrix_model" \
+    --batch "${batches%%,*}" --device gpu --all --reps "$reps" \
+    --json "$OUT/train_step_matrices.json" 2>&1 | tee -a "$OUT/matrices.txt" || rc=1
+else
+  echo "no cooperative matrices here:" && cat "$OUT/matrices.txt"
+fi
 exit $rc

@@ -8,7 +8,7 @@
 // (src/ops/gemm.rs) say which slice of K layer z sums and where the sums go: the whole of K
 // into `store`, or one slice of a split-K into the partial sums.
 //
-// Tiling: each 16x16 workgroup computes a 64 x BN tile of C; each thread a 4 x TN block held
+// Tiling (staging in gemm_stage.wgsl): each 16x16 workgroup computes a 64 x BN tile of C; each thread a 4 x TN block held
 // in TN vec4 registers. BN and TN are set by the fragment before this one: 64 and 4 (the
 // plain tile), or 128 and 8 (the wide tile: twice the FMAs per shared-memory load). Per step
 // of BK = 16 along K, the workgroup stages a 64x16 panel of A and a 16xBN panel of B in shared
@@ -27,42 +27,7 @@ const PITCH_B: u32 = BN / 4u + 1u;
 var<workgroup> As: array<vec4<f32>, BK * PITCH_A>;
 var<workgroup> Bs: array<vec4<f32>, BK * PITCH_B>;
 
-// The next panel's elements, staged in registers: their global loads are issued before the
-// current panel's FMAs, so their latency hides behind them (double buffering through
-// registers; shared memory holds one panel).
-const A_PER_THREAD: u32 = BM * BK / 256u;
-const B_PER_THREAD: u32 = BN * BK / 256u;
-var<private> next_a: array<f32, A_PER_THREAD>;
-var<private> next_b: array<f32, B_PER_THREAD>;
-
-// Where element j (of 4) of thread t's share of a panel sits: (row or column, k) in A and B.
-fn a_slot(t: u32, j: u32) -> vec2<u32> {
-    let e = t + j * 256u;
-    if (a_k_fast()) { return vec2<u32>(e / BK, e % BK); }
-    return vec2<u32>(e % BM, e / BM);
-}
-
-fn b_slot(t: u32, j: u32) -> vec2<u32> {
-    let e = t + j * 256u;
-    if (b_n_fast()) { return vec2<u32>(e % BN, e / BN); }
-    return vec2<u32>(e / BK, e % BK);
-}
-
-// Loads thread t's share of the panel at k0 (zeros outside the matrices and the slice).
-fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
-    for (var j = 0u; j < A_PER_THREAD; j++) {
-        let a = a_slot(t, j);
-        next_a[j] = 0.0;
-        if (row0 + a.x < p.m && k0 + a.y < k_hi) { next_a[j] = load_a(z, row0 + a.x, k0 + a.y); }
-    }
-    for (var j = 0u; j < B_PER_THREAD; j++) {
-        let b = b_slot(t, j);
-        next_b[j] = 0.0;
-        if (k0 + b.y < k_hi && col0 + b.x < p.n) { next_b[j] = load_b(z, k0 + b.y, col0 + b.x); }
-    }
-}
-
-// Stores the staged share into the shared panels.
+// Stores the staged share (gemm_stage.wgsl) into the shared panels.
 fn commit(t: u32) {
     for (var j = 0u; j < A_PER_THREAD; j++) {
         let a = a_slot(t, j);

@@ -7,10 +7,11 @@
 mod common;
 
 use common::{
-    assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, randn, randn64, rel_l2,
+    assert_gpu_matches_cpu, fresh_rng, gpu, gradcheck, gradgradcheck, matrix_context, randn,
+    randn64, rel_l2,
 };
 use ganlab::ops::{set_conv_algo, ConvAlgo, Padding};
-use ganlab::{grad, Tensor};
+use ganlab::{grad, Device, Tensor};
 
 const GEMM_TOL: f64 = 1e-4;
 
@@ -331,9 +332,53 @@ fn gpu_convolution_matches_cpu() {
 
 #[test]
 fn every_gemm_variant_of_the_convolutions_matches_cpu() {
-    use ganlab::ops::gemm::{with_splits, with_variant, Variant};
+    use ganlab::ops::gemm::Variant;
     let Some(gpu) = gpu() else { return };
     let mut rng = fresh_rng("every_gemm_variant_of_the_convolutions_matches_cpu");
+    let runs: Vec<_> = [Variant::Tiled, Variant::Wide, Variant::Thin]
+        .into_iter()
+        .flat_map(|v| [1, 2, 3, 7, 1000].map(|s| (Some(v), s)))
+        .collect();
+    convolutions_match_cpu(&gpu, &mut rng, &runs, GEMM_TOL);
+}
+
+/// The convolution GEMMs on cooperative-matrix fragments, emulated (8x8 and 16x16, f16 inputs
+/// where the adapter has f16): their tiling, staging and epilogue against the CPU. Where the
+/// adapter offers the fragments themselves, the same on them.
+#[test]
+fn convolutions_on_matrix_fragments_match_cpu() {
+    use ganlab::ops::gemm::{record_launches, Variant, THIN};
+    let Some(Device::Gpu(ctx)) = gpu() else {
+        return;
+    };
+    if !ctx.has_subgroups() {
+        return;
+    }
+    let mut rng = fresh_rng("convolutions_on_matrix_fragments_match_cpu");
+    let runs = [1, 2, 7].map(|s| (None, s));
+    for request in ["emulate", "emulate16", "on"] {
+        let Some((gpu, tol)) = matrix_context(request) else {
+            continue;
+        };
+        let ((), launches) = record_launches(|| convolutions_match_cpu(&gpu, &mut rng, &runs, tol));
+        // Every product with more than THIN rows and columns ran on the fragments.
+        let wide: Vec<_> = launches.iter().filter(|l| l.m.min(l.n) > THIN).collect();
+        assert!(wide.len() > 10, "{request}: {} launches", wide.len());
+        for l in wide {
+            assert_eq!(l.variant, Variant::Matrix, "{request}: {l:?}");
+        }
+    }
+}
+
+/// Each convolution pass (forward with a bias, input and weight gradients) of ragged cases on
+/// `gpu` against the CPU, for each (forced GEMM variant or the plan's, forced splits).
+fn convolutions_match_cpu(
+    gpu: &Device,
+    rng: &mut ganlab::Rng,
+    runs: &[(Option<ganlab::ops::gemm::Variant>, usize)],
+    tol: f64,
+) {
+    use ganlab::ops::gemm::{with_splits, with_variant};
     // Ragged: K of every pass is not a multiple of the slice, 1 output channel, 1 input channel
     // (the thin kernel's three modes: forward, input and weight gradients with M <= 4).
     // Upsampling convolutions (up > 1) run by phases: batched forward and weight-gradient
@@ -347,14 +392,14 @@ fn every_gemm_variant_of_the_convolutions_matches_cpu() {
         ([2, 3, 4, 5], 1, 4, 1, 2, Padding::Same),
         ([2, 1, 3, 4], 2, 3, 1, 3, Padding::Valid),
     ] {
-        let x = randn(&xs, &mut rng);
-        let w = randn(&[cout, xs[1], k, k], &mut rng);
-        let bias = randn(&[cout], &mut rng);
+        let x = randn(&xs, rng);
+        let w = randn(&[cout, xs[1], k, k], rng);
+        let bias = randn(&[cout], rng);
         let conv = move |x: &Tensor, w: &Tensor, b: Option<&Tensor>| match up {
             1 => x.conv2d(w, b, stride, padding),
             _ => x.upsample_conv2d(up, w, b, padding, None),
         };
-        let gy = randn(conv(&x, &w, None).unwrap().shape(), &mut rng);
+        let gy = randn(conv(&x, &w, None).unwrap().shape(), rng);
         let passes = |t: &[Tensor]| -> ganlab::Result<Tensor> {
             let (x, w) = (t[0].detach().with_grad(), t[1].detach().with_grad());
             // The forward with its bias in the (split-K reduce's) store.
@@ -367,22 +412,23 @@ fn every_gemm_variant_of_the_convolutions_matches_cpu() {
             ];
             Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
         };
-        for (variant, splits) in [Variant::Tiled, Variant::Wide, Variant::Thin]
-            .into_iter()
-            .flat_map(|v| [1, 2, 3, 7, 1000].map(|s| (v, s)))
-        {
+        for &(variant, splits) in runs {
             let what = format!("{xs:?} cout {cout} k{k} up{up} {variant:?} split into {splits}");
-            with_variant(variant, || {
+            let check = || {
                 with_splits(splits, || {
                     assert_gpu_matches_cpu(
                         &what,
-                        &gpu,
+                        gpu,
                         &[x.clone(), w.clone(), gy.clone(), bias.clone()],
-                        GEMM_TOL,
+                        tol,
                         passes,
                     )
                 })
-            });
+            };
+            match variant {
+                Some(v) => with_variant(v, check),
+                None => check(),
+            }
         }
     }
 }

@@ -404,6 +404,17 @@ fn batched_products_split_along_k_match_cpu() {
     }
 }
 
+/// A linear layer (input, weight, bias) with output gradient t[3]: its output and its three
+/// gradients, concatenated.
+fn linear_and_grads(t: &[Tensor]) -> ganlab::Result<Tensor> {
+    let leaves: Vec<Tensor> = t[..3].iter().map(|v| v.detach().with_grad()).collect();
+    let y = leaves[0].linear(&leaves[1], Some(&leaves[2]))?;
+    let g = ganlab::grad(&[y.clone()], Some(&[t[3].clone()]), &leaves, false)?;
+    let mut parts = vec![y.flatten(0)?];
+    parts.extend(g.into_iter().map(|g| g.unwrap().flatten(0).unwrap()));
+    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+}
+
 #[test]
 fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
     use ganlab::ops::gemm::{with_splits, with_variant, Variant};
@@ -416,24 +427,94 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
             randn(&[n], &mut rng),
             randn(&[m, n], &mut rng),
         ];
-        // The output and the three gradients, concatenated.
-        let run = |t: &[Tensor]| -> ganlab::Result<Tensor> {
-            let leaves: Vec<Tensor> = t[..3].iter().map(|v| v.detach().with_grad()).collect();
-            let y = leaves[0].linear(&leaves[1], Some(&leaves[2]))?;
-            let g = ganlab::grad(&[y.clone()], Some(&[t[3].clone()]), &leaves, false)?;
-            let mut parts = vec![y.flatten(0)?];
-            parts.extend(g.into_iter().map(|g| g.unwrap().flatten(0).unwrap()));
-            Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
-        };
         for variant in [Variant::Tiled, Variant::Wide, Variant::Thin] {
             for splits in [1, 3] {
                 with_variant(variant, || {
                     with_splits(splits, || {
                         let what = format!("linear {m}x{k} -> {n}, {variant:?}, {splits} splits");
-                        assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, run)
+                        assert_gpu_matches_cpu(&what, &gpu, &inputs, REDUCTION, linear_and_grads)
                     })
                 });
             }
+        }
+    }
+}
+
+/// Products, batched and transposed operands and a linear layer with its bias and gradients on
+/// cooperative-matrix fragments: emulated (8x8 and 16x16, f16 inputs where the adapter has
+/// f16) and, where the adapter offers them, on the hardware's; whole and split along K.
+#[test]
+fn products_on_matrix_fragments_match_cpu() {
+    use ganlab::ops::gemm::{record_launches, with_splits, Variant, THIN};
+    let Some(Device::Gpu(ctx)) = gpu() else {
+        return;
+    };
+    if !ctx.has_subgroups() {
+        return;
+    }
+    let mut rng = fresh_rng("products_on_matrix_fragments_match_cpu");
+    // Ragged (K prime, sides that are not multiples of the tiles), five rows (the least that
+    // are not thin), a batch with a broadcast, transposed B.
+    let products = [
+        (
+            randn(&[33, 131], &mut rng),
+            randn(&[131, 129], &mut rng),
+            false,
+        ),
+        (
+            randn(&[5, 997], &mut rng),
+            randn(&[70, 997], &mut rng),
+            true,
+        ),
+        (
+            randn(&[3, 70, 431], &mut rng),
+            randn(&[3, 431, 66], &mut rng),
+            false,
+        ),
+        (
+            randn(&[3, 70, 431], &mut rng),
+            randn(&[66, 431], &mut rng),
+            true,
+        ),
+    ];
+    let layer = [
+        randn(&[33, 130], &mut rng),
+        randn(&[129, 130], &mut rng),
+        randn(&[129], &mut rng),
+        randn(&[33, 129], &mut rng),
+    ];
+    for request in ["emulate", "emulate16", "on"] {
+        let Some((gpu, tol)) = common::matrix_context(request) else {
+            continue;
+        };
+        let ((), launches) = record_launches(|| {
+            for splits in [1, 3] {
+                for (a, b, tb) in &products {
+                    let what = format!(
+                        "{request} {:?} x {:?} b^T {tb} / {splits}",
+                        a.shape(),
+                        b.shape()
+                    );
+                    with_splits(splits, || {
+                        assert_gpu_matches_cpu(&what, &gpu, &[a.clone(), b.clone()], tol, |t| {
+                            ganlab::ops::matmul_t(&t[0], &t[1], false, *tb)
+                        })
+                    });
+                }
+                let what = format!("{request} linear / {splits}");
+                with_splits(splits, || {
+                    assert_gpu_matches_cpu(&what, &gpu, &layer, tol, linear_and_grads)
+                });
+            }
+        });
+        let wide: Vec<_> = launches.iter().filter(|l| l.m.min(l.n) > THIN).collect();
+        assert!(wide.len() >= 10, "{request}: {} launches", wide.len());
+        for l in wide {
+            assert_eq!(
+                (l.variant, l.fragment > 0),
+                (Variant::Matrix, true),
+                "{request}: {l:?}"
+            );
         }
     }
 }

@@ -166,11 +166,16 @@ fn the_pool_releases_least_recently_used_size_classes_past_its_cap() {
 #[test]
 fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
     use ganlab::models::progan::{self, ProGanConfig};
-    use ganlab::ops::gemm::{record_launches, MAX_K_STEPS, MIN_WORKGROUPS, SMALL_FLOPS};
+    use ganlab::ops::gemm::{plan, record_launches, Variant, MAX_K_STEPS, MIN_WORKGROUPS};
+    use ganlab::ops::gemm::{SMALL_FLOPS, THIN};
     let device = context(AdapterRequest {
         backend: Some("noop".into()),
         ..Default::default()
     });
+    let Device::Gpu(ctx) = &device else {
+        unreachable!()
+    };
+    let max_partial = ctx.limits().max_storage_buffer_binding_size as usize / 4;
     let mnist = models::gan::MNIST;
     let models = [
         ("gan", mnist),
@@ -213,7 +218,16 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
                 }
             });
             assert!(!launches.is_empty(), "{model}");
-            for l in launches {
+            // As launched, and as planned on 16x16 and 8x8 matrix fragments (a context with
+            // them needs subgroups, which the noop backend lacks).
+            let on_fragments = launches.iter().flat_map(|l| {
+                [16, 8].map(|f| plan(l.kernel, l.m, l.n, l.k, l.batch, max_partial, Some(f)))
+            });
+            for l in launches
+                .iter()
+                .copied()
+                .chain(on_fragments.collect::<Vec<_>>())
+            {
                 let what = format!("{model} {image:?} b{batch}: {l:?}");
                 assert!(l.k_steps <= MAX_K_STEPS, "{what}");
                 // A whole problem under 50 MFLOP is done in microseconds however it launches.
@@ -221,6 +235,9 @@ fn every_gemm_of_every_model_fills_a_gpu_and_loops_over_at_most_256_k_steps() {
                     l.workgroups >= MIN_WORKGROUPS || l.flops() < SMALL_FLOPS,
                     "{what}"
                 );
+                let thin = l.m.min(l.n) <= THIN;
+                assert_eq!(l.variant == Variant::Thin, thin, "{what}");
+                assert!(l.fragment == 0 || l.variant == Variant::Matrix, "{what}");
             }
         }
     }

@@ -8,9 +8,11 @@
 
 use super::counters::{CounterSnapshot, Counters};
 use super::kernel::{read, write, WORKGROUP};
-use super::kernel::{Access, Kernel, KernelParams, KernelSource, ParamsMode, MAX_PARAMS_BYTES};
+use super::kernel::{
+    Access, Kernel, KernelParams, KernelSource, Matrices, ParamsMode, MAX_PARAMS_BYTES,
+};
 use super::pool::{BufferPool, GpuBuffer, Pooled};
-use super::select::{new_instance, AdapterRequest};
+use super::select::{describe_shapes, new_instance, AdapterRequest};
 use super::timer::Timer;
 use crate::{Error, Result};
 use std::cell::Cell;
@@ -86,8 +88,12 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     features: wgpu::Features,
-    /// The cooperative-matrix shapes the adapter offers (none used yet).
+    /// What the adapter offers, whether requested or not (for the capabilities line).
+    adapter_features: wgpu::Features,
+    /// The cooperative-matrix shapes the adapter offers.
     cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
+    /// The fragments GEMMs run on, where `GANLAB_MATRICES` asked for them.
+    matrices: Option<Matrices>,
     mode: ParamsMode,
     pool: BufferPool,
     state: Mutex<State>,
@@ -154,14 +160,29 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let cooperative_matrix = adapter.cooperative_matrix_properties();
-        let features = adapter.features()
+        let matrices = req.matrix_request()?.resolve(&adapter)?;
+        let adapter_features = adapter.features();
+        let mut features = adapter_features
             & (wgpu::Features::TIMESTAMP_QUERY
                 | wgpu::Features::IMMEDIATES
                 | wgpu::Features::SUBGROUP);
+        let mut experimental = wgpu::ExperimentalFeatures::disabled();
+        if let Some(m) = matrices {
+            if m.half {
+                features |= wgpu::Features::SHADER_F16;
+            }
+            if !m.emulated {
+                features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+                // SAFETY: wgpu's experimental features may have bugs; this one is only asked
+                // for by GANLAB_MATRICES=on, which its documentation marks as unmeasured.
+                experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
+            }
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ganlab"),
             required_features: features,
             required_limits: limits.clone(),
+            experimental_features: experimental,
             ..Default::default()
         }))
         .map_err(|e| Error::DeviceRequest {
@@ -193,7 +214,9 @@ impl GpuContext {
             info,
             limits,
             features,
+            adapter_features,
             cooperative_matrix,
+            matrices,
             mode,
             pool: BufferPool::new(cap),
             state: Mutex::new(State {
@@ -264,6 +287,11 @@ impl GpuContext {
         &self.cooperative_matrix
     }
 
+    /// The fragments GEMMs run on: `None` unless `GANLAB_MATRICES` asked for them.
+    pub fn matrices(&self) -> Option<Matrices> {
+        self.matrices
+    }
+
     /// What kernels may use on this adapter, in one line: timestamps, subgroups (and their
     /// sizes) and the cooperative-matrix shapes offered.
     pub fn capabilities(&self) -> String {
@@ -275,23 +303,21 @@ impl GpuContext {
             ),
             false => "no".to_string(),
         };
-        let coop: Vec<String> = self
-            .cooperative_matrix
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}x{}x{} {:?}->{:?}",
-                    c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
-                )
-            })
-            .collect();
-        let coop = match coop.is_empty() {
-            true => "none".to_string(),
-            false => coop.join(", "),
+        let used = match self.matrices {
+            None => "off".to_string(),
+            Some(m) => format!(
+                "{}{}x{} {}",
+                if m.emulated { "emulated " } else { "" },
+                m.size,
+                m.size,
+                if m.half { "f16" } else { "f32" }
+            ),
         };
         format!(
-            "timestamps {}, subgroups {subgroups}, cooperative matrices {coop}",
-            yes(self.has_timestamps())
+            "timestamps {}, f16 {}, subgroups {subgroups}, cooperative matrices {} (used: {used})",
+            yes(self.has_timestamps()),
+            yes(self.adapter_features.contains(wgpu::Features::SHADER_F16)),
+            describe_shapes(&self.cooperative_matrix)
         )
     }
 
@@ -590,6 +616,12 @@ impl GpuContext {
                 "kernel {name} uses subgroup operations, which this device does not offer"
             )));
         }
+        if kernel.matrices() && self.matrices.is_none() {
+            return Err(Error::Gpu(format!(
+                "kernel {name} uses cooperative matrices, which this context was not opened \
+                 with (GANLAB_MATRICES)"
+            )));
+        }
         let storage =
             |binding: u32, read_only: bool, dynamic: Option<u32>| wgpu::BindGroupLayoutEntry {
                 binding,
@@ -629,7 +661,9 @@ impl GpuContext {
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(kernel.wgsl(self.mode).into()),
+                source: wgpu::ShaderSource::Wgsl(
+                    kernel.wgsl(self.mode, self.matrices.as_ref()).into(),
+                ),
             });
         let pipeline = self
             .device

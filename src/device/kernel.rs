@@ -117,7 +117,36 @@ pub struct Kernel<P: KernelParams> {
     /// Tests only: the kernel's `whole_subgroups` always says no, so it takes the path for
     /// partial subgroups, which a device whose subgroups always fill the workgroup never runs.
     pub partial_subgroups: bool,
+    /// Uses cooperative-matrix fragments: the function writes the WGSL that depends on the
+    /// context's [`Matrices`] (fragment types and operations), placed after the preamble.
+    pub matrices: Option<fn(&Matrices) -> String>,
     params: PhantomData<fn() -> P>,
+}
+
+/// The cooperative-matrix fragments a context builds its matrix kernels for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Matrices {
+    /// The fragments' side: 8 or 16 (one subgroup operation multiplies F x F by F x F).
+    pub size: u32,
+    /// A and B as f16 (else f32); the sums are f32 either way.
+    pub half: bool,
+    /// Plain WGSL stands in for the fragment operations (every invocation of a subgroup
+    /// computes the whole fragment): tests the kernels' tiling where no adapter has them.
+    pub emulated: bool,
+}
+
+impl Matrices {
+    /// The WGSL `enable` directives these fragments need (they must open the module).
+    fn enables(&self) -> String {
+        let mut s = String::new();
+        if self.half {
+            s.push_str("enable f16;\n");
+        }
+        if !self.emulated {
+            s.push_str("enable wgpu_cooperative_matrix;\n");
+        }
+        s
+    }
 }
 
 impl<P: KernelParams> Kernel<P> {
@@ -134,6 +163,7 @@ impl<P: KernelParams> Kernel<P> {
             source,
             subgroups: false,
             partial_subgroups: false,
+            matrices: None,
             params: PhantomData,
         }
     }
@@ -147,6 +177,16 @@ impl<P: KernelParams> Kernel<P> {
     pub const fn with_subgroups(self) -> Self {
         Kernel {
             subgroups: true,
+            ..self
+        }
+    }
+
+    /// The same declaration, marked as using cooperative-matrix fragments (which need
+    /// subgroups), their WGSL written by `ops`.
+    pub const fn with_matrices(self, ops: fn(&Matrices) -> String) -> Self {
+        Kernel {
+            subgroups: true,
+            matrices: Some(ops),
             ..self
         }
     }
@@ -175,8 +215,11 @@ pub trait KernelSource: Sync {
     fn params_bytes(&self) -> u32;
     /// Whether the kernel uses subgroup operations (`Features::SUBGROUP`).
     fn subgroups(&self) -> bool;
-    /// The whole WGSL module: generated preamble, then the declared fragments.
-    fn wgsl(&self, mode: ParamsMode) -> String;
+    /// Whether the kernel uses cooperative-matrix fragments.
+    fn matrices(&self) -> bool;
+    /// The whole WGSL module: generated preamble, then the declared fragments; a matrix
+    /// kernel's fragments as `matrices` says (it has none without them).
+    fn wgsl(&self, mode: ParamsMode, matrices: Option<&Matrices>) -> String;
 }
 
 impl<P: KernelParams> KernelSource for Kernel<P> {
@@ -195,8 +238,16 @@ impl<P: KernelParams> KernelSource for Kernel<P> {
     fn subgroups(&self) -> bool {
         self.subgroups
     }
-    fn wgsl(&self, mode: ParamsMode) -> String {
-        let mut s = preamble(P::FIELDS, self.buffers, mode);
+    fn matrices(&self) -> bool {
+        self.matrices.is_some()
+    }
+    fn wgsl(&self, mode: ParamsMode, matrices: Option<&Matrices>) -> String {
+        let fragments = self.matrices.zip(matrices);
+        let mut s = fragments.map_or(String::new(), |(_, m)| m.enables());
+        s.push_str(&preamble(P::FIELDS, self.buffers, mode));
+        if let Some((ops, m)) = fragments {
+            s.push_str(&ops(m));
+        }
         if self.subgroups {
             // WGSL does not promise full subgroups: a kernel checks that `count` subgroups of
             // `size` fill its `threads` before it relies on them.

@@ -11,8 +11,8 @@ mod timer;
 pub use counters::CounterSnapshot;
 pub use gpu::{with_subgroups, GpuContext};
 pub use kernel::{
-    read, write, Access, Binding, Kernel, KernelParams, KernelSource, ParamsMode, WgslType,
-    MAX_PARAMS_BYTES, WORKGROUP,
+    read, write, Access, Binding, Kernel, KernelParams, KernelSource, Matrices, ParamsMode,
+    WgslType, MAX_PARAMS_BYTES, WORKGROUP,
 };
 pub use pool::GpuBuffer;
 
@@ -20,7 +20,7 @@ pub use pool::GpuBuffer;
 pub fn device_kernels() -> impl Iterator<Item = &'static dyn KernelSource> {
     gpu::kernels().into_iter()
 }
-pub use select::{list_adapters, AdapterRequest};
+pub use select::{list_adapters, AdapterRequest, MatrixRequest};
 
 use crate::Result;
 use std::fmt;

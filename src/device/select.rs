@@ -1,19 +1,129 @@
 //! Adapter choice: the best hardware adapter by default, overridable by backend and name.
 
+use super::kernel::Matrices;
 use crate::{Error, Result};
 use wgpu::{Backends, DeviceType};
 
 /// Which adapter to open and how. `from_env` reads `GANLAB_BACKEND` (vulkan, metal, dx12, or
 /// noop: wgpu's backend that validates and tracks every call but runs no kernel, for measuring
 /// host overhead; never chosen otherwise), `GANLAB_ADAPTER` (a case-insensitive substring of
-/// the adapter name), `GANLAB_PARAMS` (`arena` forces the params arena where immediates exist)
-/// and `GANLAB_POOL_MB` (the buffer pool's cap; by default 3/4 of the device memory).
+/// the adapter name), `GANLAB_PARAMS` (`arena` forces the params arena where immediates exist),
+/// `GANLAB_POOL_MB` (the buffer pool's cap; by default 3/4 of the device memory) and
+/// `GANLAB_MATRICES` (see [`MatrixRequest`]).
 #[derive(Clone, Debug, Default)]
 pub struct AdapterRequest {
     pub backend: Option<String>,
     pub name: Option<String>,
     pub params: Option<String>,
     pub pool_bytes: Option<u64>,
+    /// `GANLAB_MATRICES`, read as a [`MatrixRequest`] when the context opens.
+    pub matrices: Option<String>,
+}
+
+/// Whether GEMMs run on cooperative matrices (tensor cores). Off by default: the path has not
+/// yet been measured on hardware. `GANLAB_MATRICES=on` uses the adapter's (an error where it
+/// offers none); `emulate` (and `emulate16`) builds the same kernels with plain WGSL standing in
+/// for 8x8 (16x16) fragments, to test their tiling on any adapter with subgroups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatrixRequest {
+    #[default]
+    Off,
+    On,
+    Emulate {
+        size: u32,
+    },
+}
+
+impl MatrixRequest {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" | "0" => Ok(MatrixRequest::Off),
+            "on" | "1" => Ok(MatrixRequest::On),
+            "emulate" | "emulate8" => Ok(MatrixRequest::Emulate { size: 8 }),
+            "emulate16" => Ok(MatrixRequest::Emulate { size: 16 }),
+            other => Err(Error::Invalid(format!(
+                "GANLAB_MATRICES=\"{other}\" (expected off, on, emulate or emulate16)"
+            ))),
+        }
+    }
+}
+
+impl MatrixRequest {
+    /// The fragments a context on `adapter` builds its matrix kernels for, if any: on
+    /// hardware the first shape the adapter offers of 16x16 f16, 8x8 f32, 8x8 f16 and
+    /// 16x16 f32 (square, f32 sums); emulated, f16 inputs where the adapter has f16.
+    pub(crate) fn resolve(self, adapter: &wgpu::Adapter) -> Result<Option<Matrices>> {
+        let info = adapter.get_info();
+        let features = adapter.features();
+        let half = features.contains(wgpu::Features::SHADER_F16);
+        if self == MatrixRequest::Off {
+            return Ok(None);
+        }
+        // The 16 fragments of a tile go round the workgroup's 256 / size subgroups, at most
+        // four each.
+        if !features.contains(wgpu::Features::SUBGROUP) || info.subgroup_max_size > 64 {
+            return Err(Error::Invalid(format!(
+                "cooperative matrices need subgroups of at most 64 invocations; {} has {}",
+                info.name,
+                match features.contains(wgpu::Features::SUBGROUP) {
+                    true => format!("up to {}", info.subgroup_max_size),
+                    false => "none".into(),
+                }
+            )));
+        }
+        if let MatrixRequest::Emulate { size } = self {
+            return Ok(Some(Matrices {
+                size,
+                half,
+                emulated: true,
+            }));
+        }
+        use wgpu::CooperativeScalarType::{F16, F32};
+        let offered = adapter.cooperative_matrix_properties();
+        let wanted = [(16, F16), (8, F32), (8, F16), (16, F32)];
+        let pick = wanted.into_iter().find(|&(size, ab)| {
+            (ab == F32 || half)
+                && features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+                && offered.iter().any(|c| {
+                    c.m_size == size
+                        && c.n_size == size
+                        && c.k_size == size
+                        && c.ab_type == ab
+                        && c.cr_type == F32
+                })
+        });
+        match pick {
+            Some((size, ab)) => Ok(Some(Matrices {
+                size,
+                half: ab == F16,
+                emulated: false,
+            })),
+            None => Err(Error::Invalid(format!(
+                "GANLAB_MATRICES=on, but {} offers no cooperative-matrix shape ganlab uses \
+                 (16x16 or 8x8 with f32 sums; it offers {})",
+                info.name,
+                describe_shapes(&offered)
+            ))),
+        }
+    }
+}
+
+/// Cooperative-matrix shapes as `MxNxK A->C` (f32 sums of f16 products: `16x16x16 F16->F32`),
+/// or "none".
+pub(crate) fn describe_shapes(shapes: &[wgpu::CooperativeMatrixProperties]) -> String {
+    if shapes.is_empty() {
+        return "none".into();
+    }
+    let shapes: Vec<String> = shapes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}x{}x{} {:?}->{:?}",
+                c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
+            )
+        })
+        .collect();
+    shapes.join(", ")
 }
 
 impl AdapterRequest {
@@ -26,7 +136,14 @@ impl AdapterRequest {
             pool_bytes: get("GANLAB_POOL_MB")
                 .and_then(|v| v.parse::<u64>().ok())
                 .map(|mb| mb << 20),
+            matrices: get("GANLAB_MATRICES"),
         }
+    }
+
+    pub(crate) fn matrix_request(&self) -> Result<MatrixRequest> {
+        self.matrices
+            .as_deref()
+            .map_or(Ok(MatrixRequest::Off), MatrixRequest::parse)
     }
 
     pub(crate) fn backends(&self) -> Result<Backends> {
@@ -127,4 +244,35 @@ pub fn list_adapters() -> Vec<wgpu::AdapterInfo> {
         .collect();
     infos.sort_by_key(|i| rank(i.device_type));
     infos
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AdapterRequest, MatrixRequest};
+
+    #[test]
+    fn matrix_requests_read_as_documented_and_a_typo_is_an_error() {
+        let read = |s: Option<&str>| {
+            AdapterRequest {
+                matrices: s.map(Into::into),
+                ..Default::default()
+            }
+            .matrix_request()
+        };
+        assert_eq!(read(None).unwrap(), MatrixRequest::Off);
+        assert_eq!(read(Some("ON")).unwrap(), MatrixRequest::On);
+        assert_eq!(
+            read(Some("emulate")).unwrap(),
+            MatrixRequest::Emulate { size: 8 }
+        );
+        assert_eq!(
+            read(Some("emulate16")).unwrap(),
+            MatrixRequest::Emulate { size: 16 }
+        );
+        let err = read(Some("yes")).unwrap_err().to_string();
+        assert!(
+            err.contains("GANLAB_MATRICES=\"yes\"") && err.contains("emulate16"),
+            "{err}"
+        );
+    }
 }

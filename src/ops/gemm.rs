@@ -14,8 +14,8 @@
 //! dense layer with one output) run the thin kernel (`shaders/gemm_thin.wgsl`) instead of the
 //! tiles, which would leave 60 of every 64 rows or columns idle; it splits K the same way.
 
-use crate::device::KernelSource;
 use crate::device::{read, write, Binding, GpuBuffer, GpuContext, Kernel, KernelParams};
+use crate::device::{KernelSource, Matrices};
 use crate::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -58,6 +58,10 @@ pub(crate) const SPLIT_BIAS_BUFFERS: &[Binding] = &[
 /// The tiled loop; a mode defines `load_a`, `load_b`, `store`, `a_k_fast` and `b_n_fast`, and
 /// its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
+/// The panels' staging into registers, shared by the tiled and matrix cores.
+pub(crate) const GEMM_STAGE: &str = include_str!("../../shaders/gemm_stage.wgsl");
+/// The tiled loop on cooperative-matrix fragments (its fragments from [`fragment_ops`]).
+pub(crate) const MATRIX_CORE: &str = include_str!("../../shaders/gemm_matrix.wgsl");
 /// The tile's columns and each thread's: the plain 64x64 tile and the wide 64x128 one.
 pub(crate) const TILE_64: &str = "const BN: u32 = 64u;\nconst TN: u32 = 4u;\n";
 pub(crate) const TILE_WIDE: &str = "const BN: u32 = 128u;\nconst TN: u32 = 8u;\n";
@@ -121,6 +125,81 @@ pub(crate) const THIN_CORE: &str = include_str!("../../shaders/gemm_thin.wgsl");
 pub(crate) const THIN_PLAIN: &str = include_str!("../../shaders/gemm_thin_plain.wgsl");
 pub(crate) const THIN_SUBGROUP: &str = include_str!("../../shaders/gemm_thin_subgroup.wgsl");
 
+/// The matrix core's fragment types and operations for `m`: `frag_in` (A and B's type in
+/// shared memory), `frag_a`, `frag_b`, `frag_c` and loads from the panels `As`, `Bs` and the
+/// tile `Cs`, the multiply-add and the store into `Cs`. On hardware they are wgpu's
+/// cooperative matrices (row-major loads and stores). Emulated, a fragment is its offset in
+/// shared memory and the accumulators live in the tile itself: the subgroup's invocations
+/// share out a fragment's elements and add their products in place, in f32 (the same sums in
+/// plain WGSL).
+pub(crate) fn fragment_ops(m: &Matrices) -> String {
+    let (f, input) = (m.size, if m.half { "f16" } else { "f32" });
+    let mut s = format!("const FRAG: u32 = {f}u;\nalias frag_in = {input};\n");
+    if !m.emulated {
+        s.push_str(&format!(
+            "alias frag_a = coop_mat{f}x{f}<{input}, A>;
+alias frag_b = coop_mat{f}x{f}<{input}, B>;
+alias frag_c = coop_mat{f}x{f}<f32, C>;
+fn frag_load_a(off: u32) -> frag_a {{
+    return coopLoadT<frag_a>(&As[off], PITCH_A);
+}}
+fn frag_load_b(off: u32) -> frag_b {{
+    return coopLoadT<frag_b>(&Bs[off], PITCH_B);
+}}
+fn frag_load_c(off: u32) -> frag_c {{
+    return coopLoadT<frag_c>(&Cs[off], PITCH_C);
+}}
+fn frag_mma(a: frag_a, b: frag_b, c: frag_c) -> frag_c {{
+    return coopMultiplyAdd(a, b, c);
+}}
+fn frag_store(c: frag_c, off: u32) {{
+    coopStoreT(c, &Cs[off], PITCH_C);
+}}
+fn frag_setup(lane: u32, lanes: u32) {{}}
+"
+        ));
+        return s;
+    }
+    s.push_str(
+        "alias frag_a = u32;
+alias frag_b = u32;
+alias frag_c = u32;
+var<private> frag_lane: u32;
+var<private> frag_lanes: u32;
+fn frag_setup(lane: u32, lanes: u32) {
+    frag_lane = lane;
+    frag_lanes = lanes;
+}
+fn frag_load_a(off: u32) -> frag_a {
+    return off;
+}
+fn frag_load_b(off: u32) -> frag_b {
+    return off;
+}
+fn frag_load_c(off: u32) -> frag_c {
+    return off;
+}
+fn frag_mma(a: frag_a, b: frag_b, c: frag_c) -> frag_c {
+    for (var i = frag_lane; i < FRAG * FRAG; i += frag_lanes) {
+        let at = c + (i / FRAG) * PITCH_C + i % FRAG;
+        var sum = Cs[at];
+        for (var k = 0u; k < FRAG; k++) {
+            sum += f32(As[a + (i / FRAG) * PITCH_A + k]) * f32(Bs[b + k * PITCH_B + i % FRAG]);
+        }
+        Cs[at] = sum;
+    }
+    return c;
+}
+fn frag_store(c: frag_c, off: u32) {
+    for (var i = frag_lane; i < FRAG * FRAG; i += frag_lanes) {
+        Cs[off + (i / FRAG) * PITCH_C + i % FRAG] = Cs[c + (i / FRAG) * PITCH_C + i % FRAG];
+    }
+}
+",
+    );
+    s
+}
+
 /// A GEMM mode's params: split-K needs to set its slice of K, the number of slices and of
 /// products (the batch) its reduce adds up.
 pub(crate) trait GemmParams: KernelParams {
@@ -136,6 +215,9 @@ pub(crate) struct GemmKernels<P: KernelParams> {
     pub split: Kernel<P>,
     pub wide: Kernel<P>,
     pub wide_split: Kernel<P>,
+    /// The tiles on cooperative-matrix fragments, where the context has them.
+    pub matrix: Kernel<P>,
+    pub matrix_split: Kernel<P>,
     pub thin: Kernel<P>,
     pub thin_split: Kernel<P>,
     /// The thin kernels with subgroup operations.
@@ -151,6 +233,7 @@ pub(crate) struct GemmKernels<P: KernelParams> {
 pub(crate) struct BiasKernels<P: KernelParams> {
     pub tiled: Kernel<P>,
     pub wide: Kernel<P>,
+    pub matrix: Kernel<P>,
     pub thin: Kernel<P>,
     pub thin_sg: Kernel<P>,
     pub reduce: Kernel<P>,
@@ -163,6 +246,7 @@ impl<P: KernelParams> BiasKernels<P> {
         match (variant, subgroups) {
             (Variant::Tiled, _) => &self.tiled,
             (Variant::Wide, _) => &self.wide,
+            (Variant::Matrix, _) => &self.matrix,
             (Variant::Thin, false) => &self.thin,
             (Variant::Thin, true) => &self.thin_sg,
         }
@@ -176,6 +260,8 @@ impl<P: KernelParams> GemmKernels<P> {
             &self.split,
             &self.wide,
             &self.wide_split,
+            &self.matrix,
+            &self.matrix_split,
             &self.thin,
             &self.thin_split,
             &self.thin_sg,
@@ -187,6 +273,7 @@ impl<P: KernelParams> GemmKernels<P> {
             all.extend([
                 &b.tiled as &dyn KernelSource,
                 &b.wide,
+                &b.matrix,
                 &b.thin,
                 &b.thin_sg,
                 &b.reduce,
@@ -204,6 +291,8 @@ impl<P: KernelParams> GemmKernels<P> {
             (Variant::Tiled, true, _) => &self.split,
             (Variant::Wide, false, _) => &self.wide,
             (Variant::Wide, true, _) => &self.wide_split,
+            (Variant::Matrix, false, _) => &self.matrix,
+            (Variant::Matrix, true, _) => &self.matrix_split,
             (Variant::Thin, false, false) => &self.thin,
             (Variant::Thin, true, false) => &self.thin_split,
             (Variant::Thin, false, true) => &self.thin_sg,
@@ -220,13 +309,19 @@ macro_rules! gemm_kernels {
         use $crate::ops::gemm::*;
         GemmKernels {
             plain: gemm_kernels!(@kernel concat!($name), GEMM_BUFFERS, "main",
-                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_64, GEMM_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_64, GEMM_CORE, GEMM_STAGE]),
             split: gemm_kernels!(@kernel concat!($name, "_splitk"), SPLIT_BUFFERS, "main",
-                [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_64, GEMM_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_64, GEMM_CORE, GEMM_STAGE]),
             wide: gemm_kernels!(@kernel concat!($name, "_wide"), GEMM_BUFFERS, "main",
-                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, TILE_WIDE, GEMM_CORE, GEMM_STAGE]),
             wide_split: gemm_kernels!(@kernel concat!($name, "_wide_splitk"), SPLIT_BUFFERS,
-                "main", [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_WIDE, GEMM_CORE]),
+                "main", [$($fragment),*], [NO_EPILOGUE, SPLIT, TILE_WIDE, GEMM_CORE, GEMM_STAGE]),
+            matrix: gemm_kernels!(@kernel concat!($name, "_matrix"), GEMM_BUFFERS, "main",
+                [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, MATRIX_CORE, GEMM_STAGE])
+                .with_matrices(fragment_ops),
+            matrix_split: gemm_kernels!(@kernel concat!($name, "_matrix_splitk"),
+                SPLIT_BUFFERS, "main", [$($fragment),*],
+                [NO_EPILOGUE, SPLIT, MATRIX_CORE, GEMM_STAGE]).with_matrices(fragment_ops),
             thin: gemm_kernels!(@kernel concat!($name, "_thin"), GEMM_BUFFERS, "thin",
                 [$($fragment),*], [NO_EPILOGUE, NO_SPLIT, THIN_PLAIN, THIN_CORE]),
             thin_split: gemm_kernels!(@kernel concat!($name, "_thin_splitk"), SPLIT_BUFFERS,
@@ -260,10 +355,14 @@ macro_rules! gemm_kernels {
         use $crate::ops::activation::{ACTIVATE, FUNCTIONS};
         Some(BiasKernels {
             tiled: gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
-                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE]),
+                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE, GEMM_STAGE]),
             wide: gemm_kernels!(@kernel concat!($name, "_wide_bias"), BIAS_BUFFERS, "main",
                 [$($fragment),*],
-                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE]),
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE, GEMM_STAGE]),
+            matrix: gemm_kernels!(@kernel concat!($name, "_matrix_bias"), BIAS_BUFFERS, "main",
+                [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, MATRIX_CORE, GEMM_STAGE])
+                .with_matrices(fragment_ops),
             thin: gemm_kernels!(@kernel concat!($name, "_thin_bias"), BIAS_BUFFERS, "thin",
                 [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, THIN_PLAIN, THIN_CORE]),
@@ -293,6 +392,9 @@ pub enum Variant {
     /// At most [`THIN`] rows or columns: [`THIN_WIDE`] indices of the other side per
     /// workgroup.
     Thin,
+    /// 4F x 4F tiles on F x F cooperative-matrix fragments (tensor cores), where the context
+    /// was opened with them (`GANLAB_MATRICES`).
+    Matrix,
 }
 
 /// How one GEMM is launched: its shape and the grid the plan chose.
@@ -313,6 +415,8 @@ pub struct GemmLaunch {
     /// A kernel of this launch used subgroup operations: the thin kernel's lanes, or the
     /// split-K reduce (a workgroup per output where many slices meet few outputs).
     pub subgroups: bool,
+    /// The side of the cooperative-matrix fragments (0 unless the variant is `Matrix`).
+    pub fragment: usize,
 }
 
 impl GemmLaunch {
@@ -338,6 +442,11 @@ impl GemmLaunch {
                 1,
                 self.batch * self.splits,
             ],
+            Variant::Matrix => [
+                self.n.div_ceil(4 * self.fragment),
+                self.m.div_ceil(4 * self.fragment),
+                self.batch * self.splits,
+            ],
         }
     }
 }
@@ -354,8 +463,9 @@ fn wide(m: usize, n: usize) -> usize {
 
 /// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n).
 ///
-/// A product with at most [`THIN`] rows or columns runs the thin kernel; any other
-/// the wide tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
+/// A product with at most [`THIN`] rows or columns runs the thin kernel; any other the
+/// matrix tiles where the context has `fragment`s (F x F cooperative matrices), else the wide
+/// tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
 /// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
 /// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the batch of products is not
 /// small ([`SMALL_FLOPS`]), as far as the partial sums (`max_partial` floats) allow. A batch
@@ -367,12 +477,14 @@ pub fn plan(
     k: usize,
     batch: usize,
     max_partial: usize,
+    fragment: Option<usize>,
 ) -> GemmLaunch {
     let thin_shape = m.min(n) <= THIN;
     let wide_fills = m.div_ceil(TILE) * n.div_ceil(WIDE_TILE_N) * batch >= MIN_WORKGROUPS;
     let variant = match FORCED_VARIANT.with(Cell::get) {
         Some(forced @ (Variant::Tiled | Variant::Wide)) => forced,
         _ if thin_shape => Variant::Thin,
+        _ if fragment.is_some() => Variant::Matrix,
         _ if wide_fills => Variant::Wide,
         _ => Variant::Tiled,
     };
@@ -387,6 +499,10 @@ pub fn plan(
         workgroups: 0,
         k_steps: 0,
         subgroups: false,
+        fragment: match variant {
+            Variant::Matrix => fragment.unwrap_or(0),
+            _ => 0,
+        },
     };
     let groups: usize = launch.grid().iter().product();
     let steps = k.div_ceil(BK).max(1);
@@ -469,7 +585,8 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     bias: Option<&GpuBuffer>,
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
-    let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial);
+    let fragment = ctx.matrices().map(|f| f.size as usize);
+    let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial, fragment);
     let subgroups = ctx.subgroups_enabled();
     let thin_sg = subgroups && launch.variant == Variant::Thin;
     let outputs = batch * m * n;
@@ -549,72 +666,104 @@ mod tests {
     #[test]
     fn weight_gradients_are_split_until_they_fill_the_gpu() {
         // DCGAN G conv2 dW at batch 64: 18 tiles, 3,136 K-steps unsplit.
-        let l = plan("w", 64, 1152, 50_176, 1, ROOM);
+        let l = plan("w", 64, 1152, 50_176, 1, ROOM, None);
         assert!(l.splits > 1 && l.workgroups >= MIN_WORKGROUPS && l.k_steps <= MAX_K_STEPS);
         assert!(
             l.splits * l.k_steps * BK >= 50_176,
             "the slices cover K: {l:?}"
         );
         // A big, square-ish product is left alone.
-        assert_eq!(plan("f", 1024, 4096, 512, 1, ROOM).splits, 1);
+        assert_eq!(plan("f", 1024, 4096, 512, 1, ROOM, None).splits, 1);
         // The partial sums must fit one binding: fewer, longer slices then.
-        let tight = plan("w", 64, 1152, 50_176, 1, 64 * 1152 * 4);
+        let tight = plan("w", 64, 1152, 50_176, 1, 64 * 1152 * 4, None);
         assert!(tight.splits <= 4, "{tight:?}");
     }
 
     #[test]
     fn products_with_four_rows_or_columns_or_fewer_run_thin() {
         // DCGAN G conv3 forward at batch 64: one output channel, 50,176 pixels.
-        let f = plan("f", 1, 50_176, 576, 1, ROOM);
+        let f = plan("f", 1, 50_176, 576, 1, ROOM, None);
         assert_eq!((f.variant, f.workgroups, f.splits), (Variant::Thin, 784, 1));
         // Its weight gradient: 9 workgroups of 64 taps, so K is split to fill the GPU.
-        let w = plan("w", 1, 576, 50_176, 1, ROOM);
+        let w = plan("w", 1, 576, 50_176, 1, ROOM, None);
         assert_eq!(w.variant, Variant::Thin);
         assert!(
             w.workgroups >= MIN_WORKGROUPS && w.k_steps <= MAX_K_STEPS,
             "{w:?}"
         );
         // N thin (a dense layer with one output): M is the wide side.
-        assert_eq!(plan("d", 130, 1, 4096, 1, ROOM).workgroups, 3);
+        assert_eq!(plan("d", 130, 1, 4096, 1, ROOM, None).workgroups, 3);
         // Five rows stay tiled; a batch of thin products runs thin, a layer per product.
-        assert_eq!(plan("t", 5, 5000, 64, 1, ROOM).variant, Variant::Tiled);
-        let b = plan("b", 1, 5000, 64, 4, ROOM);
+        assert_eq!(
+            plan("t", 5, 5000, 64, 1, ROOM, None).variant,
+            Variant::Tiled
+        );
+        let b = plan("b", 1, 5000, 64, 4, ROOM, None);
         assert_eq!((b.variant, b.workgroups), (Variant::Thin, 79 * 4));
-        let tiled = with_variant(Variant::Tiled, || plan("f", 1, 50_176, 576, 1, ROOM));
+        let tiled = with_variant(Variant::Tiled, || plan("f", 1, 50_176, 576, 1, ROOM, None));
         assert_eq!((tiled.variant, tiled.workgroups), (Variant::Tiled, 784));
     }
 
     #[test]
     fn wide_tiles_where_they_still_fill_the_gpu() {
         // DCGAN G conv2 forward at batch 64: 392 wide tiles.
-        let l = plan("f", 64, 50_176, 1152, 1, ROOM);
+        let l = plan("f", 64, 50_176, 1152, 1, ROOM, None);
         assert_eq!((l.variant, l.workgroups, l.splits), (Variant::Wide, 392, 1));
         // G conv1 forward: 196 wide tiles would not fill it; 392 plain ones do.
-        let l = plan("f", 128, 12_544, 1152, 1, ROOM);
+        let l = plan("f", 128, 12_544, 1152, 1, ROOM, None);
         assert_eq!((l.variant, l.workgroups), (Variant::Tiled, 392));
-        let forced = with_variant(Variant::Wide, || plan("f", 128, 12_544, 1152, 1, ROOM));
+        let forced = with_variant(Variant::Wide, || {
+            plan("f", 128, 12_544, 1152, 1, ROOM, None)
+        });
         assert_eq!(forced.variant, Variant::Wide);
+    }
+
+    #[test]
+    fn matrix_fragments_take_every_product_that_is_not_thin() {
+        // DCGAN G conv2 forward at batch 64 on 16x16 fragments: 64 x 64 tiles, 784 of them.
+        let l = plan("f", 64, 50_176, 1152, 1, ROOM, Some(16));
+        assert_eq!(
+            (l.variant, l.fragment, l.workgroups),
+            (Variant::Matrix, 16, 784)
+        );
+        // 8x8 fragments: 32 x 32 tiles.
+        let l = plan("f", 64, 50_176, 1152, 1, ROOM, Some(8));
+        assert_eq!((l.variant, l.workgroups), (Variant::Matrix, 2 * 1568));
+        // Its weight gradient is split as the tiles' is; thin products stay thin.
+        let w = plan("w", 64, 1152, 50_176, 1, ROOM, Some(16));
+        assert!(w.splits > 1 && w.workgroups >= MIN_WORKGROUPS && w.k_steps <= MAX_K_STEPS);
+        let thin = plan("f", 1, 50_176, 576, 1, ROOM, Some(16));
+        assert_eq!((thin.variant, thin.fragment), (Variant::Thin, 0));
+        // Forcing the tiles compares them with the fragments on one context.
+        let tiled = with_variant(Variant::Tiled, || {
+            plan("f", 64, 50_176, 1152, 1, ROOM, Some(16))
+        });
+        assert_eq!((tiled.variant, tiled.fragment), (Variant::Tiled, 0));
     }
 
     #[test]
     fn forced_splits_apply_to_batched_products_too() {
         with_splits(3, || {
-            let l = plan("f", 5, 5, 100, 1, ROOM); // 7 K-steps in slices of 3
+            let l = plan("f", 5, 5, 100, 1, ROOM, None); // 7 K-steps in slices of 3
             assert_eq!((l.splits, l.k_steps), (3, 3));
-            let b = plan("f", 5, 5, 100, 2, ROOM);
+            let b = plan("f", 5, 5, 100, 2, ROOM, None);
             assert_eq!((b.splits, b.workgroups), (3, 6), "batch x splits layers");
-            assert_eq!(plan("f", 5, 5, 10, 1, ROOM).splits, 1, "one K-step");
+            assert_eq!(plan("f", 5, 5, 10, 1, ROOM, None).splits, 1, "one K-step");
         });
-        assert_eq!(plan("f", 5, 5, 100, 1, ROOM).splits, 1, "small: not split");
+        assert_eq!(
+            plan("f", 5, 5, 100, 1, ROOM, None).splits,
+            1,
+            "small: not split"
+        );
     }
 
     #[test]
     fn a_batch_of_long_products_is_split() {
         // A weight gradient by upsampling phases: 4 products of 64 x 512 x 12,544.
-        let l = plan("w", 64, 512, 12_544, 4, ROOM);
+        let l = plan("w", 64, 512, 12_544, 4, ROOM, None);
         assert!(l.splits > 1 && l.workgroups >= MIN_WORKGROUPS, "{l:?}");
         assert!(l.k_steps <= MAX_K_STEPS && l.splits * l.k_steps * BK >= 12_544);
-        let tight = plan("w", 64, 512, 12_544, 4, 2 * 4 * 64 * 512);
+        let tight = plan("w", 64, 512, 12_544, 4, 2 * 4 * 64 * 512, None);
         assert!(
             tight.splits <= 2,
             "the partial sums of every product fit: {tight:?}"

@@ -2,6 +2,7 @@
 //! finite-difference gradient checks.
 #![allow(dead_code)]
 
+use ganlab::device::AdapterRequest;
 use ganlab::{grad, Device, Result, Rng, Tensor};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +22,33 @@ pub fn gpu() -> Option<Device> {
             None
         }
         Err(e) => panic!("{e}\n(set GANLAB_ALLOW_NO_GPU=1 to run the CPU-only tests)"),
+    }
+}
+
+/// A context on the suite's adapter whose GEMMs run on cooperative-matrix fragments
+/// (`request` as `GANLAB_MATRICES` takes it: `on`, `emulate`, `emulate16`), with the relative
+/// error its inputs allow (f16 inputs keep 11 bits). `None` where hardware fragments were
+/// asked for and the adapter offers none.
+pub fn matrix_context(request: &str) -> Option<(Device, f64)> {
+    let req = AdapterRequest {
+        matrices: Some(request.into()),
+        ..AdapterRequest::from_env()
+    };
+    match Device::gpu_with(&req) {
+        Ok(dev) => {
+            let Device::Gpu(ctx) = &dev else {
+                unreachable!("a GPU context")
+            };
+            ctx.set_poison(true);
+            let half = ctx.matrices().expect("opened with matrices").half;
+            eprintln!("matrices {request}: {}", ctx.capabilities());
+            Some((dev, if half { 2e-3 } else { 1e-4 }))
+        }
+        Err(e) if request == "on" && e.to_string().contains("offers no cooperative-matrix") => {
+            eprintln!("skipping hardware matrices: {e}");
+            None
+        }
+        Err(e) => panic!("GANLAB_MATRICES={request}: {e}"),
     }
 }
 
