@@ -70,7 +70,10 @@ timeout "$limit" "$conv" --bench --device gpu "${conv_args[@]}" 2>&1 \
   | tee "$OUT/conv_gpu.txt" || rc=1
 
 echo "== on cooperative matrices (GANLAB_MATRICES=$matrices)"
-if GANLAB_MATRICES=$matrices timeout 30 "$ganlab" devices >"$OUT/matrices.txt" 2>&1; then
+# `devices` lists the adapters even where the context cannot open: the capabilities line says
+# whether fragments are used.
+GANLAB_MATRICES=$matrices timeout 30 "$ganlab" devices >"$OUT/matrices.txt" 2>&1
+if grep -q "cooperative matrices .*(used: [^o]" "$OUT/matrices.txt"; then
   GANLAB_MATRICES=$matrices timeout "$limit" "$conv" --bench --device gpu "${conv_args[@]}" \
     --variant auto 2>&1 | tee -a "$OUT/matrices.txt" || rc=1
   GANLAB_MATRICES=$matrices timeout "$limit" "$bench" --bench --model "$matrix_model" \

@@ -64,20 +64,25 @@ fn main(
     let k_lo = k_begin(layer);
     let k_hi = k_end(layer);
 
-    // Each subgroup's fragments: sg, sg + nsg, ... (the branches are uniform per subgroup).
-    let f1 = sg + nsg;
-    let f2 = sg + 2u * nsg;
-    let f3 = sg + 3u * nsg;
+    // The fragments go round the first d = frag_dealers(nsg) subgroups: subgroup sg < d takes
+    // sg, sg + d, ... (the branches are uniform per subgroup; the others take none).
+    let d = frag_dealers(nsg);
+    let f0 = select(FRAGS, sg, sg < d);
+    let f1 = f0 + d;
+    let f2 = f0 + 2u * d;
+    let f3 = f0 + 3u * d;
     // The accumulators start as their fragments of the zeroed output tile (a subgroup with
     // fewer than four takes the last one for the rest, never used).
     for (var e = t; e < BM * PITCH_C; e += 256u) {
         Cs[e] = 0.0;
     }
     workgroupBarrier();
-    var acc0 = frag_load_c(frag_offset(min(sg, FRAGS - 1u)));
+    var acc0 = frag_load_c(frag_offset(min(f0, FRAGS - 1u)));
     var acc1 = frag_load_c(frag_offset(min(f1, FRAGS - 1u)));
     var acc2 = frag_load_c(frag_offset(min(f2, FRAGS - 1u)));
     var acc3 = frag_load_c(frag_offset(min(f3, FRAGS - 1u)));
+    // Every load done before any store into the tile (even with no K-step in between).
+    workgroupBarrier();
 
     stage(t, z, row0, col0, k_lo, k_hi);
     for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
@@ -87,7 +92,7 @@ fn main(
             stage(t, z, row0, col0, k0 + BK, k_hi);
         }
         for (var kk = 0u; kk < BK; kk += FRAG) {
-            if (sg < FRAGS) { acc0 = frag_step(sg, kk, acc0); }
+            if (f0 < FRAGS) { acc0 = frag_step(f0, kk, acc0); }
             if (f1 < FRAGS) { acc1 = frag_step(f1, kk, acc1); }
             if (f2 < FRAGS) { acc2 = frag_step(f2, kk, acc2); }
             if (f3 < FRAGS) { acc3 = frag_step(f3, kk, acc3); }
@@ -95,7 +100,7 @@ fn main(
         workgroupBarrier();
     }
 
-    if (sg < FRAGS) { frag_store(acc0, frag_offset(sg)); }
+    if (f0 < FRAGS) { frag_store(acc0, frag_offset(f0)); }
     if (f1 < FRAGS) { frag_store(acc1, frag_offset(f1)); }
     if (f2 < FRAGS) { frag_store(acc2, frag_offset(f2)); }
     if (f3 < FRAGS) { frag_store(acc3, frag_offset(f3)); }

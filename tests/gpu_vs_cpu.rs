@@ -289,6 +289,21 @@ fn matmul_shapes_transposes_and_batches() {
             sb.extend(if tb { [n, k] } else { [k, n] });
             let a = randn(&sa, &mut rng);
             let b = randn(&sb, &mut rng);
+            // Relative to the sums of |a||b|, not to results that cancel: a single dot
+            // product of 100 terms can come out near zero, where f32 rounding in another
+            // order is a large share of it.
+            let product = |a: &Tensor, b: &Tensor| ganlab::ops::matmul_t(a, b, ta, tb);
+            let norm = |t: Tensor| {
+                t.to_vec()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f32>()
+                    .sqrt()
+            };
+            let exact = norm(product(&a, &b).unwrap());
+            let magnitude = norm(product(&a.abs().unwrap(), &b.abs().unwrap()).unwrap());
+            let cancelled = f64::from(magnitude / exact.max(f32::MIN_POSITIVE)).max(1.0);
             assert_gpu_matches_cpu(
                 &format!(
                     "matmul {sa:?}{} @ {sb:?}{}",
@@ -297,8 +312,8 @@ fn matmul_shapes_transposes_and_batches() {
                 ),
                 &gpu,
                 &[a, b],
-                REDUCTION,
-                |t| ganlab::ops::matmul_t(&t[0], &t[1], ta, tb),
+                REDUCTION * cancelled,
+                |t| product(&t[0], &t[1]),
             );
         }
     }
@@ -445,7 +460,7 @@ fn linear_with_its_bias_in_the_gemm_store_matches_cpu() {
 /// f16) and, where the adapter offers them, on the hardware's; whole and split along K.
 #[test]
 fn products_on_matrix_fragments_match_cpu() {
-    use ganlab::ops::gemm::{record_launches, with_splits, Variant, THIN};
+    use ganlab::ops::gemm::{record_launches, with_splits};
     let Some(Device::Gpu(ctx)) = gpu() else {
         return;
     };
@@ -483,10 +498,11 @@ fn products_on_matrix_fragments_match_cpu() {
         randn(&[129], &mut rng),
         randn(&[33, 129], &mut rng),
     ];
-    for request in ["emulate", "emulate16", "on"] {
-        let Some((gpu, tol)) = common::matrix_context(request) else {
+    for request in ["emulate", "emulate-f32", "emulate16-f32", "on"] {
+        let Some(m) = common::MatrixContext::open(request) else {
             continue;
         };
+        let (gpu, tol) = (&m.gpu, m.tol);
         let ((), launches) = record_launches(|| {
             for splits in [1, 3] {
                 for (a, b, tb) in &products {
@@ -496,26 +512,21 @@ fn products_on_matrix_fragments_match_cpu() {
                         b.shape()
                     );
                     with_splits(splits, || {
-                        assert_gpu_matches_cpu(&what, &gpu, &[a.clone(), b.clone()], tol, |t| {
+                        assert_gpu_matches_cpu(&what, gpu, &[a.clone(), b.clone()], tol, |t| {
                             ganlab::ops::matmul_t(&t[0], &t[1], false, *tb)
                         })
                     });
                 }
                 let what = format!("{request} linear / {splits}");
                 with_splits(splits, || {
-                    assert_gpu_matches_cpu(&what, &gpu, &layer, tol, linear_and_grads)
+                    assert_gpu_matches_cpu(&what, gpu, &layer, tol, linear_and_grads)
                 });
             }
         });
-        let wide: Vec<_> = launches.iter().filter(|l| l.m.min(l.n) > THIN).collect();
-        assert!(wide.len() >= 10, "{request}: {} launches", wide.len());
-        for l in wide {
-            assert_eq!(
-                (l.variant, l.fragment > 0),
-                (Variant::Matrix, true),
-                "{request}: {l:?}"
-            );
-        }
+        // matmul may carry gradients: on f16 fragments (the default emulation where the
+        // adapter has f16) it keeps the tiles.
+        let on = m.assert_placed(request, &launches);
+        assert!(m.half || on >= 10, "{request}: {on} launches on fragments");
     }
 }
 

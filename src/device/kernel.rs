@@ -130,8 +130,8 @@ pub struct Matrices {
     pub size: u32,
     /// A and B as f16 (else f32); the sums are f32 either way.
     pub half: bool,
-    /// Plain WGSL stands in for the fragment operations (every invocation of a subgroup
-    /// computes the whole fragment): tests the kernels' tiling where no adapter has them.
+    /// Plain WGSL stands in for the fragment operations (a subgroup's invocations share out a
+    /// fragment's elements): tests the kernels' tiling where no adapter has them.
     pub emulated: bool,
 }
 

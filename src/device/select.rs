@@ -23,7 +23,8 @@ pub struct AdapterRequest {
 /// Whether GEMMs run on cooperative matrices (tensor cores). Off by default: the path has not
 /// yet been measured on hardware. `GANLAB_MATRICES=on` uses the adapter's (an error where it
 /// offers none); `emulate` (and `emulate16`) builds the same kernels with plain WGSL standing in
-/// for 8x8 (16x16) fragments, to test their tiling on any adapter with subgroups.
+/// for 8x8 (16x16) fragments, to test their tiling on any adapter with subgroups, with f16
+/// inputs where the adapter has f16 unless the value ends in `-f32`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatrixRequest {
     #[default]
@@ -31,6 +32,8 @@ pub enum MatrixRequest {
     On,
     Emulate {
         size: u32,
+        /// f16 inputs where the adapter has f16.
+        half: bool,
     },
 }
 
@@ -39,11 +42,23 @@ impl MatrixRequest {
         match s.to_ascii_lowercase().as_str() {
             "off" | "0" => Ok(MatrixRequest::Off),
             "on" | "1" => Ok(MatrixRequest::On),
-            "emulate" | "emulate8" => Ok(MatrixRequest::Emulate { size: 8 }),
-            "emulate16" => Ok(MatrixRequest::Emulate { size: 16 }),
-            other => Err(Error::Invalid(format!(
-                "GANLAB_MATRICES=\"{other}\" (expected off, on, emulate or emulate16)"
-            ))),
+            other => {
+                let (size, half) = match other.strip_suffix("-f32") {
+                    Some(rest) => (rest, false),
+                    None => (other, true),
+                };
+                let size = match size {
+                    "emulate" | "emulate8" => 8,
+                    "emulate16" => 16,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "GANLAB_MATRICES=\"{other}\" (expected off, on, emulate or \
+                             emulate16, the last two optionally with -f32)"
+                        )))
+                    }
+                };
+                Ok(MatrixRequest::Emulate { size, half })
+            }
         }
     }
 }
@@ -71,19 +86,27 @@ impl MatrixRequest {
                 }
             )));
         }
-        if let MatrixRequest::Emulate { size } = self {
+        if let MatrixRequest::Emulate { size, half: wanted } = self {
             return Ok(Some(Matrices {
                 size,
-                half,
+                half: half && wanted,
                 emulated: true,
             }));
+        }
+        if !features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            return Err(Error::Invalid(format!(
+                "GANLAB_MATRICES=on, but wgpu offers no cooperative matrices on {} (it \
+                 reports these shapes: {}; Vulkan also needs VK_KHR_cooperative_matrix and the \
+                 Vulkan memory model)",
+                info.name,
+                describe_shapes(&adapter.cooperative_matrix_properties())
+            )));
         }
         use wgpu::CooperativeScalarType::{F16, F32};
         let offered = adapter.cooperative_matrix_properties();
         let wanted = [(16, F16), (8, F32), (8, F16), (16, F32)];
         let pick = wanted.into_iter().find(|&(size, ab)| {
             (ab == F32 || half)
-                && features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
                 && offered.iter().any(|c| {
                     c.m_size == size
                         && c.n_size == size
@@ -261,14 +284,10 @@ mod tests {
         };
         assert_eq!(read(None).unwrap(), MatrixRequest::Off);
         assert_eq!(read(Some("ON")).unwrap(), MatrixRequest::On);
-        assert_eq!(
-            read(Some("emulate")).unwrap(),
-            MatrixRequest::Emulate { size: 8 }
-        );
-        assert_eq!(
-            read(Some("emulate16")).unwrap(),
-            MatrixRequest::Emulate { size: 16 }
-        );
+        let emulate = |size, half| MatrixRequest::Emulate { size, half };
+        assert_eq!(read(Some("emulate")).unwrap(), emulate(8, true));
+        assert_eq!(read(Some("emulate16")).unwrap(), emulate(16, true));
+        assert_eq!(read(Some("emulate16-f32")).unwrap(), emulate(16, false));
         let err = read(Some("yes")).unwrap_err().to_string();
         assert!(
             err.contains("GANLAB_MATRICES=\"yes\"") && err.contains("emulate16"),

@@ -156,10 +156,19 @@ fn frag_store(c: frag_c, off: u32) {{
     coopStoreT(c, &Cs[off], PITCH_C);
 }}
 fn frag_setup(lane: u32, lanes: u32) {{}}
+fn frag_dealers(subgroups: u32) -> u32 {{
+    return subgroups;
+}}
 "
         ));
         return s;
     }
+    // Dealt over at most 8 (8x8) or 4 (16x16) subgroups, as on NVIDIA (two fragments each) and
+    // on 64-wide subgroups (four each): lavapipe's 8-wide subgroups would leave one each.
+    s.push_str(&format!(
+        "fn frag_dealers(subgroups: u32) -> u32 {{\n    return min(subgroups, {}u);\n}}\n",
+        if f == 8 { 8 } else { 4 }
+    ));
     s.push_str(
         "alias frag_a = u32;
 alias frag_b = u32;
@@ -227,6 +236,20 @@ pub(crate) struct GemmKernels<P: KernelParams> {
     /// The reduce with a workgroup per output and subgroup sums.
     pub reduce_sg: Kernel<P>,
     pub bias: Option<BiasKernels<P>>,
+    /// An operand may be a gradient (a backward mode, or matmul, which serves both ways):
+    /// such products stay off f16 fragments, where gradients below f16's range (6e-8) would
+    /// flush to zero with no loss scaling to lift them.
+    pub gradients: bool,
+}
+
+impl<P: KernelParams> GemmKernels<P> {
+    /// The same kernels, marked as reading gradients.
+    pub(crate) const fn reading_gradients(self) -> Self {
+        GemmKernels {
+            gradients: true,
+            ..self
+        }
+    }
 }
 
 /// The kernels of a mode that store C, again with a bias (and activation) in the store.
@@ -338,6 +361,7 @@ macro_rules! gemm_kernels {
                 SPLIT_BUFFERS, "reduce_splits", [$($fragment),*],
                 [NO_EPILOGUE, REDUCE_SUBGROUP]).with_subgroups(),
             bias: gemm_kernels!(@bias $name, [$($fragment),*] $($bias)?),
+            gradients: false,
         }
     }};
     (@kernel $name:expr, $buffers:expr, $entry:literal, [$($fragment:expr),*],
@@ -585,14 +609,17 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     bias: Option<&GpuBuffer>,
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
-    let fragment = ctx.matrices().map(|f| f.size as usize);
+    let fragment = ctx
+        .matrices()
+        .filter(|f| ctx.subgroups_enabled() && !(f.half && kernels.gradients))
+        .map(|f| f.size as usize);
     let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial, fragment);
     let subgroups = ctx.subgroups_enabled();
     let thin_sg = subgroups && launch.variant == Variant::Thin;
     let outputs = batch * m * n;
     let wide_reduce =
         subgroups && launch.splits >= WIDE_REDUCE_SPLITS && outputs < WIDE_REDUCE_OUTPUTS;
-    launch.subgroups = thin_sg || wide_reduce;
+    launch.subgroups = thin_sg || wide_reduce || launch.variant == Variant::Matrix;
     RECORDED.with(|r| {
         if let Some(v) = r.borrow_mut().as_mut() {
             v.push(launch);

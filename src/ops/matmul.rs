@@ -31,7 +31,8 @@ pub(crate) static MATMUL: GemmKernels<MatmulParams> = gemm_kernels!(
     "matmul",
     [include_str!("../../shaders/gemm_matmul.wgsl")],
     with col_bias
-);
+)
+.reading_gradients();
 
 /// Where each batch's matrix starts and how elements are laid out, for one operand.
 #[derive(Clone, Copy)]

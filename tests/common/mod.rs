@@ -26,29 +26,65 @@ pub fn gpu() -> Option<Device> {
 }
 
 /// A context on the suite's adapter whose GEMMs run on cooperative-matrix fragments
-/// (`request` as `GANLAB_MATRICES` takes it: `on`, `emulate`, `emulate16`), with the relative
-/// error its inputs allow (f16 inputs keep 11 bits). `None` where hardware fragments were
-/// asked for and the adapter offers none.
-pub fn matrix_context(request: &str) -> Option<(Device, f64)> {
-    let req = AdapterRequest {
-        matrices: Some(request.into()),
-        ..AdapterRequest::from_env()
-    };
-    match Device::gpu_with(&req) {
-        Ok(dev) => {
-            let Device::Gpu(ctx) = &dev else {
-                unreachable!("a GPU context")
-            };
-            ctx.set_poison(true);
-            let half = ctx.matrices().expect("opened with matrices").half;
-            eprintln!("matrices {request}: {}", ctx.capabilities());
-            Some((dev, if half { 2e-3 } else { 1e-4 }))
+/// (`request` as `GANLAB_MATRICES` takes it: `on`, `emulate`, `emulate16-f32`, ...).
+pub struct MatrixContext {
+    pub gpu: Device,
+    /// The relative error its inputs allow (f16 inputs keep 11 bits).
+    pub tol: f64,
+    /// A and B are f16: only products of activations and weights (the convolutions' forward
+    /// passes) take the fragments, never gradients.
+    pub half: bool,
+}
+
+impl MatrixContext {
+    /// `None` where hardware fragments were asked for and the adapter offers none.
+    pub fn open(request: &str) -> Option<Self> {
+        let req = AdapterRequest {
+            matrices: Some(request.into()),
+            ..AdapterRequest::from_env()
+        };
+        match Device::gpu_with(&req) {
+            Ok(gpu) => {
+                let Device::Gpu(ctx) = &gpu else {
+                    unreachable!("a GPU context")
+                };
+                ctx.set_poison(true);
+                let half = ctx.matrices().expect("opened with matrices").half;
+                eprintln!("matrices {request}: {}", ctx.capabilities());
+                let tol = if half { 2e-3 } else { 1e-4 };
+                Some(MatrixContext { gpu, tol, half })
+            }
+            Err(e) if request == "on" && e.to_string().contains("GANLAB_MATRICES=on, but") => {
+                eprintln!("skipping hardware matrices: {e}");
+                None
+            }
+            Err(e) => panic!("GANLAB_MATRICES={request}: {e}"),
         }
-        Err(e) if request == "on" && e.to_string().contains("offers no cooperative-matrix") => {
-            eprintln!("skipping hardware matrices: {e}");
-            None
+    }
+
+    /// Whether `launch` had to run on the fragments: every product wider than the thin
+    /// kernel's, but on f16 fragments only the forward passes.
+    pub fn expects_fragments(&self, launch: &ganlab::ops::gemm::GemmLaunch) -> bool {
+        use ganlab::ops::gemm::THIN;
+        launch.m.min(launch.n) > THIN && (!self.half || launch.kernel.ends_with("forward"))
+    }
+
+    /// Asserts that the launches ran where they should; returns how many ran on fragments.
+    pub fn assert_placed(
+        &self,
+        request: &str,
+        launches: &[ganlab::ops::gemm::GemmLaunch],
+    ) -> usize {
+        use ganlab::ops::gemm::Variant;
+        for l in launches {
+            let matrix = l.variant == Variant::Matrix;
+            assert_eq!(matrix, self.expects_fragments(l), "{request}: {l:?}");
+            assert_eq!(matrix, l.fragment > 0, "{request}: {l:?}");
         }
-        Err(e) => panic!("GANLAB_MATRICES={request}: {e}"),
+        launches
+            .iter()
+            .filter(|l| self.expects_fragments(l))
+            .count()
     }
 }
 

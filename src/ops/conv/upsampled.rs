@@ -258,7 +258,8 @@ static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
         "gemm_conv_phase_input_grad.wgsl"
     ],
     "true"
-);
+)
+.reading_gradients();
 static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_phase_weight_grad",
     [
@@ -267,7 +268,8 @@ static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
         "gemm_conv_phase_weight_grad.wgsl"
     ],
     "false"
-);
+)
+.reading_gradients();
 static FOLD: Kernel<ConvParams> = Kernel::new(
     "conv_phase_fold",
     &[read("partial"), write("dw")],
