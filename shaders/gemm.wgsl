@@ -51,6 +51,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let k_hi = k_end(layer);
     // acc[i * TN / 4 + v]: row i of the thread's block, columns 4v..4v+3.
     var acc: array<vec4<f32>, TN>;
+    prepare_columns(t, z, col0);
     stage(t, z, row0, col0, k_lo, k_hi);
     for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
         commit(t);

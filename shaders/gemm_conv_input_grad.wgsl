@@ -9,15 +9,26 @@ fn load_a(z: u32, row: u32, col: u32) -> f32 {
     return a[((col / kk) * p.cin + row) * kk + col % kk];
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
-    let kk = p.kh * p.kw;
-    let co = row / kk;
-    let r = row % kk;
+// Column (img, y, x): the image's offset in dY and the input pixel shifted by the padding.
+struct BCol {
+    image: u32,
+    ty: i32,
+    tx: i32,
+}
+
+fn b_col(z: u32, col: u32) -> BCol {
     let hw = p.h * p.w;
-    let img = col / hw;
     let q = col % hw;
-    let ty = i32(q / p.w + p.pt) - i32(r / p.kw);
-    let tx = i32(q % p.w + p.pl) - i32(r % p.kw);
+    return BCol((col / hw) * p.cout * p.oh * p.ow, i32(q / p.w + p.pt), i32(q % p.w + p.pl));
+}
+
+// Row (co, ky, kx) of column c: the output gradient whose window put that tap on the pixel,
+// 0 where none did.
+fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
+    let kk = p.kh * p.kw;
+    let r = row % kk;
+    let ty = c.ty - i32(r / p.kw);
+    let tx = c.tx - i32(r % p.kw);
     let s = i32(p.stride);
     if (ty < 0 || tx < 0 || ty % s != 0 || tx % s != 0) {
         return 0.0;
@@ -27,7 +38,11 @@ fn load_b(z: u32, row: u32, col: u32) -> f32 {
     if (oy >= p.oh || ox >= p.ow) {
         return 0.0;
     }
-    return b[((img * p.cout + co) * p.oh + oy) * p.ow + ox];
+    return b[c.image + ((row / kk) * p.oh + oy) * p.ow + ox];
+}
+
+fn load_b(z: u32, row: u32, col: u32) -> f32 {
+    return load_b_at(z, row, b_col(z, col));
 }
 
 fn store(z: u32, row: u32, col: u32, v: f32) {

@@ -84,6 +84,7 @@ fn main(
     // Every load done before any store into the tile (even with no K-step in between).
     workgroupBarrier();
 
+    prepare_columns(t, z, col0);
     stage(t, z, row0, col0, k_lo, k_hi);
     for (var k0 = k_lo; k0 < k_hi; k0 += BK) {
         commit(t);

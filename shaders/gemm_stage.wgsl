@@ -1,7 +1,8 @@
 // A GEMM core's staging of its panels (pasted in after the core, which defines BM, BN and
 // BK): per step of BK along K, the 256 threads load the next A panel (BM x BK) and B panel
 // (BK x BN) into registers, neighbouring threads at neighbouring addresses, and the core's
-// `commit` stores them into shared memory in its own layout.
+// `commit` stores them into shared memory in its own layout. The core calls
+// `prepare_columns` once before the first `stage`.
 
 // The next panel's elements, staged in registers: their global loads are issued before the
 // current panel's FMAs, so their latency hides behind them (double buffering through
@@ -24,6 +25,17 @@ fn b_slot(t: u32, j: u32) -> vec2<u32> {
     return vec2<u32>(e / BK, e % BK);
 }
 
+// What the mode's B address needs of each slot's column (`BCol`, from `b_col`): a slot keeps
+// its column at every K-step, so its division and remainders are done once per workgroup and
+// `load_b_at` only splits the row.
+var<private> b_cols: array<BCol, B_PER_THREAD>;
+
+fn prepare_columns(t: u32, z: u32, col0: u32) {
+    for (var j = 0u; j < B_PER_THREAD; j++) {
+        b_cols[j] = b_col(z, min(col0 + b_slot(t, j).x, p.n - 1u));
+    }
+}
+
 // Loads thread t's share of the panel at k0 (zeros outside the matrices and the slice).
 fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
     for (var j = 0u; j < A_PER_THREAD; j++) {
@@ -34,6 +46,6 @@ fn stage(t: u32, z: u32, row0: u32, col0: u32, k0: u32, k_hi: u32) {
     for (var j = 0u; j < B_PER_THREAD; j++) {
         let b = b_slot(t, j);
         next_b[j] = 0.0;
-        if (k0 + b.y < k_hi && col0 + b.x < p.n) { next_b[j] = load_b(z, k0 + b.y, col0 + b.x); }
+        if (k0 + b.y < k_hi && col0 + b.x < p.n) { next_b[j] = load_b_at(z, k0 + b.y, b_cols[j]); }
     }
 }

@@ -334,28 +334,20 @@ pub(crate) use conv_mode;
 
 static FORWARD: GemmKernels<ConvParams> = conv_mode!(
     "conv_forward",
-    ["conv_common.wgsl", "gemm_conv_forward.wgsl"],
+    ["gemm_conv_forward.wgsl"],
     "true",
     with row_bias
 );
-static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
-    "conv_input_grad",
-    ["conv_common.wgsl", "gemm_conv_input_grad.wgsl"],
-    "true"
-)
-.reading_gradients();
+static INPUT_GRAD: GemmKernels<ConvParams> =
+    conv_mode!("conv_input_grad", ["gemm_conv_input_grad.wgsl"], "true").reading_gradients();
 static STRIDED_INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_strided_input_grad",
-    ["gemm_conv_strided_input_grad.wgsl"],
+    ["gemm_conv_strided_input_grad.wgsl", "gemm_b_column.wgsl"],
     "true"
 )
 .reading_gradients();
-static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
-    "conv_weight_grad",
-    ["conv_common.wgsl", "gemm_conv_weight_grad.wgsl"],
-    "false"
-)
-.reading_gradients();
+static WEIGHT_GRAD: GemmKernels<ConvParams> =
+    conv_mode!("conv_weight_grad", ["gemm_conv_weight_grad.wgsl"], "false").reading_gradients();
 static IM2COL: Kernel<ConvParams> = Kernel::new(
     "im2col",
     &[read("x"), write("cols")],

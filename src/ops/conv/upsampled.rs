@@ -246,7 +246,12 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
 
 static FORWARD: GemmKernels<ConvParams> = conv_mode!(
     "conv_phase_forward",
-    ["conv_phase.wgsl", "gemm_conv_phase.wgsl", "gemm_conv_phase_forward.wgsl"],
+    [
+        "conv_phase.wgsl",
+        "gemm_conv_phase.wgsl",
+        "gemm_conv_phase_forward.wgsl",
+        "gemm_b_column.wgsl"
+    ],
     "true",
     with row_bias
 );
@@ -255,7 +260,8 @@ static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
-        "gemm_conv_phase_input_grad.wgsl"
+        "gemm_conv_phase_input_grad.wgsl",
+        "gemm_b_column.wgsl"
     ],
     "true"
 )
@@ -265,7 +271,8 @@ static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
-        "gemm_conv_phase_weight_grad.wgsl"
+        "gemm_conv_phase_weight_grad.wgsl",
+        "gemm_b_column.wgsl"
     ],
     "false"
 )
