@@ -2,18 +2,20 @@
 // except that *how* elements are read and written is supplied by a mode (pasted in below): plain
 // strided matrices (matmul) or the implicit im2col views of convolution and its gradients.
 // A mode (declared in src/ops/) has params starting with m, n, k and defines
-// `load_a(z, row, col)`, `load_b(z, row, col)`, `store(z, row, col, value)` (called only inside
-// the matrices), and `a_k_fast()`, `b_n_fast()`: which index is contiguous in memory, so that
-// neighbouring threads load neighbouring addresses. `k_begin(z)`, `k_end(z)` and `emit`
-// (src/ops/gemm.rs) say which slice of K layer z sums and where the sums go: the whole of K
-// into `store`, or one slice of a split-K into the partial sums.
+// `load_a(z, row, col)`, B's reads `load_b_at(z, row, b_col(z, col))` (a `BCol` holds what
+// B's address needs of the column alone: split once, as a thread's columns stay put along K),
+// `store(z, row, col, value)` (all called only inside the matrices), and `a_k_fast()`,
+// `b_n_fast()`: which index is contiguous in memory, so that neighbouring threads load
+// neighbouring addresses. `k_begin(z)`, `k_end(z)` and `emit` (src/ops/gemm.rs) say which
+// slice of K layer z sums and where the sums go: the whole of K into `store`, or one slice of
+// a split-K into the partial sums.
 //
-// Tiling (staging in gemm_stage.wgsl): each 16x16 workgroup computes a 64 x BN tile of C; each thread a 4 x TN block held
-// in TN vec4 registers. BN and TN are set by the fragment before this one: 64 and 4 (the
-// plain tile), or 128 and 8 (the wide tile: twice the FMAs per shared-memory load). Per step
-// of BK = 16 along K, the workgroup stages a 64x16 panel of A and a 16xBN panel of B in shared
-// memory as vec4s, so the inner loop does 1 + TN/4 vec4 loads and TN vec4 FMAs per k; the next
-// step's panels are loaded into registers meanwhile.
+// Tiling (staging in gemm_stage.wgsl): each 16x16 workgroup computes a 64 x BN tile of C;
+// each thread a 4 x TN block held in TN vec4 registers. BN and TN are set by the fragment
+// before this one: 64 and 4 (the plain tile), or 128 and 8 (the wide tile: twice the FMAs per
+// shared-memory load). Per step of BK = 16 along K, the workgroup stages a 64x16 panel of A
+// and a 16xBN panel of B in shared memory as vec4s, so the inner loop does 1 + TN/4 vec4 loads
+// and TN vec4 FMAs per k; the next step's panels are loaded into registers meanwhile.
 const BM: u32 = 64u;
 const BK: u32 = 16u;
 

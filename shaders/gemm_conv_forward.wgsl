@@ -34,10 +34,6 @@ fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
     return b[c.image + ((row / kk) * p.h + u32(iy)) * p.w + u32(ix)];
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
-    return load_b_at(z, row, b_col(z, col));
-}
-
 fn store(z: u32, row: u32, col: u32, v: f32) {
     let ohw = p.oh * p.ow;
     c[((col / ohw) * p.cout + row) * ohw + col % ohw] = v;

@@ -41,10 +41,6 @@ fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
     return b[c.image + ((row / kk) * p.oh + oy) * p.ow + ox];
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
-    return load_b_at(z, row, b_col(z, col));
-}
-
 fn store(z: u32, row: u32, col: u32, v: f32) {
     let hw = p.h * p.w;
     c[((col / hw) * p.cin + row) * hw + col % hw] = v;

@@ -30,16 +30,6 @@ fn stored_at(img: u32, ci: u32, y: i32, x: i32) -> f32 {
     return b[((img * p.cin + ci) * sh + u32(y)) * sw + u32(x)];
 }
 
-// The stored pixel phase z's output column `col` = (img, qy, qx) reads at tap t.
-fn phase_input(z: u32, ci: u32, col: u32, t: u32) -> f32 {
-    let qw = p.pw;
-    let qhw = p.ph * qw;
-    let q = col % qhw;
-    let y = i32(q / qw) + phase_first(z / p.up, p.pt) + i32(t / p.tpx);
-    let x = i32(q % qw) + phase_first(z % p.up, p.pl) + i32(t % p.tpx);
-    return stored_at(col / qhw, ci, y, x);
-}
-
 // Where phase z's output column `col` = (img, qy, qx) sits in the output images (channel
 // `co`), or -1 past the output (a phase with fewer outputs than the fullest).
 fn phase_output(z: u32, co: u32, col: u32) -> i32 {

@@ -17,16 +17,29 @@ fn load_a(z: u32, row: u32, col: u32) -> f32 {
     return phase_weight(part.x, row, part.y, part.z);
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
+// Column (img, y, x): a stored pixel.
+struct BCol {
+    img: u32,
+    y: i32,
+    x: i32,
+}
+
+fn b_col(z: u32, col: u32) -> BCol {
+    let sw = p.w / p.up;
+    let shw = (p.h / p.up) * sw;
+    let q = col % shw;
+    return BCol(col / shw, i32(q / sw), i32(q % sw));
+}
+
+// Row (co, phase, t) of column c: the output gradient that read the pixel at that phase's tap
+// t, 0 where none did.
+fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
     let part = k_parts(row);
     let co = part.x;
     let ph = part.y;
     let t = part.z;
-    let sw = p.w / p.up;
-    let shw = (p.h / p.up) * sw;
-    let q = col % shw;
-    let qy = i32(q / sw) - phase_first(ph / p.up, p.pt) - i32(t / p.tpx);
-    let qx = i32(q % sw) - phase_first(ph % p.up, p.pl) - i32(t % p.tpx);
+    let qy = c.y - phase_first(ph / p.up, p.pt) - i32(t / p.tpx);
+    let qx = c.x - phase_first(ph % p.up, p.pl) - i32(t % p.tpx);
     if (qy < 0 || qx < 0) {
         return 0.0;
     }
@@ -35,7 +48,7 @@ fn load_b(z: u32, row: u32, col: u32) -> f32 {
     if (oy >= p.oh || ox >= p.ow) {
         return 0.0;
     }
-    return b[(((col / shw) * p.cout + co) * p.oh + oy) * p.ow + ox];
+    return b[((c.img * p.cout + co) * p.oh + oy) * p.ow + ox];
 }
 
 fn store(z: u32, row: u32, col: u32, v: f32) {

@@ -11,9 +11,27 @@ fn load_a(z: u32, row: u32, col: u32) -> f32 {
     return a[at];
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
+// Column (ci, t) of phase z: the channel and the stored pixel's offset from the output's
+// quotient (qy, qx) that tap t reads.
+struct BCol {
+    ci: u32,
+    dy: i32,
+    dx: i32,
+}
+
+fn b_col(z: u32, col: u32) -> BCol {
     let tt = p.tpy * p.tpx;
-    return phase_input(z, col / tt, row, col % tt);
+    let t = col % tt;
+    let dy = phase_first(z / p.up, p.pt) + i32(t / p.tpx);
+    let dx = phase_first(z % p.up, p.pl) + i32(t % p.tpx);
+    return BCol(col / tt, dy, dx);
+}
+
+// Row (img, qy, qx) of column c: the stored pixel its tap reads there.
+fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
+    let qhw = p.ph * p.pw;
+    let q = row % qhw;
+    return stored_at(row / qhw, c.ci, i32(q / p.pw) + c.dy, i32(q % p.pw) + c.dx);
 }
 
 fn store(z: u32, row: u32, col: u32, v: f32) {

@@ -36,17 +36,29 @@ fn load_a(z: u32, row: u32, col: u32) -> f32 {
 }
 
 // Phase outputs per image: p.ph x p.pw (the fullest phase's; the others skip the rest).
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
-    let part = k_parts(row);
+// Column (img, qy, qx) of phase z: the image and the output its tap (0, 0) reads.
+struct BCol {
+    img: u32,
+    oy: i32,
+    ox: i32,
+}
+
+fn b_col(z: u32, col: u32) -> BCol {
     let o = phase_origin(z);
     let qhw = p.ph * p.pw;
     let q = col % qhw;
-    let oy = i32(q / p.pw + o.z) - i32(part.y);
-    let ox = i32(q % p.pw + o.w) - i32(part.z);
+    return BCol(col / qhw, i32(q / p.pw + o.z), i32(q % p.pw + o.w));
+}
+
+// Row (co, j, i) of column c: the output gradient at tap (j, i), 0 past the output.
+fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
+    let part = k_parts(row);
+    let oy = c.oy - i32(part.y);
+    let ox = c.ox - i32(part.z);
     if (oy < 0 || ox < 0 || oy >= i32(p.oh) || ox >= i32(p.ow)) {
         return 0.0;
     }
-    return b[(((col / qhw) * p.cout + part.x) * p.oh + u32(oy)) * p.ow + u32(ox)];
+    return b[((c.img * p.cout + part.x) * p.oh + u32(oy)) * p.ow + u32(ox)];
 }
 
 fn store(z: u32, row: u32, col: u32, v: f32) {

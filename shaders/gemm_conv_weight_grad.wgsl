@@ -31,10 +31,6 @@ fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
     return b[(row / ohw) * p.cin * p.h * p.w + c.channel + u32(iy) * p.w + u32(ix)];
 }
 
-fn load_b(z: u32, row: u32, col: u32) -> f32 {
-    return load_b_at(z, row, b_col(z, col));
-}
-
 fn store(z: u32, row: u32, col: u32, v: f32) {
     c[row * p.n + col] = v;
 }

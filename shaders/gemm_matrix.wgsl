@@ -1,5 +1,5 @@
 // The tiled GEMM on cooperative-matrix fragments (tensor cores): the same modes as gemm.wgsl
-// (`load_a`, `load_b`, `emit`, with `k_begin`, `k_end` and `batch_of`), staged the same way
+// (`load_a`, `load_b_at`, `emit`, with `k_begin`, `k_end` and `batch_of`), staged the same way
 // (gemm_stage.wgsl), but the products run as FRAG x FRAG fragments, one subgroup operation
 // each. The fragments' size, input type (`frag_in`: f16 or f32) and operations are generated
 // for the context (src/ops/gemm.rs, `fragment_ops`).

@@ -49,14 +49,14 @@ fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
         if (w < wide_n) {
             for (var k = k_lo + lane; k < k_hi; k += lanes) {
                 if (thin_m) {
-                    let b = load_b(z, k, w);
+                    let b = load_b_at(z, k, b_col(z, w));
                     for (var i = 0u; i < thin_n; i++) {
                         acc[i] += load_a(z, i, k) * b;
                     }
                 } else {
                     let a = load_a(z, w, k);
                     for (var j = 0u; j < thin_n; j++) {
-                        acc[j] += a * load_b(z, k, j);
+                        acc[j] += a * load_b_at(z, k, b_col(z, j));
                     }
                 }
             }

@@ -55,14 +55,11 @@ pub(crate) const SPLIT_BIAS_BUFFERS: &[Binding] = &[
     read("bias"),
 ];
 
-/// The tiled loop; a mode defines `load_a`, `load_b`, `store`, `a_k_fast` and `b_n_fast`, B's
-/// per-column part (`BCol`, `b_col`, `load_b_at`: [`B_COLUMN`] where it keeps none), and its
-/// params start with m, n, k and hold k_split and splits.
+/// The tiled loop; a mode defines `load_a`, B's reads (`BCol`, `b_col`, `load_b_at`), `store`,
+/// `a_k_fast` and `b_n_fast`, and its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
 /// The panels' staging into registers, shared by the tiled and matrix cores.
 pub(crate) const GEMM_STAGE: &str = include_str!("../../shaders/gemm_stage.wgsl");
-/// For a mode that keeps no per-column part of B's address: the column itself.
-pub(crate) const B_COLUMN: &str = include_str!("../../shaders/gemm_b_column.wgsl");
 /// The tiled loop on cooperative-matrix fragments (its fragments from [`fragment_ops`]).
 pub(crate) const MATRIX_CORE: &str = include_str!("../../shaders/gemm_matrix.wgsl");
 /// The tile's columns and each thread's: the plain 64x64 tile and the wide 64x128 one.

@@ -29,7 +29,7 @@ impl GemmParams for MatmulParams {
 
 pub(crate) static MATMUL: GemmKernels<MatmulParams> = gemm_kernels!(
     "matmul",
-    [include_str!("../../shaders/gemm_matmul.wgsl"), B_COLUMN],
+    [include_str!("../../shaders/gemm_matmul.wgsl")],
     with col_bias
 )
 .reading_gradients();

@@ -342,7 +342,7 @@ static INPUT_GRAD: GemmKernels<ConvParams> =
     conv_mode!("conv_input_grad", ["gemm_conv_input_grad.wgsl"], "true").reading_gradients();
 static STRIDED_INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_strided_input_grad",
-    ["gemm_conv_strided_input_grad.wgsl", "gemm_b_column.wgsl"],
+    ["gemm_conv_strided_input_grad.wgsl"],
     "true"
 )
 .reading_gradients();

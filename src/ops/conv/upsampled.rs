@@ -249,8 +249,7 @@ static FORWARD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
-        "gemm_conv_phase_forward.wgsl",
-        "gemm_b_column.wgsl"
+        "gemm_conv_phase_forward.wgsl"
     ],
     "true",
     with row_bias
@@ -260,8 +259,7 @@ static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
-        "gemm_conv_phase_input_grad.wgsl",
-        "gemm_b_column.wgsl"
+        "gemm_conv_phase_input_grad.wgsl"
     ],
     "true"
 )
@@ -271,8 +269,7 @@ static WEIGHT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
-        "gemm_conv_phase_weight_grad.wgsl",
-        "gemm_b_column.wgsl"
+        "gemm_conv_phase_weight_grad.wgsl"
     ],
     "false"
 )
