@@ -565,8 +565,9 @@ thread_local! {
 }
 
 /// Runs `f` with every GEMM on this thread forced to `variant` where it can run it (the thin
-/// kernel only takes products with at most [`THIN`] rows or columns; the others then get the
-/// plan's choice of tiles): tests and benches compare the variants this way.
+/// kernel only takes products with at most [`THIN`] rows or columns, and the matrix fragments
+/// are the plan's choice anyway wherever the context has them; the others then get the plan's
+/// choice): tests and benches compare the variants this way.
 pub fn with_variant<T>(variant: Variant, f: impl FnOnce() -> T) -> T {
     crate::scoped::with_cell(&FORCED_VARIANT, Some(variant), f)
 }
