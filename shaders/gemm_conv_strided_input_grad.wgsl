@@ -35,8 +35,8 @@ fn load_a(z: u32, row: u32, col: u32) -> f32 {
     return a[((part.x * p.cin + row) * p.kh + ky) * p.kw + kx];
 }
 
-// Phase outputs per image: p.ph x p.pw (the fullest phase's; the others skip the rest).
-// Column (img, qy, qx) of phase z: the image and the output its tap (0, 0) reads.
+// Column (img, qy, qx) of phase z: the image and the output its tap (0, 0) reads. Phase
+// outputs per image: p.ph x p.pw (the fullest phase's; the others skip the rest).
 struct BCol {
     img: u32,
     oy: i32,

@@ -43,21 +43,28 @@ fn thin_core(t: u32, wid: vec3<u32>, sg: u32) {
         wide_n = p.n;
         thin_n = p.m;
     }
+    // B's columns split once (`b_col`): the wide index's in each round where M is thin, else
+    // B's few columns here.
+    var thin_cols: array<BCol, THIN>;
+    for (var j = 0u; j < thin_n && !thin_m; j++) {
+        thin_cols[j] = b_col(z, j);
+    }
     for (var round = 0u; round < WIDE / per_round; round++) {
         let w = wid.x * WIDE + round * per_round + wide_lane;
         var acc = vec4<f32>();
-        if (w < wide_n) {
+        if (w < wide_n && thin_m) {
+            let bw = b_col(z, w);
             for (var k = k_lo + lane; k < k_hi; k += lanes) {
-                if (thin_m) {
-                    let b = load_b_at(z, k, b_col(z, w));
-                    for (var i = 0u; i < thin_n; i++) {
-                        acc[i] += load_a(z, i, k) * b;
-                    }
-                } else {
-                    let a = load_a(z, w, k);
-                    for (var j = 0u; j < thin_n; j++) {
-                        acc[j] += a * load_b_at(z, k, b_col(z, j));
-                    }
+                let b = load_b_at(z, k, bw);
+                for (var i = 0u; i < thin_n; i++) {
+                    acc[i] += load_a(z, i, k) * b;
+                }
+            }
+        } else if (w < wide_n) {
+            for (var k = k_lo + lane; k < k_hi; k += lanes) {
+                let a = load_a(z, w, k);
+                for (var j = 0u; j < thin_n; j++) {
+                    acc[j] += a * load_b_at(z, k, thin_cols[j]);
                 }
             }
         }

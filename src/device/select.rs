@@ -61,9 +61,7 @@ impl MatrixRequest {
             }
         }
     }
-}
 
-impl MatrixRequest {
     /// The fragments a context on `adapter` builds its matrix kernels for, if any: on
     /// hardware the first shape the adapter offers of 16x16 f16, 8x8 f32, 8x8 f16 and
     /// 16x16 f32 (square, f32 sums); emulated, f16 inputs where the adapter has f16.

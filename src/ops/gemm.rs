@@ -379,7 +379,8 @@ macro_rules! gemm_kernels {
         use $crate::ops::activation::{ACTIVATE, FUNCTIONS};
         Some(BiasKernels {
             tiled: gemm_kernels!(@kernel concat!($name, "_bias"), BIAS_BUFFERS, "main",
-                [$($fragment),*], [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE, GEMM_STAGE]),
+                [$($fragment),*],
+                [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_64, GEMM_CORE, GEMM_STAGE]),
             wide: gemm_kernels!(@kernel concat!($name, "_wide_bias"), BIAS_BUFFERS, "main",
                 [$($fragment),*],
                 [$epilogue, FUNCTIONS, ACTIVATE, NO_SPLIT, TILE_WIDE, GEMM_CORE, GEMM_STAGE]),
@@ -523,10 +524,7 @@ pub fn plan(
         workgroups: 0,
         k_steps: 0,
         subgroups: false,
-        fragment: match variant {
-            Variant::Matrix => fragment.unwrap_or(0),
-            _ => 0,
-        },
+        fragment: fragment.filter(|_| variant == Variant::Matrix).unwrap_or(0),
     };
     let groups: usize = launch.grid().iter().product();
     let steps = k.div_ceil(BK).max(1);
@@ -610,12 +608,12 @@ pub(crate) fn launch_gemm<P: GemmParams>(
     bias: Option<&GpuBuffer>,
 ) -> Result<()> {
     let max_partial = (ctx.limits().max_storage_buffer_binding_size / 4) as usize;
+    let subgroups = ctx.subgroups_enabled();
     let fragment = ctx
         .matrices()
-        .filter(|f| ctx.subgroups_enabled() && !(f.half && kernels.gradients))
+        .filter(|f| subgroups && !(f.half && kernels.gradients))
         .map(|f| f.size as usize);
     let mut launch = plan(kernels.plain.name, m, n, k, batch, max_partial, fragment);
-    let subgroups = ctx.subgroups_enabled();
     let thin_sg = subgroups && launch.variant == Variant::Thin;
     let outputs = batch * m * n;
     let wide_reduce =
