@@ -52,6 +52,8 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ([3, 16, 9, 37], 1, 3, 1, Padding::Same),
         ([2, 6, 10, 10], 1, 4, 1, Padding::Same),
         ([2, 8, 7, 5], 1, 1, 1, Padding::Valid),
+        // A pointwise thin layer over more than one block of pixels (323: 256, then 67).
+        ([2, 5, 17, 19], 3, 1, 1, Padding::Valid),
         ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),
         ([2, 5, 17, 35], 2, 3, 2, Padding::Same),
         // The 64x64 DCGAN's k4 s2 p1 with small outputs, which the CPU convolves several

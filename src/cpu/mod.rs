@@ -19,6 +19,7 @@ pub trait Real:
     Copy
     + Send
     + Sync
+    + Default
     + PartialOrd
     + std::fmt::Debug
     + Add<Output = Self>

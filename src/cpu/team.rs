@@ -119,10 +119,15 @@ pub fn for_each_row<T: Send>(
 ) {
     let (row_len, rows) = (row_len.max(1), rows_per_piece.max(1));
     for_each_piece(out, row_len * rows, |p, piece| {
-        for (j, row) in piece.chunks_mut(row_len).enumerate() {
-            f(p * rows + j, row);
-        }
+        piece_rows(piece, p * rows, row_len, &f)
     });
+}
+
+/// `f(r, row)` for the rows of `row_len` elements of a piece whose first row is `first`.
+fn piece_rows<T>(piece: &mut [T], first: usize, row_len: usize, f: &impl Fn(usize, &mut [T])) {
+    for (j, row) in piece.chunks_mut(row_len).enumerate() {
+        f(first + j, row);
+    }
 }
 
 /// Rows per piece for rows that cost `row_work` elements of work each: a piece is about
@@ -184,15 +189,107 @@ unsafe fn collect_pieces<R: Send>(
     len: usize,
     write: impl Fn(usize, &mut [MaybeUninit<R>]) + Sync,
 ) -> Vec<R> {
+    // SAFETY: passed on to the caller.
+    unsafe { collect_pieces_with(n, len, || (), |_, start, piece| write(start, piece)) }
+}
+
+/// [`collect_pieces`] with per-thread scratch state, as in [`for_each_piece_with`].
+///
+/// # Safety
+/// As for [`collect_pieces`].
+unsafe fn collect_pieces_with<R: Send, S>(
+    n: usize,
+    len: usize,
+    init: impl Fn() -> S + Sync,
+    write: impl Fn(&mut S, usize, &mut [MaybeUninit<R>]) + Sync,
+) -> Vec<R> {
     let len = len.max(1);
     let mut out: Vec<R> = Vec::with_capacity(n);
-    for_each_piece(&mut out.spare_capacity_mut()[..n], len, |i, piece| {
-        write(i * len, piece)
-    });
+    for_each_piece_with(
+        &mut out.spare_capacity_mut()[..n],
+        len,
+        init,
+        |s, i, piece| write(s, i * len, piece),
+    );
     // SAFETY: every piece was written whole, as the caller promised (a panic propagates
     // before this point, leaking what was written rather than exposing what was not).
     unsafe { out.set_len(n) };
     out
+}
+
+/// A new vector of `n` elements, zeroed (`T::default()`) and then handed to `f(state, i,
+/// piece)` in consecutive pieces of `len` elements, in parallel, as [`for_each_piece_with`]
+/// does with an existing one.
+///
+/// Each piece is zeroed by the thread that fills it, just before, so the zeros are written in
+/// parallel and in cache. `vec![0.0; n]` on the calling thread is a separate pass over memory
+/// on one core while the helpers wait: 0.9 ms for a 16 MB activation here, 5% of a DCGAN step
+/// on the CPU, and most of a thin layer's time.
+pub fn build_with<T: Send + Copy + Default, S>(
+    n: usize,
+    len: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    // SAFETY: every element of a piece is written before `f` sees it.
+    unsafe {
+        build_uninit_with(n, len, init, |state, i, piece| {
+            for slot in piece.iter_mut() {
+                slot.write(T::default());
+            }
+            // SAFETY: `MaybeUninit<T>` has `T`'s layout, and every element was just written.
+            let piece = &mut *(piece as *mut [MaybeUninit<T>] as *mut [T]);
+            f(state, i, piece)
+        })
+    }
+}
+
+/// [`build_with`] without the zeros, for a kernel that writes every element of its pieces: a
+/// thin layer's output is written in about 60% of the time a zeroed one takes.
+///
+/// # Safety
+/// `f` must write every element of its piece: the vector's length is set to `n` after.
+pub unsafe fn build_uninit_with<T: Send, S>(
+    n: usize,
+    len: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let len = len.max(1);
+    // SAFETY: passed on to the caller.
+    unsafe {
+        collect_pieces_with(n, len, init, |state, start, piece| {
+            f(state, start / len, piece)
+        })
+    }
+}
+
+/// [`build_with`] without scratch state.
+pub fn build<T: Send + Copy + Default>(
+    n: usize,
+    len: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    build_with(n, len, || (), |_, i, piece| f(i, piece))
+}
+
+/// A new vector of `n` zeros, written in parallel: for an output that several passes fill.
+pub fn zeroed<T: Send + Copy + Default>(n: usize) -> Vec<T> {
+    build(n, PAR_CHUNK, |_, _| {})
+}
+
+/// A new zeroed vector of `n` elements filled row by row in parallel, as [`for_each_row`]
+/// fills an existing one (and zeroed as [`build_with`] does).
+pub fn build_rows<T: Send + Copy + Default>(
+    n: usize,
+    row_len: usize,
+    rows_per_piece: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let (row_len, rows) = (row_len.max(1), rows_per_piece.max(1));
+    build(n, row_len * rows, |p, piece| {
+        piece_rows(piece, p * rows, row_len, &f)
+    })
 }
 
 /// A `*mut T` that may be shared between the threads writing disjoint parts of one slice.
@@ -599,6 +696,25 @@ mod tests {
             );
             assert!(out.iter().enumerate().all(|(i, &v)| v == i + 1), "n {n}");
             assert!(inits.load(Ordering::Relaxed) <= threads().max(1));
+        }
+    }
+
+    #[test]
+    fn built_vectors_start_zeroed_and_keep_piece_and_row_order() {
+        for (n, len) in [(0, 4), (1, 4), (10, 3), (1000, 7), (100_000, 4096)] {
+            // Freed memory full of sevens, for the allocator to hand back unzeroed.
+            drop(vec![7usize; n]);
+            let got = build(n, len, |i, piece: &mut [usize]| {
+                for (j, v) in piece.iter_mut().enumerate() {
+                    *v += i * len + j + 1;
+                }
+            });
+            assert!(got.iter().enumerate().all(|(i, &v)| v == i + 1), "n {n}");
+            let rows = build_rows(n, 5, 3, |r, row: &mut [usize]| {
+                row.iter_mut().for_each(|v| *v += r)
+            });
+            assert!(rows.iter().enumerate().all(|(i, &v)| v == i / 5), "n {n}");
+            assert!(zeroed::<f64>(n).iter().all(|&v| v == 0.0));
         }
     }
 

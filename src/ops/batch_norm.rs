@@ -165,8 +165,9 @@ fn per_channel<R: Send>(d: Dims, f: impl Fn(usize, Runs) -> R + Sync) -> Vec<R> 
     })
 }
 
-/// Fills `out` sample by sample (in parallel): `f(c, i)` for every element i of channel c.
-fn per_element<T: Real>(out: &mut [T], d: Dims, f: impl Fn(usize, usize) -> T + Sync) {
+/// A new vector shaped like `x`, filled sample by sample (in parallel): `f(c, i)` for every
+/// element i of channel c.
+fn per_element<T: Real>(x: &[T], d: Dims, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
     let sample = d.c * d.hw;
     let fill = |n: usize, o: &mut [T]| {
         for (c, plane) in o.chunks_mut(d.hw.max(1)).enumerate() {
@@ -176,7 +177,7 @@ fn per_element<T: Real>(out: &mut [T], d: Dims, f: impl Fn(usize, usize) -> T + 
             }
         }
     };
-    team::for_each_row(out, sample, team::rows_per_piece(sample), fill);
+    team::build_rows(x.len(), sample, team::rows_per_piece(sample), fill)
 }
 
 /// (mean, biased variance) per channel, two passes.
@@ -193,11 +194,9 @@ fn stats_cpu<T: Real>(x: &[T], d: Dims) -> (Vec<f64>, Vec<f64>) {
 }
 
 fn apply_cpu<T: Real>(x: &[T], d: Dims, scale: &[f64], shift: &[f64]) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
-    per_element(&mut y, d, |c, i| {
+    per_element(x, d, |c, i| {
         T::from_f64(x[i].to_f64() * scale[c] + shift[c])
-    });
-    y
+    })
 }
 
 /// The output gradient `dy` taken back through the folded activation, from its output `y`.
@@ -625,13 +624,11 @@ impl GradFn for BatchNormGrad {
                 let dx = if want(x) {
                     let storage = with_slices3!(x, g, y, xs, dy, ys => {
                         let g = Upstream { dy, y: ys, act };
-                        let mut dx = xs.to_vec();
-                        per_element(&mut dx, d, |c, i| {
+                        cpu_storage(per_element(xs, d, |c, i| {
                             let xhat = (xs[i].to_f64() - mean[c]) * inv[c];
                             let v = g.at(i) - (dbeta[c] + xhat * dgamma[c]) / m;
                             Real::from_f64(gam[c] * inv[c] * v)
-                        });
-                        cpu_storage(dx)
+                        }))
                     })?;
                     Some(Tensor::from_storage(
                         std::rc::Rc::new(storage),

@@ -226,7 +226,6 @@ fn broadcast_cpu<T: Real>(
     let rank = shape.len();
     let inner = shape[rank - 1];
     let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
-    let mut out = vec![T::ZERO; numel(&shape)];
     let row = |r: usize, dst: &mut [T]| {
         // Offsets of this row from its index in the outer dims.
         let (mut rem, mut oa, mut ob) = (r, 0, 0);
@@ -240,8 +239,7 @@ fn broadcast_cpu<T: Real>(
             *o = f(a[oa + j * ia], b[ob + j * ib]);
         }
     };
-    team::for_each_row(&mut out, inner, team::rows_per_piece(inner), row);
-    out
+    team::build_rows(numel(&shape), inner, team::rows_per_piece(inner), row)
 }
 
 fn binary_cpu<T: Real>(

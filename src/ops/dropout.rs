@@ -64,8 +64,13 @@ impl MaskSpec {
         })
     }
 
-    /// Every element's mask value, `f(i, mask)` written into `out[i]`, in parallel blocks.
-    fn fill<T: Send>(&self, out: &mut [T], f: impl Fn(usize, f32) -> T + Sync) {
+    /// A vector of `n` elements, `f(i, mask)` for every element's mask value, in parallel
+    /// blocks.
+    fn build<T: Send + Copy + Default>(
+        &self,
+        n: usize,
+        f: impl Fn(usize, f32) -> T + Sync,
+    ) -> Vec<T> {
         const BLOCK: usize = 1 << 14; // a multiple of 4: blocks start at a quad boundary
         let run = |b: usize, chunk: &mut [T]| {
             for (j, quad) in chunk.chunks_mut(4).enumerate() {
@@ -76,7 +81,7 @@ impl MaskSpec {
                 }
             }
         };
-        crate::cpu::team::for_each_piece(out, BLOCK, run);
+        crate::cpu::team::build(n, BLOCK, run)
     }
 
     fn params(&self, n: usize) -> DropoutParams {
@@ -90,9 +95,7 @@ impl MaskSpec {
 }
 
 fn apply_cpu<T: Real>(x: &[T], spec: MaskSpec) -> Vec<T> {
-    let mut out = vec![T::ZERO; x.len()];
-    spec.fill(&mut out, |i, m| x[i] * T::from_f64(f64::from(m)));
-    out
+    spec.build(x.len(), |i, m| x[i] * T::from_f64(f64::from(m)))
 }
 
 /// x times the mask of `spec`, recorded as a linear op whose backward applies the same mask.
@@ -160,11 +163,7 @@ pub fn dropout_mask(
     let spec = MaskSpec::new(rate, seed, offset)?;
     let n: usize = shape.iter().product();
     match device {
-        Device::Cpu => {
-            let mut mask = vec![0.0; n];
-            spec.fill(&mut mask, |_, m| m);
-            Tensor::from_vec(mask, shape, device)
-        }
+        Device::Cpu => Tensor::from_vec(spec.build(n, |_, m| m), shape, device),
         Device::Gpu(ctx) => {
             let out = ctx.alloc(n)?;
             ctx.dispatch(&MASK, &spec.params(n), &[&out], ctx.grid(n)?)?;

@@ -1,7 +1,7 @@
 //! Ops that move values without arithmetic: reshape, permute/transpose, expand, narrow
 //! (slice), pad and concat. All but reshape are one strided-copy kernel.
 
-use crate::cpu::{CpuStorage, Real};
+use crate::cpu::{team, CpuStorage, Real};
 use crate::device::{read, write, GpuBuffer, Kernel};
 use crate::shape::{contiguous_strides, normalize_axis, numel, pad_to_max_rank};
 use crate::tensor::graph::GradFn;
@@ -68,8 +68,8 @@ impl OutBuf {
     /// must be written by the copies).
     fn new(like: &Tensor, n: usize, zero: bool) -> Result<OutBuf> {
         Ok(match like.storage() {
-            Storage::Cpu(CpuStorage::F32(_)) => OutBuf::F32(vec![0.0; n]),
-            Storage::Cpu(CpuStorage::F64(_)) => OutBuf::F64(vec![0.0; n]),
+            Storage::Cpu(CpuStorage::F32(_)) => OutBuf::F32(team::zeroed(n)),
+            Storage::Cpu(CpuStorage::F64(_)) => OutBuf::F64(team::zeroed(n)),
             Storage::Gpu(b) => {
                 let out = b.context().alloc(n)?;
                 if zero {

@@ -3,7 +3,7 @@
 use super::activation::{Activated, Activation};
 use super::gemm::{gemm_kernels, launch_gemm, GemmKernels, GemmParams};
 use crate::cpu::gemm::{Gemm, MatRef};
-use crate::cpu::{with_cpu2, Real};
+use crate::cpu::{team, with_cpu2, Real};
 use crate::shape::{broadcast_shapes, numel};
 use crate::tensor::graph::{no_grad, GradFn};
 use crate::tensor::Storage;
@@ -70,7 +70,7 @@ fn matmul_cpu<T: Real>(
     oa: Operand,
     ob: Operand,
 ) -> Vec<T> {
-    let mut c = vec![T::ZERO; batch * m * n];
+    let mut c = team::zeroed(batch * m * n);
     for (z, cz) in c.chunks_mut((m * n).max(1)).enumerate().take(batch) {
         let p = Gemm::new((m, n, k), oa.view(a, z), ob.view(b, z));
         T::gemm(p, cz);

@@ -76,7 +76,6 @@ const LONG_ROW: usize = 64;
 
 /// CPU reduction, accumulating in f64 so it is an accurate reference for long rows.
 fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Reduce) -> Vec<T> {
-    let mut out = vec![T::ZERO; outer * inner];
     let row = |o: usize, dst: &mut [T]| {
         let src = &x[o * r * inner..(o + 1) * r * inner];
         match kind {
@@ -105,10 +104,9 @@ fn reduce_cpu<T: Real>(x: &[T], outer: usize, r: usize, inner: usize, kind: Redu
         }
     };
     if inner == 0 {
-        return out;
+        return Vec::new();
     }
-    team::for_each_row(&mut out, inner, team::rows_per_piece(r * inner), row);
-    out
+    team::build_rows(outer * inner, inner, team::rows_per_piece(r * inner), row)
 }
 
 /// Reduces `axis` of `x`, keeping it as a size-1 dim.

@@ -56,10 +56,9 @@ pub(crate) fn upsample_cpu<T: Real>(
     f: usize,
 ) -> Vec<T> {
     let (bh, bw) = (h * f, w * f);
-    let mut y = vec![T::ZERO; planes * bh * bw];
     let plane_len = (bh * bw).max(1);
-    team::for_each_row(
-        &mut y,
+    team::build_rows(
+        planes * bh * bw,
         plane_len,
         team::rows_per_piece(plane_len),
         |p, out| {
@@ -74,8 +73,7 @@ pub(crate) fn upsample_cpu<T: Real>(
                 }
             }
         },
-    );
-    y
+    )
 }
 
 /// Planes in parallel; each output sums its block row by row, left to right.
@@ -87,10 +85,9 @@ pub(crate) fn block_sum_cpu<T: Real>(
     f: usize,
 ) -> Vec<T> {
     let bw = w * f;
-    let mut y = vec![T::ZERO; planes * h * w];
     let plane_len = (h * w).max(1);
-    team::for_each_row(
-        &mut y,
+    team::build_rows(
+        planes * h * w,
         plane_len,
         team::rows_per_piece(plane_len * f * f),
         |p, out| {
@@ -103,8 +100,7 @@ pub(crate) fn block_sum_cpu<T: Real>(
                 }
             }
         },
-    );
-    y
+    )
 }
 
 fn resample(x: &Tensor, f: usize, dir: Dir) -> Result<Tensor> {

@@ -146,13 +146,13 @@ pub(super) fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     if g.up > 1 {
         return upsampled::forward(x, w, g);
     }
-    if cpu_direct(g, true) {
+    if cpu_direct(g, true, direct::thin_forward(g)) {
         return direct::forward(x, w, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
-    let mut y = vec![T::ZERO; g.batch * g.cout * ohw];
     if g.is_dense() {
         // y [batch, cout] = x [batch, k] W^T.
+        let mut y = team::zeroed(g.batch * g.cout);
         let p = Gemm::new(
             (g.batch, g.cout, k),
             MatRef::rows(x, k),
@@ -162,8 +162,8 @@ pub(super) fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         return y;
     }
     let group = images_per_gemm(g);
-    team::for_each_piece_with(
-        &mut y,
+    team::build_with(
+        g.batch * g.cout * ohw,
         group * g.cout * ohw,
         || reorder_scratch(g, group),
         |rows, block, out| {
@@ -179,21 +179,20 @@ pub(super) fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
                 transpose_blocks(&rows[..g.cout * ld], out, g.cout, images, ohw);
             }
         },
-    );
-    y
+    )
 }
 
 pub(super) fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     if g.up > 1 {
         return upsampled::input_grad(gy, w, g);
     }
-    if cpu_direct(g, direct::reads_input_grad(g)) {
+    if cpu_direct(g, direct::reads_input_grad(g), direct::thin(g)) {
         return direct::input_grad(gy, w, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
-    let mut dx = vec![T::ZERO; g.batch * image];
     if g.is_dense() {
         // dx [batch, k] = gy [batch, cout] W.
+        let mut dx = team::zeroed(g.batch * image);
         let p = Gemm::new(
             (g.batch, k, g.cout),
             MatRef::rows(gy, g.cout),
@@ -206,8 +205,8 @@ pub(super) fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T>
         return forward_cpu(gy, &flipped, &fwd);
     }
     let group = images_per_gemm(g);
-    team::for_each_piece_with(
-        &mut dx,
+    team::build_with(
+        g.batch * image,
         group * image,
         || (vec![T::ZERO; k * group * ohw], reorder_scratch(g, group)),
         |(dcols, rows), block, out| {
@@ -231,8 +230,7 @@ pub(super) fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T>
                 col2im_image(&dcols[j * ohw..], g, x, ld);
             }
         },
-    );
-    dx
+    )
 }
 
 /// A stride-1 input gradient as a forward convolution of the output gradient with the kernel
@@ -279,7 +277,7 @@ pub(super) fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T
     if g.up > 1 {
         return upsampled::weight_grad(x, gy, g);
     }
-    if cpu_direct(g, true) {
+    if cpu_direct(g, true, direct::thin(g)) {
         return direct::weight_grad(x, gy, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);

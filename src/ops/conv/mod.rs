@@ -97,7 +97,8 @@ pub fn conv_algo() -> ConvAlgo {
 /// The CPU kernel family: chosen by shape, or forced (tests and benches compare them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuConv {
-    /// Direct for thin layers (a few output channels), im2col + GEMM otherwise.
+    /// Direct for thin layers (a few output channels, or a forward pass with a few weights per
+    /// output), im2col + GEMM otherwise.
     Auto,
     /// im2col (col2im for the input gradient) around the blocked GEMM.
     Gemm,
@@ -115,12 +116,13 @@ pub fn with_cpu_conv<T>(algo: CpuConv, f: impl FnOnce() -> T) -> T {
     crate::scoped::with_cell(&CPU_CONV, algo, f)
 }
 
-/// Whether a CPU pass runs the direct kernel, where it `applies` to the pass.
-fn cpu_direct(g: &Geometry, applies: bool) -> bool {
+/// Whether a CPU pass runs the direct kernel, where it `applies` to the pass and, unless
+/// forced, where the layer is `thin` for that pass.
+fn cpu_direct(g: &Geometry, applies: bool, thin: bool) -> bool {
     applies
         && match CPU_CONV.with(Cell::get) {
             // A dense layer in disguise is one GEMM over the batch, faster than either.
-            CpuConv::Auto => direct::thin(g) && !g.is_dense(),
+            CpuConv::Auto => thin && !g.is_dense(),
             CpuConv::Gemm => false,
             CpuConv::Direct => true,
         }

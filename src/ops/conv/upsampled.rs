@@ -157,9 +157,8 @@ impl Phase {
     /// This phase's share of `full` (planes of the whole output).
     fn gather<T: Real>(&self, g: &Geometry, full: &[T]) -> Vec<T> {
         let (plane, pplane) = (g.oh * g.ow, self.g.oh * self.g.ow);
-        let mut part = vec![T::ZERO; g.batch * g.cout * pplane];
-        team::for_each_row(
-            &mut part,
+        team::build_rows(
+            g.batch * g.cout * pplane,
             pplane,
             team::rows_per_piece(pplane),
             |p, part| {
@@ -170,8 +169,7 @@ impl Phase {
                         .for_each(|(v, &o)| *v = o);
                 }
             },
-        );
-        part
+        )
     }
 
     /// Writes this phase's outputs `part` into their places in `full`.
@@ -203,7 +201,7 @@ pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         let (xu, plain) = upsampled_input(x, g);
         return forward_cpu(&xu, w, &plain);
     };
-    let mut y = vec![T::ZERO; g.batch * g.cout * g.oh * g.ow];
+    let mut y = team::zeroed(g.batch * g.cout * g.oh * g.ow);
     for phase in &phases {
         let py = forward_cpu(x, &phase.weight(w, g), &phase.g);
         phase.scatter(g, &py, &mut y);
@@ -217,7 +215,7 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         let dxu = input_grad_cpu(gy, w, &plain);
         return block_sum_cpu(&dxu, g.batch * g.cin, g.h / g.up, g.w / g.up, g.up);
     };
-    let mut dx = vec![T::ZERO; g.batch * g.cin * (g.h / g.up) * (g.w / g.up)];
+    let mut dx = team::zeroed(g.batch * g.cin * (g.h / g.up) * (g.w / g.up));
     for phase in &phases {
         let pdx = input_grad_cpu(&phase.gather(g, gy), &phase.weight(w, g), &phase.g);
         team::for_each_piece(&mut dx, PAR_CHUNK, |i, dx| {
