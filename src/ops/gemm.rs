@@ -34,8 +34,9 @@ pub const THIN_WIDE: usize = 64;
 pub const MIN_WORKGROUPS: usize = 256;
 /// ...and one whose workgroups loop over more K-steps than this serialises on a few of them.
 pub const MAX_K_STEPS: usize = 256;
-/// Grid layers (batch x splits) a split may reach: WebGPU's default limit per dimension.
-const MAX_LAYERS: usize = 65_535;
+/// Workgroups per grid dimension: WebGPU's default limit. Grid layers (batch x splits) a split
+/// may reach, and tiles per side the matrix fragments may take.
+const MAX_GRID: usize = 65_535;
 /// A product below this many FLOPs takes microseconds however it is launched: it is only
 /// split when its K is too long, never for the reduce kernel's extra launch.
 pub const SMALL_FLOPS: f64 = 50e6;
@@ -489,7 +490,8 @@ fn wide(m: usize, n: usize) -> usize {
 /// The launch for C (m x n, `batch` of them) = A (m x k) B (k x n).
 ///
 /// A product with at most [`THIN`] rows or columns runs the thin kernel; any other the
-/// matrix tiles where the context has `fragment`s (F x F cooperative matrices), else the wide
+/// matrix tiles where the context has `fragment`s (F x F cooperative matrices) and their grid
+/// fits [`MAX_GRID`], else the wide
 /// tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
 /// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
 /// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the batch of products is not
@@ -509,7 +511,9 @@ pub fn plan(
     let variant = match FORCED_VARIANT.with(Cell::get) {
         Some(forced @ (Variant::Tiled | Variant::Wide)) => forced,
         _ if thin_shape => Variant::Thin,
-        _ if fragment.is_some() => Variant::Matrix,
+        // 8x8 fragments tile C by 32x32, a quarter of the tiles' area: where that grid would
+        // pass the limit, the tiles may still fit.
+        _ if fragment.is_some_and(|f| m.max(n).div_ceil(4 * f) <= MAX_GRID) => Variant::Matrix,
         _ if wide_fills => Variant::Wide,
         _ => Variant::Tiled,
     };
@@ -544,7 +548,7 @@ pub fn plan(
             // The partial sums fit one binding, and the layers WebGPU's default grid limit.
             while slice < steps
                 && (steps.div_ceil(slice) * batch * m * n > max_partial
-                    || steps.div_ceil(slice) * batch > MAX_LAYERS)
+                    || steps.div_ceil(slice) * batch > MAX_GRID)
             {
                 slice += 1;
             }
@@ -765,6 +769,13 @@ mod tests {
             plan("f", 64, 50_176, 1152, 1, ROOM, Some(16))
         });
         assert_eq!((tiled.variant, tiled.fragment), (Variant::Tiled, 0));
+        // A product whose 32x32 grid would pass the grid limit where the wide tiles' fits
+        // (2.5M columns: 78,125 matrix tiles across, 19,532 wide ones) takes the tiles.
+        let long = plan("f", 64, 2_500_000, 64, 1, ROOM, Some(8));
+        assert_eq!((long.variant, long.fragment), (Variant::Wide, 0));
+        assert!(long.grid().iter().all(|&g| g <= super::MAX_GRID));
+        let fits = plan("f", 64, 2_000_000, 64, 1, ROOM, Some(8));
+        assert_eq!(fits.variant, Variant::Matrix);
     }
 
     #[test]
