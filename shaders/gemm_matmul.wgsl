@@ -7,6 +7,10 @@ fn b_n_fast() -> bool {
     return p.b_cs == 1u;
 }
 
+fn k_limit(z: u32) -> u32 {
+    return p.k;
+}
+
 fn load_a(z: u32, row: u32, col: u32) -> f32 {
     return a[z * p.a_bs + row * p.a_rs + col * p.a_cs];
 }

@@ -57,7 +57,8 @@ pub(crate) const SPLIT_BIAS_BUFFERS: &[Binding] = &[
 ];
 
 /// The tiled loop; a mode defines `load_a`, B's reads (`BCol`, `b_col`, `load_b_at`), `store`,
-/// `a_k_fast` and `b_n_fast`, and its params start with m, n, k and hold k_split and splits.
+/// `a_k_fast`, `b_n_fast` and `k_limit(z)` (product z's K, at most p.k: a batch of products
+/// of different depths), and its params start with m, n, k and hold k_split and splits.
 pub(crate) const GEMM_CORE: &str = include_str!("../../shaders/gemm.wgsl");
 /// The panels' staging into registers, shared by the tiled and matrix cores.
 pub(crate) const GEMM_STAGE: &str = include_str!("../../shaders/gemm_stage.wgsl");
@@ -74,7 +75,7 @@ fn k_begin(layer: u32) -> u32 {
     return 0u;
 }
 fn k_end(layer: u32) -> u32 {
-    return p.k;
+    return k_limit(layer);
 }
 fn emit(layer: u32, row: u32, col: u32, v: f32) {
     store(layer, row, col, epilogue(row, col, v));
@@ -96,8 +97,8 @@ pub(crate) const COL_BIAS: &str = "fn epilogue(row: u32, col: u32, v: f32) -> f3
     return activate(v + bias[col]);
 }
 ";
-/// Layer l = batch * splits + slice of the grid takes K from slice * k_split; its sums go to
-/// partial[l].
+/// Layer l = batch * splits + slice of the grid takes K from slice * k_split (none past its
+/// product's K); its sums go to partial[l].
 pub(crate) const SPLIT: &str = "fn batch_of(layer: u32) -> u32 {
     return layer / p.splits;
 }
@@ -105,7 +106,7 @@ fn k_begin(layer: u32) -> u32 {
     return (layer % p.splits) * p.k_split;
 }
 fn k_end(layer: u32) -> u32 {
-    return min(p.k, (layer % p.splits + 1u) * p.k_split);
+    return min(k_limit(batch_of(layer)), (layer % p.splits + 1u) * p.k_split);
 }
 fn emit(layer: u32, row: u32, col: u32, v: f32) {
     partial[(layer * p.m + row) * p.n + col] = v;

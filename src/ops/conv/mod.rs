@@ -314,9 +314,16 @@ impl GemmParams for ConvParams {
 }
 
 /// A convolution mode of the GEMM from its WGSL files (in order): A is always read along K;
-/// `$b_n_fast` says whether B is contiguous along N.
+/// `$b_n_fast` says whether B is contiguous along N; `k_limit` is WGSL for product z's depth
+/// (p.k unless given: the stride phases' products have their own).
 macro_rules! conv_mode {
     ($name:literal, [$($file:literal),+], $b_n_fast:literal $(, with $bias:ident)?) => {
+        $crate::ops::conv::conv_mode!(
+            $name, [$($file),+], $b_n_fast, k_limit "p.k" $(, with $bias)?
+        )
+    };
+    ($name:literal, [$($file:literal),+], $b_n_fast:literal, k_limit $k:literal
+        $(, with $bias:ident)?) => {
         $crate::ops::gemm::gemm_kernels!(
             $name,
             [
@@ -325,6 +332,9 @@ macro_rules! conv_mode {
                     "fn a_k_fast() -> bool {\n    return true;\n}\n",
                     "fn b_n_fast() -> bool {\n    return ",
                     $b_n_fast,
+                    ";\n}\n",
+                    "fn k_limit(z: u32) -> u32 {\n    return ",
+                    $k,
                     ";\n}\n"
                 ),
             ]
@@ -345,7 +355,8 @@ static INPUT_GRAD: GemmKernels<ConvParams> =
 static STRIDED_INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_strided_input_grad",
     ["gemm_conv_strided_input_grad.wgsl"],
-    "true"
+    "true",
+    k_limit "phase_depth(z)"
 )
 .reading_gradients();
 static WEIGHT_GRAD: GemmKernels<ConvParams> =
