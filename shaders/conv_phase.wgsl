@@ -23,3 +23,9 @@ fn phase_first(r: u32, pad: u32) -> i32 {
 fn phase_tap(r: u32, k: u32, pad: u32) -> u32 {
     return u32(floor_div(i32(r + k) - i32(pad), p.up) - phase_first(r, pad));
 }
+
+// Phase z's own taps (rows, columns): the tap of its last original tap, plus one (at most
+// p.tpy x p.tpx, which the fullest phase has).
+fn phase_taps(z: u32) -> vec2<u32> {
+    return vec2<u32>(phase_tap(z / p.up, p.kh - 1u, p.pt), phase_tap(z % p.up, p.kw - 1u, p.pl)) + 1u;
+}

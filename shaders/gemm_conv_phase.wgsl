@@ -5,11 +5,11 @@ fn first_tap(r: u32, t: u32, pad: u32) -> i32 {
     return i32(p.up) * (phase_first(r, pad) + i32(t)) + i32(pad) - i32(r);
 }
 
-// Tap t = ty * tpx + tx of phase z's kernel for (co, ci), added from the weights bound as `a`
+// Tap t = (ty, tx) of phase z's kernel for (co, ci), added from the weights bound as `a`
 // ([cout, cin, kh, kw]) as it is read: never stored, at most up x up loads of a small tensor.
-fn phase_weight(co: u32, ci: u32, z: u32, t: u32) -> f32 {
-    let y0 = first_tap(z / p.up, t / p.tpx, p.pt);
-    let x0 = first_tap(z % p.up, t % p.tpx, p.pl);
+fn phase_weight(co: u32, ci: u32, z: u32, t: vec2<u32>) -> f32 {
+    let y0 = first_tap(z / p.up, t.x, p.pt);
+    let x0 = first_tap(z % p.up, t.y, p.pl);
     let base = (co * p.cin + ci) * p.kh;
     var s = 0.0;
     for (var ky = max(y0, 0); ky < min(y0 + i32(p.up), i32(p.kh)); ky++) {

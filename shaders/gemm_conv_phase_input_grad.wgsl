@@ -14,7 +14,7 @@ fn k_parts(k: u32) -> vec3<u32> {
 
 fn load_a(z: u32, row: u32, col: u32) -> f32 {
     let part = k_parts(col);
-    return phase_weight(part.x, row, part.y, part.z);
+    return phase_weight(part.x, row, part.y, vec2<u32>(part.z / p.tpx, part.z % p.tpx));
 }
 
 // Column (img, y, x): a stored pixel.

@@ -250,6 +250,7 @@ static FORWARD: GemmKernels<ConvParams> = conv_mode!(
         "gemm_conv_phase_forward.wgsl"
     ],
     "true",
+    k_limit "phase_depth(z)",
     with row_bias
 );
 static INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
