@@ -233,6 +233,15 @@ pub(crate) use {with_cpu, with_cpu2};
 
 /// `out[i] = f(x[i])`, split across threads for large inputs. Collected rather than written
 /// into a zeroed buffer: the output is touched once.
+/// Copies `src` into the start of `dst` (`<[MaybeUninit<T>]>::write_copy_of_slice`, which is
+/// newer than our minimum Rust).
+#[inline(always)]
+pub(crate) fn write_copy<T: Copy>(dst: &mut [std::mem::MaybeUninit<T>], src: &[T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
+
 pub fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
     if x.len() >= 2 * PAR_CHUNK {
         team::map(x, PAR_CHUNK, f)

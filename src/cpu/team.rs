@@ -234,14 +234,18 @@ pub fn build_with<T: Send + Copy + Default, S>(
     // SAFETY: every element of a piece is written before `f` sees it.
     unsafe {
         build_uninit_with(n, len, init, |state, i, piece| {
-            for slot in piece.iter_mut() {
-                slot.write(T::default());
-            }
-            // SAFETY: `MaybeUninit<T>` has `T`'s layout, and every element was just written.
-            let piece = &mut *(piece as *mut [MaybeUninit<T>] as *mut [T]);
-            f(state, i, piece)
+            f(state, i, zero_init(piece))
         })
     }
+}
+
+/// `piece` zeroed (`T::default()`), as an initialised slice.
+pub fn zero_init<T: Copy + Default>(piece: &mut [MaybeUninit<T>]) -> &mut [T] {
+    for slot in piece.iter_mut() {
+        slot.write(T::default());
+    }
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and every element was just written.
+    unsafe { &mut *(piece as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// [`build_with`] without the zeros, for a kernel that writes every element of its pieces: a

@@ -9,7 +9,8 @@
 
 use super::{cpu_direct, direct, upsampled, Geometry};
 use crate::cpu::gemm::{GatherRows, Gemm, MatRef};
-use crate::cpu::{team, Real};
+use crate::cpu::{team, write_copy, Real};
+use std::mem::MaybeUninit;
 
 /// Output columns `ox` whose input column `ox * stride + k - pad` lies inside 0..size.
 fn valid_range(
@@ -134,10 +135,27 @@ fn reorder_scratch<T: Real>(g: &Geometry, group: usize) -> Vec<T> {
 /// blocks. Moves a group's planes between image-major (`[img][c][pixels]`, tensors) and
 /// channel-major (`[c][img][pixels]`, one GEMM's rows).
 fn transpose_blocks<T: Real>(src: &[T], dst: &mut [T], rows_a: usize, rows_b: usize, block: usize) {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and only initialised values are written, so
+    // `dst` stays initialised.
+    let dst = unsafe { &mut *(dst as *mut [T] as *mut [MaybeUninit<T>]) };
+    transpose_blocks_into(src, dst, rows_a, rows_b, block)
+}
+
+/// [`transpose_blocks`] into a destination not yet initialised: every element of `dst` is
+/// written.
+fn transpose_blocks_into<T: Real>(
+    src: &[T],
+    dst: &mut [MaybeUninit<T>],
+    rows_a: usize,
+    rows_b: usize,
+    block: usize,
+) {
     for a in 0..rows_a {
         for b in 0..rows_b {
-            dst[(b * rows_a + a) * block..][..block]
-                .copy_from_slice(&src[(a * rows_b + b) * block..][..block]);
+            write_copy(
+                &mut dst[(b * rows_a + a) * block..][..block],
+                &src[(a * rows_b + b) * block..][..block],
+            );
         }
     }
 }
@@ -162,24 +180,27 @@ pub(super) fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
         return y;
     }
     let group = images_per_gemm(g);
-    team::build_with(
-        g.batch * g.cout * ohw,
-        group * g.cout * ohw,
-        || reorder_scratch(g, group),
-        |rows, block, out| {
-            let images = out.len() / (g.cout * ohw).max(1);
-            let ld = images * ohw;
-            let x = &x[block * group * image..][..images * image];
-            let cols = Im2col { x, g };
-            let p = Gemm::gathered((g.cout, ld, k), MatRef::rows(w, k), &cols);
-            if images == 1 {
-                T::gemm(p, out);
-            } else {
-                T::gemm(p, &mut rows[..g.cout * ld]);
-                transpose_blocks(&rows[..g.cout * ld], out, g.cout, images, ohw);
-            }
-        },
-    )
+    // SAFETY: a piece is zeroed before the GEMM writes it, or written whole by the reorder.
+    unsafe {
+        team::build_uninit_with(
+            g.batch * g.cout * ohw,
+            group * g.cout * ohw,
+            || reorder_scratch(g, group),
+            |rows, block, out| {
+                let images = out.len() / (g.cout * ohw).max(1);
+                let ld = images * ohw;
+                let x = &x[block * group * image..][..images * image];
+                let cols = Im2col { x, g };
+                let p = Gemm::gathered((g.cout, ld, k), MatRef::rows(w, k), &cols);
+                if images == 1 {
+                    T::gemm(p, team::zero_init(out));
+                } else {
+                    T::gemm(p, &mut rows[..g.cout * ld]);
+                    transpose_blocks_into(&rows[..g.cout * ld], out, g.cout, images, ohw);
+                }
+            },
+        )
+    }
 }
 
 pub(super) fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {

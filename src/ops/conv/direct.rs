@@ -7,7 +7,7 @@
 //! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
 
 use super::Geometry;
-use crate::cpu::{team, Real};
+use crate::cpu::{team, write_copy, Real};
 use std::mem::MaybeUninit;
 
 /// A register tile of outputs: columns vectorise, and four rows give the FMA units eight
@@ -229,7 +229,7 @@ fn channel_sums<T: Real, const FUSED: bool>(
             }
         }
         for (o, acc) in acc.iter().enumerate().take(outs) {
-            write(&mut out[o * plane + p0..][..n], &acc[..n]);
+            write_copy(&mut out[o * plane + p0..][..n], &acc[..n]);
         }
     }
 }
@@ -321,15 +321,6 @@ fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, taps: &[usize], out: &mut
     correlate_tiles::<T, false>(src, w, plan, taps, out)
 }
 
-/// Copies `src` into the start of `dst` (`<[MaybeUninit<T>]>::write_copy_of_slice`, which is
-/// newer than our minimum Rust).
-#[inline(always)]
-fn write<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        d.write(s);
-    }
-}
-
 /// `COLS` values from `at`: one bounds check, then a fixed-size array LLVM vectorises.
 #[inline(always)]
 fn row<T: Real>(v: &[T], at: usize) -> &[T; COLS] {
@@ -367,13 +358,13 @@ fn correlate_tiles<T: Real, const FUSED: bool>(
             let rows = ROWS.min(plan.oh - y0);
             for x0 in (0..whole).step_by(COLS) {
                 for (r, acc) in tile(y0, x0).iter().enumerate().take(rows) {
-                    write(&mut out[(y0 + r) * plan.ow + x0..][..COLS], acc);
+                    write_copy(&mut out[(y0 + r) * plan.ow + x0..][..COLS], acc);
                 }
             }
             if whole < plan.ow {
                 for (r, acc) in tile(y0, whole).iter().enumerate().take(rows) {
                     let dst = &mut out[(y0 + r) * plan.ow + whole..][..plan.ow - whole];
-                    write(dst, &acc[..dst.len()]);
+                    write_copy(dst, &acc[..dst.len()]);
                 }
             }
         }
