@@ -189,32 +189,9 @@ unsafe fn collect_pieces<R: Send>(
     len: usize,
     write: impl Fn(usize, &mut [MaybeUninit<R>]) + Sync,
 ) -> Vec<R> {
-    // SAFETY: passed on to the caller.
-    unsafe { collect_pieces_with(n, len, || (), |_, start, piece| write(start, piece)) }
-}
-
-/// [`collect_pieces`] with per-thread scratch state, as in [`for_each_piece_with`].
-///
-/// # Safety
-/// As for [`collect_pieces`].
-unsafe fn collect_pieces_with<R: Send, S>(
-    n: usize,
-    len: usize,
-    init: impl Fn() -> S + Sync,
-    write: impl Fn(&mut S, usize, &mut [MaybeUninit<R>]) + Sync,
-) -> Vec<R> {
     let len = len.max(1);
-    let mut out: Vec<R> = Vec::with_capacity(n);
-    for_each_piece_with(
-        &mut out.spare_capacity_mut()[..n],
-        len,
-        init,
-        |s, i, piece| write(s, i * len, piece),
-    );
-    // SAFETY: every piece was written whole, as the caller promised (a panic propagates
-    // before this point, leaking what was written rather than exposing what was not).
-    unsafe { out.set_len(n) };
-    out
+    // SAFETY: passed on to the caller.
+    unsafe { build_uninit_with(n, len, || (), |_, i, piece| write(i * len, piece)) }
 }
 
 /// A new vector of `n` elements, zeroed (`T::default()`) and then handed to `f(state, i,
@@ -259,13 +236,12 @@ pub unsafe fn build_uninit_with<T: Send, S>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T> {
-    let len = len.max(1);
-    // SAFETY: passed on to the caller.
-    unsafe {
-        collect_pieces_with(n, len, init, |state, start, piece| {
-            f(state, start / len, piece)
-        })
-    }
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    for_each_piece_with(&mut out.spare_capacity_mut()[..n], len, init, f);
+    // SAFETY: every piece was written whole, as the caller promised (a panic propagates
+    // before this point, leaking what was written rather than exposing what was not).
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// [`build_with`] without scratch state.

@@ -150,6 +150,11 @@ fn transpose_blocks_into<T: Real>(
     rows_b: usize,
     block: usize,
 ) {
+    assert_eq!(
+        dst.len(),
+        rows_a * rows_b * block,
+        "the reorder covers its output"
+    );
     for a in 0..rows_a {
         for b in 0..rows_b {
             write_copy(

@@ -195,6 +195,12 @@ fn sum_channels<T: Real>(
     plane: usize,
     out: &mut [MaybeUninit<T>],
 ) {
+    // Every output written, as the callers' safety rests on.
+    let outs = w.len() / channels.max(1);
+    assert!(
+        outs <= THIN && out.len() == outs * plane,
+        "sum_channels covers its output"
+    );
     #[cfg(target_arch = "x86_64")]
     if fma() {
         // SAFETY: the CPU has AVX2 and FMA.
@@ -313,6 +319,12 @@ fn fma() -> bool {
 /// output channel `o` of `w` (`out` holds one `oh x ow` plane per channel, each element of
 /// which is written).
 fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, taps: &[usize], out: &mut [MaybeUninit<T>]) {
+    // Every output written, as the callers' safety rests on: a plane per kernel.
+    assert_eq!(
+        w.len() / taps.len().max(1) * plan.oh * plan.ow,
+        out.len(),
+        "correlate covers its output"
+    );
     #[cfg(target_arch = "x86_64")]
     if fma() {
         // SAFETY: the CPU has AVX2 and FMA.
