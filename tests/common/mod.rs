@@ -37,6 +37,19 @@ pub struct MatrixContext {
 }
 
 impl MatrixContext {
+    /// A context for each of `requests` that the suite's adapter can open: none without an
+    /// adapter (as `gpu()` allows) or without subgroups, which the fragments need, and no `on`
+    /// where the adapter offers no hardware fragments.
+    pub fn open_all(requests: &[&'static str]) -> Vec<(&'static str, Self)> {
+        match gpu() {
+            Some(Device::Gpu(ctx)) if ctx.has_subgroups() => requests
+                .iter()
+                .filter_map(|&r| Some((r, Self::open(r)?)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `None` where hardware fragments were asked for and the adapter offers none.
     pub fn open(request: &str) -> Option<Self> {
         let req = AdapterRequest {
