@@ -11,15 +11,8 @@ fn phase_depth(z: u32) -> u32 {
     return p.cin * t.x * t.y;
 }
 
-// (ci, (ty, tx)) of K index `k` of a phase with taps `t`.
-fn k_parts(t: vec2<u32>, k: u32) -> vec3<u32> {
-    let tt = t.x * t.y;
-    let r = k % tt;
-    return vec3<u32>(k / tt, r / t.y, r % t.y);
-}
-
 fn load_a(z: u32, row: u32, col: u32) -> f32 {
-    let part = k_parts(phase_taps(z), col);
+    let part = phase_k_parts(phase_taps(z), col);
     return phase_weight(row, part.x, z, part.yz);
 }
 
@@ -42,7 +35,7 @@ fn b_col(z: u32, col: u32) -> BCol {
 
 // Row (ci, (ty, tx)) of column c: the stored pixel the tap reads.
 fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
-    let part = k_parts(c.taps, row);
+    let part = phase_k_parts(c.taps, row);
     return stored_at(c.img, part.x, c.y + i32(part.y), c.x + i32(part.z));
 }
 

@@ -32,16 +32,9 @@ fn phase_depth(z: u32) -> u32 {
     return p.cout * t.x * t.y;
 }
 
-// (co, j, i) of K index `k` of a phase with taps `t`.
-fn k_parts(t: vec2<u32>, k: u32) -> vec3<u32> {
-    let tt = t.x * t.y;
-    let r = k % tt;
-    return vec3<u32>(k / tt, r / t.y, r % t.y);
-}
-
 fn load_a(z: u32, row: u32, col: u32) -> f32 {
     let o = phase_origin(z);
-    let part = k_parts(phase_taps(o), col);
+    let part = phase_k_parts(phase_taps(o), col);
     let ky = o.x + p.stride * part.y;
     let kx = o.y + p.stride * part.z;
     return a[((part.x * p.cin + row) * p.kh + ky) * p.kw + kx];
@@ -65,7 +58,7 @@ fn b_col(z: u32, col: u32) -> BCol {
 
 // Row (co, j, i) of column c: the output gradient at tap (j, i), 0 past the output.
 fn load_b_at(z: u32, row: u32, c: BCol) -> f32 {
-    let part = k_parts(c.taps, row);
+    let part = phase_k_parts(c.taps, row);
     let oy = c.oy - i32(part.y);
     let ox = c.ox - i32(part.z);
     if (oy < 0 || ox < 0 || oy >= i32(p.oh) || ox >= i32(p.ow)) {

@@ -354,7 +354,7 @@ static INPUT_GRAD: GemmKernels<ConvParams> =
     conv_mode!("conv_input_grad", ["gemm_conv_input_grad.wgsl"], "true").reading_gradients();
 static STRIDED_INPUT_GRAD: GemmKernels<ConvParams> = conv_mode!(
     "conv_strided_input_grad",
-    ["gemm_conv_strided_input_grad.wgsl"],
+    ["gemm_phase_taps.wgsl", "gemm_conv_strided_input_grad.wgsl"],
     "true",
     k_limit "phase_depth(z)"
 )

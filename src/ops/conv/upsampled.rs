@@ -247,6 +247,7 @@ static FORWARD: GemmKernels<ConvParams> = conv_mode!(
     [
         "conv_phase.wgsl",
         "gemm_conv_phase.wgsl",
+        "gemm_phase_taps.wgsl",
         "gemm_conv_phase_forward.wgsl"
     ],
     "true",
