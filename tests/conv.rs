@@ -196,6 +196,7 @@ fn cpu_convolution_matches_a_direct_loop() {
 /// reference's output and both gradients.
 #[test]
 fn every_cpu_convolution_kernel_matches_the_reference_loops() {
+    use ganlab::cpu::simd::{with_level, Level};
     use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
     use ganlab::ops::{with_cpu_conv, CpuConv};
     let mut rng = fresh_rng("every_cpu_convolution_kernel_matches_the_reference_loops");
@@ -213,14 +214,26 @@ fn every_cpu_convolution_kernel_matches_the_reference_loops() {
         );
         let (y_want, _) = direct_conv(&xv, xs, &wv, ws, stride, pad);
         let (dx_want, dw_want) = direct_grads(&xv, xs, &wv, ws, &gv, stride, pad);
-        for algo in [CpuConv::Gemm, CpuConv::Direct, CpuConv::Auto] {
-            let (y, dx, dw) = with_cpu_conv(algo, || {
-                (
-                    conv_forward(&x, &w, g).unwrap(),
-                    conv_input_grad(&gy, &w, g).unwrap(),
-                    conv_weight_grad(&x, &gy, g).unwrap(),
-                )
-            });
+        // Each build of the direct kernels' loops this CPU runs (AVX-512, AVX2, baseline).
+        let levels = Level::ALL
+            .into_iter()
+            .filter(|l| l.is_supported())
+            .map(Some);
+        let algos = [(CpuConv::Gemm, None), (CpuConv::Auto, None)].into_iter();
+        for (algo, level) in algos.chain(levels.map(|l| (CpuConv::Direct, l))) {
+            let run = || {
+                with_cpu_conv(algo, || {
+                    (
+                        conv_forward(&x, &w, g).unwrap(),
+                        conv_input_grad(&gy, &w, g).unwrap(),
+                        conv_weight_grad(&x, &gy, g).unwrap(),
+                    )
+                })
+            };
+            let (y, dx, dw) = match level {
+                Some(level) => with_level(level, run),
+                None => run(),
+            };
             for (what, got, want) in [
                 ("y", y, &y_want),
                 ("dx", dx, &dx_want),
@@ -231,7 +244,7 @@ fn every_cpu_convolution_kernel_matches_the_reference_loops() {
                 for (a, b) in got.iter().zip(want) {
                     assert!(
                         (a - b).abs() < 1e-10,
-                        "{algo:?} {what} {xs:?} k{k} s{stride}: {a} vs {b}"
+                        "{algo:?} {level:?} {what} {xs:?} k{k} s{stride}: {a} vs {b}"
                     );
                 }
             }

@@ -39,6 +39,7 @@
 //!
 //! The AVX-512 intrinsics need Rust 1.89 or later.
 
+use super::simd::Level;
 use super::team::{run_chunks, SyncPtr};
 use std::cell::Cell;
 use std::ops::{Add, Mul};
@@ -128,14 +129,11 @@ impl Kernel {
     /// Whether this CPU can run the kernel.
     pub fn is_supported(self) -> bool {
         match self {
-            Kernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => Kernel::Avx2Fma.is_supported() && is_x86_feature_detected!("avx512f"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            Kernel::Portable => Level::Baseline,
+            Kernel::Avx2Fma => Level::Avx2,
+            Kernel::Avx512 => Level::Avx512,
         }
+        .is_supported()
     }
 
     /// The kernels this CPU supports, in increasing order of preference.

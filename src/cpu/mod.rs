@@ -5,6 +5,7 @@
 pub mod alloc;
 pub mod gemm;
 pub mod math;
+pub mod simd;
 pub mod team;
 
 use std::cell::{Ref, RefCell, RefMut};

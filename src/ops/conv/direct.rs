@@ -7,6 +7,7 @@
 //! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
 
 use super::Geometry;
+use crate::cpu::simd::vectorised;
 use crate::cpu::{team, write_copy, Real};
 use std::mem::MaybeUninit;
 
@@ -34,13 +35,20 @@ pub(super) fn thin(g: &Geometry) -> bool {
     g.cout <= THIN
 }
 
-/// Whether the forward pass is thin: as [`thin`], or with at most [`THIN`] weights per output
-/// (ProGAN's fromRGB, 1 -> 64 channels): there the pass is its output's writes, which the
-/// direct kernel does once and the GEMM path twice (the product, then the reorder by image).
-/// The gradients of such a layer measured as fast or faster on the GEMM path.
+/// Whether the forward pass is thin: as [`thin`], or with at most [`FEW_WEIGHTS`] weights per
+/// output (a discriminator's first layer, ProGAN's fromRGB). There the im2col matrix and the
+/// reorder of the GEMM's output by image cost as much as the product, and the direct kernel,
+/// summing pairs of output channels from each load, does neither: at batch 64, D conv1
+/// (1 -> 32, k3 s2) 0.097-0.117 ms on the GEMM path and 0.088-0.093 here, the WGAN critic's
+/// conv1 0.088 and 0.056, the 64x64 DCGAN's conv1 (3 -> 64, k4 s2: 48 weights) 2.48 and 2.32;
+/// with 288 (D conv2) the GEMM path is twice as fast. The gradients of such layers keep the
+/// GEMM path, which measured as fast or faster.
 pub(super) fn thin_forward(g: &Geometry) -> bool {
-    thin(g) || g.k() <= THIN
+    thin(g) || g.k() <= FEW_WEIGHTS
 }
+
+/// See [`thin_forward`].
+const FEW_WEIGHTS: usize = 16;
 
 /// A correlation's sizes: `channels` zero-padded input planes read with the stride by a
 /// `kh x kw` kernel into `oh x ow` outputs per output channel.
@@ -130,13 +138,30 @@ impl Plan {
     fn pad<T: Real>(
         &self,
         src: &[T],
-        (h, w): (usize, usize),
-        (top, left): (usize, usize),
+        size: (usize, usize),
+        corner: (usize, usize),
         out: &mut Vec<T>,
     ) {
-        let s = self.stride;
         out.clear();
         out.resize(self.channels * self.plane(), T::ZERO);
+        // A constant stride makes each pixel's phase and place a shift, not a division.
+        match self.stride {
+            1 => self.place::<T, 1>(src, size, corner, out),
+            2 => self.place::<T, 2>(src, size, corner, out),
+            _ => self.place::<T, 0>(src, size, corner, out),
+        }
+    }
+
+    /// [`Plan::pad`]'s copies, for stride `S` (0: the plan's own).
+    #[inline(always)]
+    fn place<T: Real, const S: usize>(
+        &self,
+        src: &[T],
+        (h, w): (usize, usize),
+        (top, left): (usize, usize),
+        out: &mut [T],
+    ) {
+        let s = if S == 0 { self.stride } else { S };
         let rows = h.min((self.rows * s).saturating_sub(top));
         let cols = w.min((self.pitch * s).saturating_sub(left));
         for c in 0..self.channels {
@@ -146,6 +171,17 @@ impl Plan {
                 let at = c * self.plane() + py * s * self.phase() + row * self.pitch;
                 if s == 1 {
                     out[at + left..][..cols].copy_from_slice(from);
+                    continue;
+                }
+                if S == 2 {
+                    // Every other pixel to each column phase: chunks of a constant 2
+                    // vectorise as a de-interleave, where a pixel-by-pixel scatter does not.
+                    for (first, from) in [(left, from), (left + 1, from.get(1..).unwrap_or(&[]))] {
+                        let dst = &mut out[at + first % 2 * self.phase() + first / 2..];
+                        dst.iter_mut()
+                            .zip(from.chunks(2))
+                            .for_each(|(d, pair)| *d = pair[0]);
+                    }
                     continue;
                 }
                 for (x, &v) in from.iter().enumerate() {
@@ -166,7 +202,7 @@ pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     unsafe {
         team::build_uninit_with(g.batch * sample, sample, Vec::new, |padded, img, out| {
             let image = &x[img * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-            if pointwise(g) {
+            if pointwise(g) && sums_channels(g.cin, g.cout) {
                 return sum_channels(image, w, g.cin, g.oh * g.ow, out);
             }
             let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), padded);
@@ -175,19 +211,26 @@ pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     }
 }
 
-/// Whether a thin forward pass is pointwise (1x1, stride 1, unpadded: ProGAN's toRGB), where
-/// [`sum_channels`] reads the image once, in order, rather than the tiles' one stream per
-/// channel plane (64 planes 4 KiB apart at once): 0.40 to 0.31 ms for toRGB at batch 64, whose
-/// 16 MB read alone takes 0.29 ms here.
+/// Whether a layer is pointwise: 1x1, stride 1, unpadded (ProGAN's toRGB and fromRGB).
 fn pointwise(g: &Geometry) -> bool {
-    thin(g) && (g.kh, g.kw, g.stride, g.pt, g.pl) == (1, 1, 1, 0, 0) && (g.oh, g.ow) == (g.h, g.w)
+    (g.kh, g.kw, g.stride, g.pt, g.pl) == (1, 1, 1, 0, 0) && (g.oh, g.ow) == (g.h, g.w)
+}
+
+/// Whether [`sum_channels`] takes a pointwise product of `channels` input planes into `outs`
+/// output planes: a few outputs, summed from one in-order read of the image rather than the
+/// tiles' one stream per channel plane (64 planes 4 KiB apart at once: toRGB at batch 64, 0.40
+/// to 0.31 ms, whose 16 MB read alone takes 0.29 ms here), or one input plane, which each
+/// output plane scales (fromRGB's forward pass, toRGB's input gradient: the tiles, one
+/// multiply-add per row, measured 0.36 ms, here 0.30).
+fn sums_channels(channels: usize, outs: usize) -> bool {
+    outs <= THIN || channels == 1
 }
 
 /// Pixels per block of [`sum_channels`]: the block's sums for every output stay in L1.
 const BLOCK: usize = 256;
 
-/// out[o, p] = sum over c of w[o, c] x[c, p] for `plane` pixels per channel, at most [`THIN`]
-/// outputs (every element of `out` is written).
+/// out[o, p] = sum over c of w[o, c] x[c, p] for `plane` pixels per channel, as
+/// [`sums_channels`] allows (every element of `out` is written).
 fn sum_channels<T: Real>(
     x: &[T],
     w: &[T],
@@ -198,15 +241,18 @@ fn sum_channels<T: Real>(
     // Every output written, as the callers' safety rests on.
     let outs = w.len() / channels.max(1);
     assert!(
-        outs <= THIN && out.len() == outs * plane,
+        sums_channels(channels, outs) && out.len() == outs * plane,
         "sum_channels covers its output"
     );
-    #[cfg(target_arch = "x86_64")]
-    if fma() {
-        // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::sum_channels(x, w, channels, plane, out) };
+    if channels == 1 {
+        for (out, &wv) in out.chunks_exact_mut(plane.max(1)).zip(w) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                o.write(wv * v);
+            }
+        }
+        return;
     }
-    channel_sums::<T, false>(x, w, channels, plane, out)
+    channel_sums_built(x, w, channels, plane, out)
 }
 
 #[inline(always)]
@@ -261,10 +307,13 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     let taps = plan.taps();
     let ohw = g.oh * g.ow;
     let image = g.cin * g.h * g.w;
-    // SAFETY: `correlate` writes every output of its piece.
+    // SAFETY: `sum_channels` and `correlate` write every output of their piece.
     unsafe {
         team::build_uninit_with(g.batch * image, image, Vec::new, |padded, img, out| {
             let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+            if pointwise(g) && sums_channels(g.cout, g.cin) {
+                return sum_channels(grad, &flipped, g.cout, ohw, out);
+            }
             let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
             correlate(src, &flipped, &plan, &taps, out);
         })
@@ -304,17 +353,6 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
     total
 }
 
-/// Whether this CPU runs the FMA builds of the tile loops.
-fn fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // `is_x86_feature_detected!` caches its answer.
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// out[o, y, x] = sum over (c, ky, kx) of w[o, c, ky, kx] src[c, y*s + ky, x*s + kx], for every
 /// output channel `o` of `w` (`out` holds one `oh x ow` plane per channel, each element of
 /// which is written).
@@ -325,12 +363,7 @@ fn correlate<T: Real>(src: &[T], w: &[T], plan: &Plan, taps: &[usize], out: &mut
         out.len(),
         "correlate covers its output"
     );
-    #[cfg(target_arch = "x86_64")]
-    if fma() {
-        // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::correlate(src, w, plan, taps, out) };
-    }
-    correlate_tiles::<T, false>(src, w, plan, taps, out)
+    correlate_built(src, w, plan, taps, out)
 }
 
 /// `COLS` values from `at`: one bounds check, then a fixed-size array LLVM vectorises.
@@ -357,49 +390,120 @@ fn correlate_tiles<T: Real, const FUSED: bool>(
     taps: &[usize],
     out: &mut [MaybeUninit<T>],
 ) {
-    let pitch = plan.pitch;
-    // Whole tile rows are stored by fixed-size copies in their own loop: sharing a loop with
-    // the ragged last tile, the stores merged into a memcpy call per 16 values.
+    // Output channels in pairs: each tap's input rows, loaded once, feed both channels'
+    // sums, and eight independent chains of FMAs hide their latency (D conv1, 32 channels).
+    let plane = (plan.oh * plan.ow).max(1);
+    let mut pairs = w.chunks_exact(PAIR * taps.len());
+    let mut outs = out.chunks_exact_mut(PAIR * plane);
+    for (w, out) in (&mut pairs).zip(&mut outs) {
+        correlate_block::<T, FUSED, PAIR>(src, w, plan, taps, out);
+    }
+    let (w, out) = (pairs.remainder(), outs.into_remainder());
+    for (w, out) in w.chunks_exact(taps.len()).zip(out.chunks_exact_mut(plane)) {
+        correlate_block::<T, FUSED, 1>(src, w, plan, taps, out);
+    }
+}
+
+/// Output channels summed together by [`correlate`].
+const PAIR: usize = 2;
+
+/// [`correlate`] for the `CH` output channels of `w`, into their `CH` planes of `out`.
+#[inline(always)]
+fn correlate_block<T: Real, const FUSED: bool, const CH: usize>(
+    src: &[T],
+    w: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    out: &mut [MaybeUninit<T>],
+) {
+    let block = Block::<T, CH> {
+        src,
+        w: std::array::from_fn(|c| &w[c * taps.len()..][..taps.len()]),
+        taps,
+        last: taps.iter().copied().max().unwrap_or(0),
+        plan,
+    };
+    // Every store is a fixed-size copy of a whole tile row (a copy of a row's ragged length
+    // compiles to a memcpy call per row: 18% of D conv1's forward pass). What a ragged tile's
+    // row spills past its row's end lands on outputs of its plane stored later (the band's
+    // whole tiles, which go after the ragged tile, and later rows), so only a spill past the
+    // plane's end is cut.
     let whole = plan.ow / COLS * COLS;
-    let outputs = out.chunks_exact_mut((plan.oh * plan.ow).max(1));
-    for (weights, out) in w.chunks_exact(taps.len()).zip(outputs) {
-        let tile = |y0: usize, x0: usize| {
-            tile_sums::<T, FUSED>(src, weights, taps, y0 * pitch + x0, pitch)
-        };
-        for y0 in (0..plan.oh).step_by(ROWS) {
-            let rows = ROWS.min(plan.oh - y0);
-            for x0 in (0..whole).step_by(COLS) {
-                for (r, acc) in tile(y0, x0).iter().enumerate().take(rows) {
-                    write_copy(&mut out[(y0 + r) * plan.ow + x0..][..COLS], acc);
+    let ragged = (whole < plan.ow).then_some(whole);
+    for y0 in (0..plan.oh).step_by(ROWS) {
+        let rows = ROWS.min(plan.oh - y0);
+        for x0 in ragged.into_iter().chain((0..whole).step_by(COLS)) {
+            // A last band of at most half the rows (the last 2 of 14) sums only those.
+            if rows > ROWS / 2 {
+                block.tile::<FUSED, ROWS>(y0, x0, rows, out);
+            } else {
+                block.tile::<FUSED, { ROWS / 2 }>(y0, x0, rows, out);
+            }
+        }
+    }
+}
+
+/// What [`correlate_block`]'s tiles read: the padded planes, the weights of each of the
+/// block's output channels, where each tap reads and the furthest of those.
+struct Block<'a, T, const CH: usize> {
+    src: &'a [T],
+    w: [&'a [T]; CH],
+    taps: &'a [usize],
+    last: usize,
+    plan: &'a Plan,
+}
+
+impl<T: Real, const CH: usize> Block<'_, T, CH> {
+    /// Sums and stores the first `rows` rows of the `R x COLS` tiles at (y0, x0) of the `CH`
+    /// output planes in `out`.
+    #[inline(always)]
+    fn tile<const FUSED: bool, const R: usize>(
+        &self,
+        y0: usize,
+        x0: usize,
+        rows: usize,
+        out: &mut [MaybeUninit<T>],
+    ) {
+        let (pitch, taps) = (self.plan.pitch, self.taps);
+        let plane = self.plan.oh * self.plan.ow;
+        let w = &self.w;
+        // One check for the whole tile, not one per row read: half the loop's instructions
+        // were bounds and overflow checks.
+        let reach = self.last + (R - 1) * pitch + COLS;
+        let src = &self.src[y0 * pitch + x0..][..reach];
+        let mut acc = [[[T::ZERO; COLS]; R]; CH];
+        for (t, &tap) in taps.iter().enumerate() {
+            for r in 0..R {
+                // SAFETY: tap + r * pitch + COLS <= reach = src.len().
+                let x = unsafe { &*(src.as_ptr().add(tap + r * pitch) as *const [T; COLS]) };
+                for (acc, w) in acc.iter_mut().zip(w) {
+                    madd_row::<T, FUSED>(&mut acc[r], x, &[w[t]; COLS]);
                 }
             }
-            if whole < plan.ow {
-                for (r, acc) in tile(y0, whole).iter().enumerate().take(rows) {
-                    let dst = &mut out[(y0 + r) * plan.ow + whole..][..plan.ow - whole];
-                    write_copy(dst, &acc[..dst.len()]);
+        }
+        for (acc, out) in acc.iter().zip(out.chunks_exact_mut(plane)) {
+            for (r, acc) in acc.iter().enumerate().take(rows) {
+                let at = (y0 + r) * self.plan.ow + x0;
+                match out.get_mut(at..at + COLS) {
+                    Some(dst) => write_copy(dst, acc),
+                    None => write_first(&mut out[at..], acc),
                 }
             }
         }
     }
 }
 
-/// The `ROWS x COLS` tile of outputs whose first tap reads `src` at `corner`.
+/// dst[i] = row[i] for the first `dst.len()` (< `COLS`) values, by conditional stores: a copy
+/// of that length would be a memcpy call, and LLVM merges the fixed-size copies of whole rows
+/// beside it into that call (a memcpy call per 16 values stored).
 #[inline(always)]
-fn tile_sums<T: Real, const FUSED: bool>(
-    src: &[T],
-    weights: &[T],
-    taps: &[usize],
-    corner: usize,
-    pitch: usize,
-) -> [[T; COLS]; ROWS] {
-    let mut acc = [[T::ZERO; COLS]; ROWS];
-    for (&wv, &tap) in weights.iter().zip(taps) {
-        let wv = [wv; COLS];
-        for (r, acc) in acc.iter_mut().enumerate() {
-            madd_row::<T, FUSED>(acc, row(src, tap + corner + r * pitch), &wv);
+fn write_first<T: Real>(dst: &mut [MaybeUninit<T>], row: &[T; COLS]) {
+    let n = dst.len();
+    for (i, &v) in row.iter().enumerate() {
+        if i < n {
+            dst[i].write(v);
         }
     }
-    acc
 }
 
 /// dw[o, c, ky, kx] += sum over (y, x) of grad[o, y, x] src[c, y*s + ky, x*s + kx]: per
@@ -407,12 +511,7 @@ fn tile_sums<T: Real, const FUSED: bool>(
 /// from the tap's corner on (`grad` has the input planes' pitch and zeros past each row's
 /// outputs).
 fn correlate_weights<T: Real>(src: &[T], grad: &[T], plan: &Plan, taps: &[usize], dw: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    if fma() {
-        // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::correlate_weights(src, grad, plan, taps, dw) };
-    }
-    weight_dots::<T, false>(src, grad, plan, taps, dw)
+    weight_dots_built(src, grad, plan, taps, dw)
 }
 
 /// Taps whose dot products share each load of the gradient.
@@ -476,54 +575,35 @@ fn sum_lanes<T: Real>(mut v: [T; COLS]) -> T {
     v[0]
 }
 
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{channel_sums, correlate_tiles, weight_dots, Plan};
-    use crate::cpu::Real;
-    use std::mem::MaybeUninit;
-
-    /// [`super::correlate`] compiled with AVX2 + FMA.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn correlate<T: Real>(
-        src: &[T],
-        w: &[T],
-        plan: &Plan,
-        taps: &[usize],
-        out: &mut [MaybeUninit<T>],
-    ) {
-        correlate_tiles::<T, true>(src, w, plan, taps, out)
-    }
-
-    /// [`super::sum_channels`] compiled with AVX2 + FMA.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn sum_channels<T: Real>(
+vectorised! {
+    /// [`channel_sums`] built for this CPU.
+    fn channel_sums_built<T> = channel_sums(
         x: &[T],
         w: &[T],
         channels: usize,
         plane: usize,
         out: &mut [MaybeUninit<T>],
-    ) {
-        channel_sums::<T, true>(x, w, channels, plane, out)
-    }
+    );
+}
 
-    /// [`super::correlate_weights`] compiled with AVX2 + FMA.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn correlate_weights<T: Real>(
+vectorised! {
+    /// [`correlate_tiles`] built for this CPU.
+    fn correlate_built<T> = correlate_tiles(
+        src: &[T],
+        w: &[T],
+        plan: &Plan,
+        taps: &[usize],
+        out: &mut [MaybeUninit<T>],
+    );
+}
+
+vectorised! {
+    /// [`weight_dots`] built for this CPU.
+    fn weight_dots_built<T> = weight_dots(
         src: &[T],
         grad: &[T],
         plan: &Plan,
         taps: &[usize],
         dw: &mut [T],
-    ) {
-        weight_dots::<T, true>(src, grad, plan, taps, dw)
-    }
+    );
 }
