@@ -743,3 +743,49 @@ fn conv2d_refuses_a_bad_upsampling_config() {
     }
     assert!(Conv2d::new(2, 3, 3, Conv2dConfig::default().upsample(2), &mut rng, &dev).is_ok());
 }
+
+/// An infinite gradient in one output channel makes that channel's weight gradient
+/// non-finite and leaves the others finite: the direct kernels read whole vectors past a
+/// plane's end and must not let what they read there reach another channel's sums.
+#[test]
+fn an_infinite_gradient_stays_in_its_output_channel() {
+    use ganlab::cpu::simd::{with_level, Level};
+    use ganlab::ops::conv::{conv_weight_grad, Geometry};
+    use ganlab::ops::{with_cpu_conv, CpuConv};
+    let mut rng = fresh_rng("an_infinite_gradient_stays_in_its_output_channel");
+    // D conv1's shape (few weights: im2col rows), a thin layer (padded planes) and a pointwise
+    // one, each with a row that is not a whole number of vectors.
+    for (xs, cout, k, stride) in [
+        ([2, 1, 28, 28], 3, 3, 2),
+        ([2, 3, 9, 13], 2, 3, 1),
+        ([2, 1, 5, 7], 3, 1, 1),
+    ] {
+        let ws = [cout, xs[1], k, k];
+        let pad = Padding::Same.resolve(xs[2], xs[3], k, k, stride);
+        let g = Geometry::new(&xs, &ws, stride, pad).unwrap();
+        let x = randn(&xs, &mut rng);
+        let mut gv = randn(&[xs[0], cout, g.oh, g.ow], &mut rng)
+            .to_vec()
+            .unwrap();
+        // The first pixel of channel 1 of the last image: right after channel 0's plane.
+        let plane = g.oh * g.ow;
+        gv[(xs[0] - 1) * cout * plane + plane] = f32::INFINITY;
+        let gy = Tensor::from_vec(gv, &[xs[0], cout, g.oh, g.ow], &Device::Cpu).unwrap();
+        for level in Level::ALL.into_iter().filter(|l| l.is_supported()) {
+            for algo in [CpuConv::Direct, CpuConv::Auto] {
+                let dw = with_level(level, || {
+                    with_cpu_conv(algo, || conv_weight_grad(&x, &gy, g).unwrap())
+                });
+                let dw = dw.to_vec().unwrap();
+                let per = dw.len() / cout;
+                for (o, row) in dw.chunks(per).enumerate() {
+                    assert_eq!(
+                        row.iter().all(|v| v.is_finite()),
+                        o != 1,
+                        "{xs:?} k{k} s{stride} {level:?} {algo:?}: channel {o} {row:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -35,19 +35,19 @@ pub(super) fn thin(g: &Geometry) -> bool {
     g.cout <= THIN
 }
 
-/// Whether the forward pass is thin: as [`thin`], or with at most [`FEW_WEIGHTS`] weights per
-/// output (a discriminator's first layer, ProGAN's fromRGB). There the im2col matrix and the
-/// reorder of the GEMM's output by image cost as much as the product, and the direct kernel,
-/// summing pairs of output channels from each load, does neither: at batch 64, D conv1
-/// (1 -> 32, k3 s2) 0.097-0.117 ms on the GEMM path and 0.088-0.093 here, the WGAN critic's
-/// conv1 0.088 and 0.056, the 64x64 DCGAN's conv1 (3 -> 64, k4 s2: 48 weights) 2.48 and 2.32;
-/// with 288 (D conv2) the GEMM path is twice as fast. The gradients of such layers keep the
-/// GEMM path, which measured as fast or faster.
-pub(super) fn thin_forward(g: &Geometry) -> bool {
-    thin(g) || g.k() <= FEW_WEIGHTS
+/// Whether a layer has at most [`FEW_WEIGHTS`] weights per output (a discriminator's first
+/// layer, ProGAN's fromRGB). There the im2col matrix and the reorder by image of the GEMM's
+/// output (forward) or gradient (weight gradient) cost as much as the product, and the direct
+/// kernels do neither. Forward, at batch 64: D conv1 (1 -> 32, k3 s2) 0.097-0.117 ms on the
+/// GEMM path and 0.088-0.093 here, the WGAN critic's conv1 0.088 and 0.056; the 64x64 DCGAN's
+/// conv1 (3 -> 64, k4 s2: 48 weights) measured within noise of the GEMM path either way, and
+/// with 288 (D conv2) the GEMM path is twice as fast. The input gradient of such a layer
+/// keeps the GEMM path, which measured as fast or faster.
+pub(super) fn few_weights(g: &Geometry) -> bool {
+    g.k() <= FEW_WEIGHTS
 }
 
-/// See [`thin_forward`].
+/// See [`few_weights`].
 const FEW_WEIGHTS: usize = 16;
 
 /// A correlation's sizes: `channels` zero-padded input planes read with the stride by a
@@ -333,6 +333,9 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
         ..plan
     };
     let ohw = g.oh * g.ow;
+    if few_weights(g) {
+        return few_weights_grad(x, gy, g);
+    }
     let per_group = g.batch.div_ceil(GROUPS).max(1);
     let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |group| {
         let (mut padded, mut padded_grad) = (Vec::new(), Vec::new());
@@ -351,6 +354,120 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
         total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);
     }
     total
+}
+
+/// [`weight_grad`] for a layer with [`few_weights`] (D conv1: 9 per output): per image, the
+/// dot products of each output channel's gradient plane, read as stored, with each im2col row.
+/// The GEMM path's packing and reorder of the gradient by image cost more than these products,
+/// and the padded planes of [`weight_grad`] would re-pad the gradient (32 planes of 14 rows
+/// per image for D conv1). Each product is summed in `COLS` lanes over a group's images, added
+/// across lanes once per group.
+fn few_weights_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
+    let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    let taps = plan.taps();
+    // Rows of whole vectors, zeros past each row's pixels; room for the last row's spill.
+    let ld = ohw.next_multiple_of(COLS);
+    let per_group = g.batch.div_ceil(GROUPS).max(1);
+    let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |group| {
+        let (mut padded, mut cols) = (Vec::new(), vec![T::ZERO; k * ld + COLS]);
+        let mut lanes = vec![[T::ZERO; COLS]; g.cout * k];
+        for img in group * per_group..((group + 1) * per_group).min(g.batch) {
+            let image = &x[img * image..][..image];
+            let src = plan.padded(image, (g.h, g.w), (g.pt, g.pl), &mut padded);
+            im2col_rows(src, &plan, &taps, &mut cols, ld);
+            let grad = &gy[img * g.cout * ohw..][..g.cout * ohw];
+            lane_dots_built(&cols[..k * ld], grad, ohw, &mut lanes);
+        }
+        lanes.into_iter().map(sum_lanes).collect()
+    });
+    let mut total = vec![T::ZERO; g.cout * k];
+    for part in partials {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t = *t + p);
+    }
+    total
+}
+
+/// The im2col rows (one per tap, `ld` apart, then `COLS` values of slack) of the padded
+/// planes `src`, by whole-vector copies of the planes' rows: a copy's spill past its row lands
+/// on the next row's pixels, copied after it, or past the last pixel, zeroed after (or in the
+/// slack). The GEMM path's gather, by output row segment, was 30% of D conv1's weight gradient.
+fn im2col_rows<T: Real>(src: &[T], plan: &Plan, taps: &[usize], cols: &mut [T], ld: usize) {
+    let ohw = plan.oh * plan.ow;
+    assert!(ld >= ohw && cols.len() == taps.len() * ld + COLS);
+    for (t, &tap) in taps.iter().enumerate() {
+        for y in 0..plan.oh {
+            for x0 in (0..plan.ow).step_by(COLS) {
+                let to = t * ld + y * plan.ow + x0;
+                cols[to..to + COLS].copy_from_slice(row(src, tap + y * plan.pitch + x0));
+            }
+        }
+        cols[t * ld + ohw..(t + 1) * ld].fill(T::ZERO);
+    }
+}
+
+/// lanes[o * k + t] += the lane-wise products of gradient plane `o` (`plane` pixels) with
+/// row `t` of `cols` (`k` rows of whole vectors, zeros past `plane`).
+#[inline(always)]
+fn lane_dots<T: Real, const FUSED: bool>(
+    cols: &[T],
+    grad: &[T],
+    plane: usize,
+    lanes: &mut [[T; COLS]],
+) {
+    let ld = plane.next_multiple_of(COLS);
+    let k = cols.len() / ld.max(1);
+    for (grad, lanes) in grad
+        .chunks_exact(plane.max(1))
+        .zip(lanes.chunks_exact_mut(k))
+    {
+        // Taps in blocks of at most 8 that share each load of the gradient, as even as can
+        // be (D conv1's 9 taps: 5 and 4, not 8 and 1).
+        let size = k.div_ceil(k.div_ceil(8).max(1)).max(1);
+        for (t, lanes) in (0..k).step_by(size).zip(lanes.chunks_mut(size)) {
+            match lanes.len() {
+                8 => tap_block::<T, FUSED, 8>(cols, ld, grad, t, lanes),
+                7 => tap_block::<T, FUSED, 7>(cols, ld, grad, t, lanes),
+                6 => tap_block::<T, FUSED, 6>(cols, ld, grad, t, lanes),
+                5 => tap_block::<T, FUSED, 5>(cols, ld, grad, t, lanes),
+                4 => tap_block::<T, FUSED, 4>(cols, ld, grad, t, lanes),
+                3 => tap_block::<T, FUSED, 3>(cols, ld, grad, t, lanes),
+                2 => tap_block::<T, FUSED, 2>(cols, ld, grad, t, lanes),
+                _ => tap_block::<T, FUSED, 1>(cols, ld, grad, t, lanes),
+            }
+        }
+    }
+}
+
+/// [`lane_dots`] of one gradient plane with the `N` rows of `cols` from `first` on.
+#[inline(always)]
+fn tap_block<T: Real, const FUSED: bool, const N: usize>(
+    cols: &[T],
+    ld: usize,
+    grad: &[T],
+    first: usize,
+    lanes: &mut [[T; COLS]],
+) {
+    let rows: [&[T]; N] = std::array::from_fn(|t| &cols[(first + t) * ld..][..ld]);
+    let mut acc = [[T::ZERO; COLS]; N];
+    for p in (0..ld).step_by(COLS) {
+        // The plane's last pixels, zeros past them (its next plane's values could be
+        // infinite, and infinity times zero is not zero).
+        let gv = match grad.get(p..p + COLS) {
+            Some(v) => *row(v, 0),
+            None => {
+                let mut v = [T::ZERO; COLS];
+                v[..grad.len() - p].copy_from_slice(&grad[p..]);
+                v
+            }
+        };
+        for (acc, row_t) in acc.iter_mut().zip(&rows) {
+            madd_row::<T, FUSED>(acc, &gv, row(row_t, p));
+        }
+    }
+    for (lane, acc) in lanes.iter_mut().zip(&acc) {
+        lane.iter_mut().zip(acc).for_each(|(l, &a)| *l = *l + a);
+    }
 }
 
 /// out[o, y, x] = sum over (c, ky, kx) of w[o, c, ky, kx] src[c, y*s + ky, x*s + kx], for every
@@ -605,5 +722,15 @@ vectorised! {
         plan: &Plan,
         taps: &[usize],
         dw: &mut [T],
+    );
+}
+
+vectorised! {
+    /// [`lane_dots`] built for this CPU.
+    fn lane_dots_built<T> = lane_dots(
+        cols: &[T],
+        grad: &[T],
+        plane: usize,
+        lanes: &mut [[T; COLS]],
     );
 }
