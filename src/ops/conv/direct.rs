@@ -148,12 +148,7 @@ impl Plan {
             out.clear();
             out.resize(self.channels * self.plane(), T::ZERO);
         }
-        // A constant stride makes each pixel's phase and place a shift, not a division.
-        match self.stride {
-            1 => self.place::<T, 1>(src, size, corner, out),
-            2 => self.place::<T, 2>(src, size, corner, out),
-            _ => self.place::<T, 0>(src, size, corner, out),
-        }
+        place_built(self, src, size, corner, out)
     }
 
     /// [`Plan::pad`]'s copies, for stride `S` (0: the plan's own).
@@ -194,6 +189,23 @@ impl Plan {
                 }
             }
         }
+    }
+}
+
+/// [`Plan::pad`]'s copies: a constant stride makes each pixel's phase and place a shift, not a
+/// division, and the widest vectors copy the rows.
+#[inline(always)]
+fn place_rows<T: Real, const FUSED: bool>(
+    plan: &Plan,
+    src: &[T],
+    size: (usize, usize),
+    corner: (usize, usize),
+    out: &mut [T],
+) {
+    match plan.stride {
+        1 => plan.place::<T, 1>(src, size, corner, out),
+        2 => plan.place::<T, 2>(src, size, corner, out),
+        _ => plan.place::<T, 0>(src, size, corner, out),
     }
 }
 
@@ -768,5 +780,16 @@ vectorised! {
         grad: &[T],
         plane: usize,
         lanes: &mut [[T; COLS]],
+    );
+}
+
+vectorised! {
+    /// [`place_rows`] built for this CPU.
+    fn place_built<T> = place_rows(
+        plan: &Plan,
+        src: &[T],
+        size: (usize, usize),
+        corner: (usize, usize),
+        out: &mut [T],
     );
 }
