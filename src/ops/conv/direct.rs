@@ -371,6 +371,9 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 /// dw = conv_weight_grad(x, gy): per (co, ci, ky, kx), the sum over images and outputs of
 /// gy[co, y, x] times the input the tap read.
 pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
+    if few_weights(g) {
+        return few_weights_grad(x, gy, g);
+    }
     let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
     let taps = plan.taps();
     // The output gradient in the input planes' pitch, zeros past each row's outputs.
@@ -381,9 +384,6 @@ pub(super) fn weight_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
         ..plan
     };
     let ohw = g.oh * g.ow;
-    if few_weights(g) {
-        return few_weights_grad(x, gy, g);
-    }
     let per_group = g.batch.div_ceil(GROUPS).max(1);
     let partials: Vec<Vec<T>> = team::map_range(g.batch.div_ceil(per_group), 1, |group| {
         let (mut padded, mut padded_grad) = (Vec::new(), Vec::new());
