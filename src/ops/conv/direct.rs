@@ -173,13 +173,23 @@ impl Plan {
                     continue;
                 }
                 if S == 2 {
-                    // Every other pixel to each column phase: chunks of a constant 2
-                    // vectorise as a de-interleave, where a pixel-by-pixel scatter does not.
-                    for (first, from) in [(left, from), (left + 1, from.get(1..).unwrap_or(&[]))] {
-                        let dst = &mut out[at + first % 2 * self.phase() + first / 2..];
-                        dst.iter_mut()
-                            .zip(from.chunks(2))
-                            .for_each(|(d, pair)| *d = pair[0]);
+                    // Pixel pairs to the two column phases in one loop, which vectorises as a
+                    // de-interleave (a loop per phase over chunks of 2 stayed scalar).
+                    let at = |x: usize| at + (left + x) % 2 * self.phase() + (left + x) / 2;
+                    let (even, odd) = (at(0), at(1));
+                    // The two phases' rows lie a phase apart: split between them.
+                    let (lo, hi) = out.split_at_mut(even.max(odd));
+                    let (even, odd) = if even < odd {
+                        (&mut lo[even..], hi)
+                    } else {
+                        (hi, &mut lo[odd..])
+                    };
+                    let pairs = from.chunks_exact(2);
+                    if let [last] = pairs.remainder() {
+                        even[cols / 2] = *last;
+                    }
+                    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                        (*e, *o) = (pair[0], pair[1]);
                     }
                     continue;
                 }
