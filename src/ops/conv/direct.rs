@@ -453,6 +453,7 @@ fn few_weights_grad<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T> {
 fn im2col_rows<T: Real>(src: &[T], plan: &Plan, taps: &[usize], cols: &mut [T], ld: usize) {
     let ohw = plan.oh * plan.ow;
     assert!(ld >= ohw && cols.len() == taps.len() * ld + COLS);
+    let (whole, tail) = (ohw / COLS * COLS, ohw % COLS);
     for (t, &tap) in taps.iter().enumerate() {
         for y in 0..plan.oh {
             for x0 in (0..plan.ow).step_by(COLS) {
@@ -461,6 +462,14 @@ fn im2col_rows<T: Real>(src: &[T], plan: &Plan, taps: &[usize], cols: &mut [T], 
             }
         }
         cols[t * ld + ohw..(t + 1) * ld].fill(T::ZERO);
+        if tail > 0 && ohw >= COLS {
+            // The last vector holds the row's last COLS pixels, those the vector before holds
+            // zeroed, so that it meets the gradient's last COLS pixels, a whole load inside
+            // its plane (see `tap_block`).
+            let mut last = *row(cols, t * ld + ohw - COLS);
+            last[..COLS - tail].fill(T::ZERO);
+            cols[t * ld + whole..][..COLS].copy_from_slice(&last);
+        }
     }
 }
 
@@ -506,21 +515,29 @@ fn tap_block<T: Real, const FUSED: bool, const N: usize>(
     first: usize,
     lanes: &mut [[T; COLS]],
 ) {
-    let rows: [&[T]; N] = std::array::from_fn(|t| &cols[(first + t) * ld..][..ld]);
+    // One check for the block, not one per row read.
+    let rows = &cols[first * ld..(first + N) * ld];
+    assert!(ld.is_multiple_of(COLS));
     let mut acc = [[T::ZERO; COLS]; N];
     for p in (0..ld).step_by(COLS) {
-        // The plane's last pixels, zeros past them (its next plane's values could be
-        // infinite, and infinity times zero is not zero).
+        // Never the next plane's values, which could be infinite (and infinity times zero is
+        // not zero): past the plane's last whole vector, its last COLS pixels, which
+        // `im2col_rows` met with the row's last pixels (the pixels both vectors hold are
+        // zero there: an infinite one there turns this channel's sums NaN, not infinite,
+        // non-finite either way); in a plane under COLS pixels, its pixels then zeros.
         let gv = match grad.get(p..p + COLS) {
             Some(v) => *row(v, 0),
+            None if grad.len() >= COLS => *row(grad, grad.len() - COLS),
             None => {
                 let mut v = [T::ZERO; COLS];
                 v[..grad.len() - p].copy_from_slice(&grad[p..]);
                 v
             }
         };
-        for (acc, row_t) in acc.iter_mut().zip(&rows) {
-            madd_row::<T, FUSED>(acc, &gv, row(row_t, p));
+        for (t, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: t < N and p + COLS <= ld (a multiple of COLS), so the read lies in `rows`.
+            let x = unsafe { &*(rows.as_ptr().add(t * ld + p) as *const [T; COLS]) };
+            madd_row::<T, FUSED>(acc, &gv, x);
         }
     }
     for (lane, acc) in lanes.iter_mut().zip(&acc) {
