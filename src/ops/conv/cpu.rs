@@ -88,7 +88,7 @@ impl<T: Real> GatherRows<T> for Im2col<'_, T> {
 }
 
 /// Adjoint of `im2col_image`: adds every column entry into the pixel it came from.
-fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
+pub(super) fn col2im_image<T: Real>(cols: &[T], g: &Geometry, x: &mut [T], ld: usize) {
     let ohw = g.oh * g.ow;
     x.fill(T::ZERO);
     for (row, src) in cols.chunks(ld).take(g.k()).enumerate() {
@@ -214,6 +214,9 @@ pub(super) fn input_grad_cpu<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T>
     }
     if cpu_direct(g, direct::reads_input_grad(g), direct::thin(g)) {
         return direct::input_grad(gy, w, g);
+    }
+    if g.stride > 1 && !g.is_dense() && cpu_direct(g, true, direct::few_weights(g)) {
+        return direct::few_weights_input_grad(gy, w, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
     if g.is_dense() {

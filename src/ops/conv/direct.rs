@@ -6,6 +6,7 @@
 //! from zero-padded copies of the input planes, which stay in cache. The padded planes cover
 //! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
 
+use super::cpu::col2im_image;
 use super::Geometry;
 use crate::cpu::simd::vectorised;
 use crate::cpu::{team, write_copy, Real};
@@ -375,6 +376,104 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
             let src = plan.padded(grad, (g.oh, g.ow), (kh - 1 - g.pt, kw - 1 - g.pl), padded);
             correlate(src, &flipped, &plan, &taps, out);
         })
+    }
+}
+
+/// dx of a strided layer with [`few_weights`] (D conv1: 9 per output): per image, the column
+/// gradient dcols[t, p] = sum over co of w[co, t] gy[co, p], each tap's row summed in vectors
+/// of pixels straight from the gradient planes as stored, then col2im. The GEMM path spends
+/// as much on packing and on the reorder of the gradient by image as on this product.
+pub(super) fn few_weights_input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
+    let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
+    let ld = ohw.next_multiple_of(COLS);
+    team::build_with(
+        g.batch * image,
+        image,
+        || vec![T::ZERO; k * ld],
+        |dcols, img, dx| {
+            tap_sums_built(w, &gy[img * g.cout * ohw..], g.cout, ohw, dcols);
+            col2im_image(dcols, g, dx, ld);
+        },
+    )
+}
+
+/// dcols[t, p] = sum over o < `outs` of w[o, t] grad[o, p], for the `plane` pixels p of each
+/// gradient plane (`grad` may run on past the last), in rows of whole vectors: a row's lanes
+/// past `plane` hold sums of the next plane's pixels, never read (each lane is a pixel of its
+/// own, so nothing there reaches a pixel of the plane).
+#[inline(always)]
+fn tap_sums<T: Real, const FUSED: bool>(
+    w: &[T],
+    grad: &[T],
+    outs: usize,
+    plane: usize,
+    dcols: &mut [T],
+) {
+    let k = w.len() / outs.max(1);
+    let ld = plane.next_multiple_of(COLS);
+    assert!(dcols.len() == k * ld && grad.len() >= outs * plane);
+    // Taps in blocks of at most 8 that share each load of the gradient (9 taps: 5 and 4).
+    let size = k.div_ceil(k.div_ceil(8).max(1)).max(1);
+    for first in (0..k).step_by(size) {
+        let rows = &mut dcols[first * ld..(first + size.min(k - first)) * ld];
+        let block = TapBlock {
+            w,
+            grad,
+            outs,
+            plane,
+            first,
+            k,
+        };
+        match size.min(k - first) {
+            8 => block.sums::<FUSED, 8>(rows),
+            7 => block.sums::<FUSED, 7>(rows),
+            6 => block.sums::<FUSED, 6>(rows),
+            5 => block.sums::<FUSED, 5>(rows),
+            4 => block.sums::<FUSED, 4>(rows),
+            3 => block.sums::<FUSED, 3>(rows),
+            2 => block.sums::<FUSED, 2>(rows),
+            _ => block.sums::<FUSED, 1>(rows),
+        }
+    }
+}
+
+/// [`tap_sums`] for the taps from `first` on.
+struct TapBlock<'a, T> {
+    w: &'a [T],
+    grad: &'a [T],
+    outs: usize,
+    plane: usize,
+    first: usize,
+    k: usize,
+}
+
+impl<T: Real> TapBlock<'_, T> {
+    /// The `N` rows of taps `first..first + N` into `rows`.
+    #[inline(always)]
+    fn sums<const FUSED: bool, const N: usize>(&self, rows: &mut [T]) {
+        let ld = rows.len() / N;
+        for p in (0..ld).step_by(COLS) {
+            let mut acc = [[T::ZERO; COLS]; N];
+            for o in 0..self.outs {
+                let at = o * self.plane + p;
+                let gv = match self.grad.get(at..at + COLS) {
+                    Some(v) => *row(v, 0),
+                    // The gradient's last pixels: zeros past them.
+                    None => {
+                        let mut v = [T::ZERO; COLS];
+                        v[..self.grad.len() - at].copy_from_slice(&self.grad[at..]);
+                        v
+                    }
+                };
+                let w = &self.w[o * self.k + self.first..][..N];
+                for (acc, &wt) in acc.iter_mut().zip(w) {
+                    madd_row::<T, FUSED>(acc, &gv, &[wt; COLS]);
+                }
+            }
+            for (t, acc) in acc.iter().enumerate() {
+                rows[t * ld + p..][..COLS].copy_from_slice(acc);
+            }
+        }
     }
 }
 
@@ -818,5 +917,16 @@ vectorised! {
         size: (usize, usize),
         corner: (usize, usize),
         out: &mut [T],
+    );
+}
+
+vectorised! {
+    /// [`tap_sums`] built for this CPU.
+    fn tap_sums_built<T> = tap_sums(
+        w: &[T],
+        grad: &[T],
+        outs: usize,
+        plane: usize,
+        dcols: &mut [T],
     );
 }
