@@ -42,8 +42,9 @@ pub(super) fn thin(g: &Geometry) -> bool {
 /// kernels do neither. Forward, at batch 64: D conv1 (1 -> 32, k3 s2) 0.097-0.117 ms on the
 /// GEMM path and 0.088-0.093 here, the WGAN critic's conv1 0.088 and 0.056; the 64x64 DCGAN's
 /// conv1 (3 -> 64, k4 s2: 48 weights) measured within noise of the GEMM path either way, and
-/// with 288 (D conv2) the GEMM path is twice as fast. The input gradient of such a layer
-/// keeps the GEMM path, which measured as fast or faster.
+/// with 288 (D conv2) the GEMM path is twice as fast. The weight gradient and a strided
+/// layer's input gradient take direct kernels too ([`few_weights_grad`],
+/// [`few_weights_input_grad`]); a stride-1 one keeps the GEMM path, as fast or faster.
 pub(super) fn few_weights(g: &Geometry) -> bool {
     g.k() <= FEW_WEIGHTS
 }
