@@ -1,11 +1,11 @@
 //! Loops written once in plain Rust over fixed-size arrays and compiled per instruction set:
 //! LLVM vectorises a loop for whatever the function it is inlined into may use, so
-//! [`vectorised!`] builds it inside `#[target_feature]` functions and runs the widest build
+//! `vectorised!` builds it inside `#[target_feature]` functions and runs the widest build
 //! this CPU has.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// A vector unit the builds of [`vectorised!`] use.
+/// A vector unit the builds of `vectorised!` use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Level {
@@ -38,7 +38,7 @@ impl Level {
 /// A level forced on every thread (`u8::MAX`: none), so that tests run each build.
 static FORCED: AtomicU8 = AtomicU8::new(u8::MAX);
 
-/// Runs `f` with every [`vectorised!`] loop, on every thread, built for `level` (which this
+/// Runs `f` with every `vectorised!` loop, on every thread, built for `level` (which this
 /// CPU must support). Public only so that tests can run each build: every build computes the
 /// same results up to rounding, so other work running meanwhile stays correct.
 #[doc(hidden)]
@@ -55,7 +55,7 @@ pub fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The level [`vectorised!`] loops run: the widest this CPU has, unless forced.
+/// The level `vectorised!` loops run: the widest this CPU has, unless forced.
 pub fn level() -> Level {
     let forced = FORCED.load(Ordering::Relaxed);
     // `is_x86_feature_detected!` caches its answer.

@@ -492,7 +492,7 @@ fn wide(m: usize, n: usize) -> usize {
 ///
 /// A product with at most [`THIN`] rows or columns runs the thin kernel; any other the
 /// matrix tiles where the context has `fragment`s (F x F cooperative matrices) and their grid
-/// fits [`MAX_GRID`], else the wide
+/// fits `MAX_GRID`, else the wide
 /// tiles where they still give [`MIN_WORKGROUPS`] workgroups, else the 64x64 tiles.
 /// K is split when a workgroup would loop over more than [`MAX_K_STEPS`] steps, or
 /// when the grid has fewer than [`MIN_WORKGROUPS`] workgroups and the batch of products is not
