@@ -413,10 +413,8 @@ fn tap_sums<T: Real, const FUSED: bool>(
     let k = w.len() / outs.max(1);
     let ld = plane.next_multiple_of(COLS);
     assert!(dcols.len() == k * ld && grad.len() >= outs * plane);
-    // Taps in blocks of at most 8 that share each load of the gradient (9 taps: 5 and 4).
-    let size = k.div_ceil(k.div_ceil(8).max(1)).max(1);
-    for first in (0..k).step_by(size) {
-        let rows = &mut dcols[first * ld..(first + size.min(k - first)) * ld];
+    for (first, n) in tap_blocks(k) {
+        let rows = &mut dcols[first * ld..(first + n) * ld];
         let block = TapBlock {
             w,
             grad,
@@ -425,18 +423,32 @@ fn tap_sums<T: Real, const FUSED: bool>(
             first,
             k,
         };
-        match size.min(k - first) {
-            8 => block.sums::<FUSED, 8>(rows),
-            7 => block.sums::<FUSED, 7>(rows),
-            6 => block.sums::<FUSED, 6>(rows),
-            5 => block.sums::<FUSED, 5>(rows),
-            4 => block.sums::<FUSED, 4>(rows),
-            3 => block.sums::<FUSED, 3>(rows),
-            2 => block.sums::<FUSED, 2>(rows),
-            _ => block.sums::<FUSED, 1>(rows),
-        }
+        with_taps!(n, N => block.sums::<FUSED, N>(rows));
     }
 }
+
+/// Taps in blocks that share each load of the gradient, at most 8 and as even as can be
+/// (D conv1's 9 taps: 5 and 4, not 8 and 1): (first tap, taps) of each.
+fn tap_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let size = k.div_ceil(k.div_ceil(8).max(1)).max(1);
+    (0..k)
+        .step_by(size)
+        .map(move |first| (first, size.min(k - first)))
+}
+
+/// `$run` with the constant `$N` equal to `$n`, a block of [`tap_blocks`] (1 to 8 taps).
+macro_rules! with_taps {
+    ($n:expr, $N:ident => $run:expr) => {
+        with_taps!(@ $n, $N, $run, 8 7 6 5 4 3 2)
+    };
+    (@ $n:expr, $N:ident, $run:expr, $($taps:literal)*) => {
+        match $n {
+            $($taps => { const $N: usize = $taps; $run })*
+            _ => { const $N: usize = 1; $run }
+        }
+    };
+}
+use with_taps;
 
 /// [`tap_sums`] for the taps from `first` on.
 struct TapBlock<'a, T> {
@@ -588,20 +600,9 @@ fn lane_dots<T: Real, const FUSED: bool>(
         .chunks_exact(plane.max(1))
         .zip(lanes.chunks_exact_mut(k))
     {
-        // Taps in blocks of at most 8 that share each load of the gradient, as even as can
-        // be (D conv1's 9 taps: 5 and 4, not 8 and 1).
-        let size = k.div_ceil(k.div_ceil(8).max(1)).max(1);
-        for (t, lanes) in (0..k).step_by(size).zip(lanes.chunks_mut(size)) {
-            match lanes.len() {
-                8 => tap_block::<T, FUSED, 8>(cols, ld, grad, t, lanes),
-                7 => tap_block::<T, FUSED, 7>(cols, ld, grad, t, lanes),
-                6 => tap_block::<T, FUSED, 6>(cols, ld, grad, t, lanes),
-                5 => tap_block::<T, FUSED, 5>(cols, ld, grad, t, lanes),
-                4 => tap_block::<T, FUSED, 4>(cols, ld, grad, t, lanes),
-                3 => tap_block::<T, FUSED, 3>(cols, ld, grad, t, lanes),
-                2 => tap_block::<T, FUSED, 2>(cols, ld, grad, t, lanes),
-                _ => tap_block::<T, FUSED, 1>(cols, ld, grad, t, lanes),
-            }
+        for (first, n) in tap_blocks(k) {
+            let lanes = &mut lanes[first..first + n];
+            with_taps!(n, N => tap_block::<T, FUSED, N>(cols, ld, grad, first, lanes));
         }
     }
 }
