@@ -138,6 +138,22 @@ pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// Runs `f` on CPU tensors and on GPU copies of them; (GPU output, CPU output), after checking
+/// that both have one shape and the GPU's stayed on the GPU.
+pub fn gpu_and_cpu(
+    what: &str,
+    gpu: &Device,
+    inputs: &[Tensor],
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+) -> (Vec<f32>, Vec<f32>) {
+    let cpu_out = f(inputs).unwrap_or_else(|e| panic!("{what} (cpu): {e}"));
+    let gpu_inputs: Vec<Tensor> = inputs.iter().map(|t| t.to_device(gpu).unwrap()).collect();
+    let gpu_out = f(&gpu_inputs).unwrap_or_else(|e| panic!("{what} (gpu): {e}"));
+    assert_eq!(gpu_out.shape(), cpu_out.shape(), "{what}: shapes differ");
+    assert!(gpu_out.device().is_gpu(), "{what}: result left the GPU");
+    (gpu_out.to_vec().unwrap(), cpu_out.to_vec().unwrap())
+}
+
 /// Runs `f` on CPU tensors and on GPU copies of them and asserts the relative L2 error.
 pub fn assert_gpu_matches_cpu(
     what: &str,
@@ -146,12 +162,7 @@ pub fn assert_gpu_matches_cpu(
     tol: f64,
     f: impl Fn(&[Tensor]) -> Result<Tensor>,
 ) {
-    let cpu_out = f(inputs).unwrap_or_else(|e| panic!("{what} (cpu): {e}"));
-    let gpu_inputs: Vec<Tensor> = inputs.iter().map(|t| t.to_device(gpu).unwrap()).collect();
-    let gpu_out = f(&gpu_inputs).unwrap_or_else(|e| panic!("{what} (gpu): {e}"));
-    assert_eq!(gpu_out.shape(), cpu_out.shape(), "{what}: shapes differ");
-    assert!(gpu_out.device().is_gpu(), "{what}: result left the GPU");
-    let (g, c) = (gpu_out.to_vec().unwrap(), cpu_out.to_vec().unwrap());
+    let (g, c) = gpu_and_cpu(what, gpu, inputs, f);
     let err = rel_l2(&g, &c);
     assert!(err <= tol, "{what}: relative L2 error {err:e} > {tol:e}");
 }
