@@ -56,6 +56,25 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ([2, 5, 17, 19], 3, 1, 1, Padding::Valid),
         ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),
         ([2, 5, 17, 35], 2, 3, 2, Padding::Same),
+        // Strided layers with few weights and inputs twice their outputs, whose input gradient
+        // is summed in phase planes: two input channels and two vectors of columns, a k3 over
+        // 17 columns (the shifted tap's last column in the plane's spare room), padding on top
+        // (a tap shifted up a row); padding on the left takes the scalar col2im.
+        ([2, 2, 12, 40], 3, 2, 2, Padding::Valid),
+        ([1, 1, 36, 34], 2, 3, 2, Padding::Same),
+        (
+            [2, 1, 10, 10],
+            2,
+            3,
+            2,
+            Padding::Explicit {
+                top: 1,
+                bottom: 0,
+                left: 0,
+                right: 1,
+            },
+        ),
+        ([2, 1, 10, 10], 3, 3, 2, Padding::symmetric(1)),
         // The 64x64 DCGAN's k4 s2 p1 with small outputs, which the CPU convolves several
         // images per GEMM: 8x8 outputs four at a time (5 images: a group of 4, then 1), 4x4
         // sixteen at a time (20 images: 16 then 4; the weight gradient's groups of 3).

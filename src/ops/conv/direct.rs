@@ -382,20 +382,137 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
 
 /// dx of a strided layer with [`few_weights`] (D conv1: 9 per output): per image, the column
 /// gradient dcols[t, p] = sum over co of w[co, t] gy[co, p], each tap's row summed in vectors
-/// of pixels straight from the gradient planes as stored, then col2im. The GEMM path spends
-/// as much on packing and on the reorder of the gradient by image as on this product.
+/// of pixels straight from the gradient planes as stored, then col2im ([`Halves`] where it
+/// applies). The GEMM path spends as much on packing and on the reorder of the gradient by
+/// image as on this product.
 pub(super) fn few_weights_input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
     let ld = ohw.next_multiple_of(COLS);
+    let halves = Halves::new(g);
     team::build_with(
         g.batch * image,
         image,
-        || vec![T::ZERO; k * ld],
+        // The column gradient, with a vector to spare for the row reads of `Halves`.
+        || vec![T::ZERO; k * ld + COLS],
         |dcols, img, dx| {
-            tap_sums_built(w, &gy[img * g.cout * ohw..], g.cout, ohw, dcols);
-            col2im_image(dcols, g, dx, ld);
+            let grad = &gy[img * g.cout * ohw..];
+            tap_sums_built(w, grad, g.cout, ohw, &mut dcols[..k * ld]);
+            match &halves {
+                Some(h) => col2im_halves_built(dcols, ld, h, dx),
+                None => col2im_image(dcols, g, dx, ld),
+            }
         },
     )
+}
+
+/// col2im by whole vectors for a stride-2 layer whose input is exactly twice its output each
+/// way, with kernels at most 4 wide and no padding on the left (D conv1 and the WGAN critic's
+/// conv1: 28 -> 14, k3). The input pixels of each parity (py, px) form an oh x ow phase
+/// plane, and tap (ky, kx) reaches phase ((ky - pt) mod 2, kx mod 2), shifted down by
+/// (ky - pt) div 2 rows and right by kx div 2 (0 or 1) columns. So each vector of an input
+/// row's even and odd columns is a sum of vectors of the taps' column-gradient rows, some
+/// shifted right a lane, summed in registers and interleaved: no index per pixel (the scalar
+/// col2im was a third of the pass).
+///
+/// A row's vectors run past its last pixel, into the next row's: those lanes only reach
+/// columns at or past `ow` (the shifts are never to the left), which the interleave writes
+/// past the input row's end, onto pixels written after it.
+#[derive(Clone, Copy, Debug)]
+struct Halves {
+    cin: usize,
+    kh: usize,
+    kw: usize,
+    pt: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Halves {
+    fn new(g: &Geometry) -> Option<Halves> {
+        let applies = g.stride == 2 && g.up == 1 && g.pl == 0 && g.kw <= 4;
+        (applies && g.h == 2 * g.oh && g.w == 2 * g.ow).then_some(Halves {
+            cin: g.cin,
+            kh: g.kh,
+            kw: g.kw,
+            pt: g.pt,
+            oh: g.oh,
+            ow: g.ow,
+        })
+    }
+}
+
+#[inline(always)]
+fn col2im_halves<T: Real, const FUSED: bool>(dcols: &[T], ld: usize, h: &Halves, dx: &mut [T]) {
+    let (oh, ow) = (h.oh, h.ow);
+    let (w, taps) = (2 * ow, h.kh * h.kw);
+    assert!(dx.len() == h.cin * 2 * oh * w);
+    assert!(dcols.len() >= (h.cin * taps - 1) * ld + (oh - 1) * ow + ow.next_multiple_of(COLS));
+    for (i, out) in (0..h.cin * 2 * oh).map(|i| (i, i * w)) {
+        let (ci, y) = (i / (2 * oh), i % (2 * oh));
+        for c in (0..ow).step_by(COLS) {
+            // The row's even and odd columns c.. (phases (y % 2, 0) and (y % 2, 1)).
+            let mut sums = [[T::ZERO; COLS]; 2];
+            for ky in 0..h.kh {
+                // Tap row ky of output row oy reaches input row 2 oy + ky - pt.
+                let twice = (y + h.pt).checked_sub(ky);
+                let Some(oy) = twice.filter(|d| d % 2 == 0 && d / 2 < oh).map(|d| d / 2) else {
+                    continue;
+                };
+                let from = (ci * taps + ky * h.kw) * ld + oy * ow + c;
+                for kx in 0..h.kw {
+                    let at = from + kx * ld;
+                    let v = row(dcols, at);
+                    let sum = &mut sums[kx % 2];
+                    if kx < 2 {
+                        add_row(sum, v);
+                    } else {
+                        let before = if c == 0 {
+                            [T::ZERO; COLS]
+                        } else {
+                            *row(dcols, at - COLS)
+                        };
+                        add_row(sum, &shifted(&before, v));
+                    }
+                }
+            }
+            let at = out + 2 * c;
+            match dx.get_mut(at..at + 2 * COLS) {
+                Some(dst) => interleave(&sums[0], &sums[1], dst.try_into().expect("two vectors")),
+                // The image's last vectors.
+                None => {
+                    let mut last = [T::ZERO; 2 * COLS];
+                    interleave(&sums[0], &sums[1], &mut last);
+                    let n = dx.len() - at;
+                    dx[at..].copy_from_slice(&last[..n]);
+                }
+            }
+        }
+    }
+}
+
+/// acc += v, lane by lane.
+#[inline(always)]
+fn add_row<T: Real>(acc: &mut [T; COLS], v: &[T; COLS]) {
+    for (a, &v) in acc.iter_mut().zip(v) {
+        *a = *a + v;
+    }
+}
+
+/// `v` one lane to the right, after the last lane of `before`.
+#[inline(always)]
+fn shifted<T: Real>(before: &[T; COLS], v: &[T; COLS]) -> [T; COLS] {
+    let mut s = [before[COLS - 1]; COLS];
+    s[1..].copy_from_slice(&v[..COLS - 1]);
+    s
+}
+
+/// dst = a0 b0 a1 b1 ...
+#[inline(always)]
+fn interleave<T: Real>(a: &[T; COLS], b: &[T; COLS], dst: &mut [T; 2 * COLS]) {
+    for (pair, (&a, &b)) in dst.chunks_exact_mut(2).zip(a.iter().zip(b)) {
+        pair[0] = a;
+        pair[1] = b;
+    }
 }
 
 /// dcols[t, p] = sum over o < `outs` of w[o, t] grad[o, p], for the `plane` pixels p of each
@@ -464,28 +581,47 @@ impl<T: Real> TapBlock<'_, T> {
     /// The `N` rows of taps `first..first + N` into `rows`.
     #[inline(always)]
     fn sums<const FUSED: bool, const N: usize>(&self, rows: &mut [T]) {
-        let ld = rows.len() / N;
+        let (ld, plane, grad) = (rows.len() / N, self.plane, self.grad);
+        assert!(self.outs == 0 || self.w.len() >= (self.outs - 1) * self.k + self.first + N);
         for p in (0..ld).step_by(COLS) {
             let mut acc = [[T::ZERO; COLS]; N];
-            for o in 0..self.outs {
-                let at = o * self.plane + p;
-                let gv = match self.grad.get(at..at + COLS) {
-                    Some(v) => *row(v, 0),
-                    // The gradient's last pixels: zeros past them.
-                    None => {
-                        let mut v = [T::ZERO; COLS];
-                        v[..self.grad.len() - at].copy_from_slice(&self.grad[at..]);
-                        v
-                    }
-                };
-                let w = &self.w[o * self.k + self.first..][..N];
-                for (acc, &wt) in acc.iter_mut().zip(w) {
-                    madd_row::<T, FUSED>(acc, &gv, &[wt; COLS]);
-                }
+            // One check for the outputs whose vectors lie in `grad` (all but the last image's
+            // last few), not one per read: the loop was a third checks.
+            let whole = grad
+                .len()
+                .checked_sub(p + COLS)
+                .map_or(0, |r| r / plane + 1);
+            for o in 0..whole.min(self.outs) {
+                // SAFETY: o * plane + p + COLS <= (whole - 1) * plane + p + COLS <= grad.len().
+                let gv = unsafe { &*(grad.as_ptr().add(o * plane + p) as *const [T; COLS]) };
+                self.madd::<FUSED, N>(&mut acc, o, gv);
+            }
+            for o in whole..self.outs {
+                // The gradient's last pixels: zeros past them.
+                let at = o * plane + p;
+                let mut gv = [T::ZERO; COLS];
+                gv[..grad.len() - at].copy_from_slice(&grad[at..]);
+                self.madd::<FUSED, N>(&mut acc, o, &gv);
             }
             for (t, acc) in acc.iter().enumerate() {
                 rows[t * ld + p..][..COLS].copy_from_slice(acc);
             }
+        }
+    }
+
+    /// acc[t] += w[o, first + t] gv.
+    #[inline(always)]
+    fn madd<const FUSED: bool, const N: usize>(
+        &self,
+        acc: &mut [[T; COLS]; N],
+        o: usize,
+        gv: &[T; COLS],
+    ) {
+        // SAFETY: o < outs, and `sums` checked that w holds taps first..first + N of the last
+        // output.
+        let w = unsafe { &*(self.w.as_ptr().add(o * self.k + self.first) as *const [T; N]) };
+        for (acc, &wt) in acc.iter_mut().zip(w) {
+            madd_row::<T, FUSED>(acc, gv, &[wt; COLS]);
         }
     }
 }
@@ -919,6 +1055,16 @@ vectorised! {
         size: (usize, usize),
         corner: (usize, usize),
         out: &mut [T],
+    );
+}
+
+vectorised! {
+    /// [`col2im_halves`] built for this CPU.
+    fn col2im_halves_built<T> = col2im_halves(
+        dcols: &[T],
+        ld: usize,
+        h: &Halves,
+        dx: &mut [T],
     );
 }
 
