@@ -1,5 +1,5 @@
 //! `cargo bench --bench conv [-- --filter TEXT --pass fwd|dx|dw --variant NAME --reps N
-//! --batch 64,256 --device cpu|gpu --peak-tflops T]`
+//! --batch 64,256 --device cpu|gpu --peak-tflops T --simd baseline|avx2|avx512]`
 //!
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
 //! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`), and the
@@ -12,7 +12,9 @@
 //!   K), `nosubgroups` (the plan's choice with the plain kernels where the device has
 //!   subgroups: the thin kernel's lanes, the split-K reduce, reductions), `im2col` (forward
 //!   only: the im2col matrix, then the matmul kernel);
-//! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM).
+//! - CPU: `auto` (what training runs), `direct`, `gemm` (im2col + blocked GEMM). The direct
+//!   kernels run the widest vector build this CPU has; `--simd` forces a narrower one (an
+//!   AVX-512 machine measuring what AVX2-only CPUs get).
 //!
 //! By default every GPU variant runs and the CPU's `auto`; `--variant all` runs every variant
 //! of both.
@@ -27,6 +29,7 @@ mod common;
 
 use common::{describe, median, peak, GemmVariant, Report, Timing};
 
+use ganlab::cpu::simd::{with_level, Level};
 use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
 use ganlab::ops::gemm::{record_launches, GemmLaunch};
 use ganlab::ops::{set_conv_algo, with_cpu_conv, ConvAlgo, CpuConv, Padding};
@@ -218,6 +221,7 @@ struct Options {
     batches: Option<Vec<usize>>,
     device: Option<String>,
     peak_tflops: Option<f64>,
+    simd: Option<String>,
 }
 
 impl Options {
@@ -242,6 +246,7 @@ fn options() -> Options {
         batches: None,
         device: None,
         peak_tflops: None,
+        simd: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -257,6 +262,7 @@ fn options() -> Options {
             }
             "--device" => o.device = args.next(),
             "--peak-tflops" => o.peak_tflops = args.next().and_then(|v| v.parse().ok()),
+            "--simd" => o.simd = args.next(),
             _ => {} // cargo passes --bench
         }
     }
@@ -393,6 +399,20 @@ fn time_pass(
 fn main() {
     ganlab::cpu::alloc::keep_freed_memory();
     let opts = options();
+    let Some(name) = opts.simd.clone() else {
+        return bench(opts);
+    };
+    let level = Level::ALL
+        .into_iter()
+        .find(|l| format!("{l:?}").eq_ignore_ascii_case(&name));
+    match level {
+        Some(level) if level.is_supported() => with_level(level, || bench(opts)),
+        Some(level) => eprintln!("--simd {name}: this CPU has no {level:?}"),
+        None => eprintln!("--simd {name}: expected baseline, avx2 or avx512"),
+    }
+}
+
+fn bench(opts: Options) {
     let mut rng = Rng::seed(3);
     let mut devices: Vec<(&'static str, Device)> = Vec::new();
     let mut software = false;
@@ -438,8 +458,10 @@ fn main() {
         .clone()
         .unwrap_or(if software { vec![64] } else { vec![64, 256] });
     println!(
-        "CPU threads: {}; reps: {reps} (median); batches: {batches:?}\n",
-        rayon::current_num_threads()
+        "CPU threads: {}; direct kernels' vector build: {:?}; reps: {reps} (median); \
+         batches: {batches:?}\n",
+        rayon::current_num_threads(),
+        ganlab::cpu::simd::level(),
     );
 
     let mut rows = Vec::new();
