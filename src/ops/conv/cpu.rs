@@ -1,5 +1,5 @@
 //! The convolution's CPU kernels, one function per pass: a dense layer as one GEMM, thin
-//! layers by the direct kernels (`direct.rs`), upsampling convolutions by phases
+//! layers by the direct kernels (`direct/`), upsampling convolutions by phases
 //! (`upsampled.rs`), and the rest as the blocked GEMM over im2col rows (gathered while the GEMM
 //! packs them in the forward pass) with col2im for strided input gradients.
 //!

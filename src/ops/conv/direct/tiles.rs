@@ -1,0 +1,163 @@
+//! The register-tiled correlation: `ROWS x COLS` outputs of two output channels at a time,
+//! summed from the padded planes (forward passes, and stride-1 input gradients as the flipped
+//! kernel's correlation).
+
+use super::plan::Plan;
+use super::{madd_row, COLS, ROWS};
+use crate::cpu::simd::vectorised;
+use crate::cpu::{write_copy, Real};
+use std::mem::MaybeUninit;
+
+/// out[o, y, x] = sum over (c, ky, kx) of w[o, c, ky, kx] src[c, y*s + ky, x*s + kx], for every
+/// output channel `o` of `w` (`out` holds one `oh x ow` plane per channel, each element of
+/// which is written).
+pub(super) fn correlate<T: Real>(
+    src: &[T],
+    w: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    out: &mut [MaybeUninit<T>],
+) {
+    // Every output written, as the callers' safety rests on: a plane per kernel.
+    assert_eq!(
+        w.len() / taps.len().max(1) * plan.oh * plan.ow,
+        out.len(),
+        "correlate covers its output"
+    );
+    correlate_built(src, w, plan, taps, out)
+}
+
+#[inline(always)]
+fn correlate_tiles<T: Real, const FUSED: bool>(
+    src: &[T],
+    w: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    out: &mut [MaybeUninit<T>],
+) {
+    // Output channels in pairs: each tap's input rows, loaded once, feed both channels'
+    // sums, and eight independent chains of FMAs hide their latency (D conv1, 32 channels).
+    let plane = (plan.oh * plan.ow).max(1);
+    let mut pairs = w.chunks_exact(PAIR * taps.len());
+    let mut outs = out.chunks_exact_mut(PAIR * plane);
+    for (w, out) in (&mut pairs).zip(&mut outs) {
+        correlate_block::<T, FUSED, PAIR>(src, w, plan, taps, out);
+    }
+    let (w, out) = (pairs.remainder(), outs.into_remainder());
+    for (w, out) in w.chunks_exact(taps.len()).zip(out.chunks_exact_mut(plane)) {
+        correlate_block::<T, FUSED, 1>(src, w, plan, taps, out);
+    }
+}
+
+/// Output channels summed together by [`correlate`].
+const PAIR: usize = 2;
+
+/// [`correlate`] for the `CH` output channels of `w`, into their `CH` planes of `out`.
+#[inline(always)]
+fn correlate_block<T: Real, const FUSED: bool, const CH: usize>(
+    src: &[T],
+    w: &[T],
+    plan: &Plan,
+    taps: &[usize],
+    out: &mut [MaybeUninit<T>],
+) {
+    let block = Block::<T, CH> {
+        src,
+        w: std::array::from_fn(|c| &w[c * taps.len()..][..taps.len()]),
+        taps,
+        last: taps.iter().copied().max().unwrap_or(0),
+        plan,
+    };
+    // Every store is a fixed-size copy of a whole tile row (a copy of a row's ragged length
+    // compiles to a memcpy call per row: 18% of D conv1's forward pass). What a ragged tile's
+    // row spills past its row's end lands on outputs of its plane stored later (the band's
+    // whole tiles, which go after the ragged tile, and later rows), so only a spill past the
+    // plane's end is cut.
+    let whole = plan.ow / COLS * COLS;
+    let ragged = (whole < plan.ow).then_some(whole);
+    for y0 in (0..plan.oh).step_by(ROWS) {
+        let rows = ROWS.min(plan.oh - y0);
+        for x0 in ragged.into_iter().chain((0..whole).step_by(COLS)) {
+            // A last band of at most half the rows (the last 2 of 14) sums only those.
+            if rows > ROWS / 2 {
+                block.tile::<FUSED, ROWS>(y0, x0, rows, out);
+            } else {
+                block.tile::<FUSED, { ROWS / 2 }>(y0, x0, rows, out);
+            }
+        }
+    }
+}
+
+/// What [`correlate_block`]'s tiles read: the padded planes, the weights of each of the
+/// block's output channels, where each tap reads and the furthest of those.
+struct Block<'a, T, const CH: usize> {
+    src: &'a [T],
+    w: [&'a [T]; CH],
+    taps: &'a [usize],
+    last: usize,
+    plan: &'a Plan,
+}
+
+impl<T: Real, const CH: usize> Block<'_, T, CH> {
+    /// Sums and stores the first `rows` rows of the `R x COLS` tiles at (y0, x0) of the `CH`
+    /// output planes in `out`.
+    #[inline(always)]
+    fn tile<const FUSED: bool, const R: usize>(
+        &self,
+        y0: usize,
+        x0: usize,
+        rows: usize,
+        out: &mut [MaybeUninit<T>],
+    ) {
+        let (pitch, taps) = (self.plan.pitch, self.taps);
+        let plane = self.plan.oh * self.plan.ow;
+        let w = &self.w;
+        // One check for the whole tile, not one per row read: half the loop's instructions
+        // were bounds and overflow checks.
+        let reach = self.last + (R - 1) * pitch + COLS;
+        let src = &self.src[y0 * pitch + x0..][..reach];
+        let mut acc = [[[T::ZERO; COLS]; R]; CH];
+        for (t, &tap) in taps.iter().enumerate() {
+            for r in 0..R {
+                // SAFETY: tap + r * pitch + COLS <= reach = src.len().
+                let x = unsafe { &*(src.as_ptr().add(tap + r * pitch) as *const [T; COLS]) };
+                for (acc, w) in acc.iter_mut().zip(w) {
+                    madd_row::<T, FUSED>(&mut acc[r], x, &[w[t]; COLS]);
+                }
+            }
+        }
+        for (acc, out) in acc.iter().zip(out.chunks_exact_mut(plane)) {
+            for (r, acc) in acc.iter().enumerate().take(rows) {
+                let at = (y0 + r) * self.plan.ow + x0;
+                match out.get_mut(at..at + COLS) {
+                    Some(dst) => write_copy(dst, acc),
+                    None => write_first(&mut out[at..], acc),
+                }
+            }
+        }
+    }
+}
+
+/// dst[i] = row[i] for the first `dst.len()` (< `COLS`) values, by conditional stores: a copy
+/// of that length would be a memcpy call, and LLVM merges the fixed-size copies of whole rows
+/// beside it into that call (a memcpy call per 16 values stored).
+#[inline(always)]
+fn write_first<T: Real>(dst: &mut [MaybeUninit<T>], row: &[T; COLS]) {
+    let n = dst.len();
+    for (i, &v) in row.iter().enumerate() {
+        if i < n {
+            dst[i].write(v);
+        }
+    }
+}
+
+vectorised! {
+    /// [`correlate_tiles`] built for this CPU.
+    fn correlate_built<T> = correlate_tiles(
+        src: &[T],
+        w: &[T],
+        plan: &Plan,
+        taps: &[usize],
+        out: &mut [MaybeUninit<T>],
+    );
+}
