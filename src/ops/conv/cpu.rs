@@ -169,7 +169,7 @@ pub(super) fn forward_cpu<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
     if g.up > 1 {
         return upsampled::forward(x, w, g);
     }
-    if cpu_direct(g, true, direct::thin(g) || direct::few_weights(g)) {
+    if cpu_direct(g, true, direct::runs_forward(g)) {
         return direct::forward(x, w, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
@@ -306,7 +306,7 @@ pub(super) fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T
     if g.up > 1 {
         return upsampled::weight_grad(x, gy, g);
     }
-    if cpu_direct(g, true, direct::thin(g) || direct::few_weights(g)) {
+    if cpu_direct(g, true, direct::runs_weight_grad(g)) {
         return direct::weight_grad(x, gy, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
