@@ -75,6 +75,19 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
             },
         ),
         ([2, 1, 10, 10], 3, 3, 2, Padding::symmetric(1)),
+        // A k4 one (columns 2 and 3 of the kernel shifted), padded on the right only.
+        (
+            [2, 1, 12, 10],
+            3,
+            4,
+            2,
+            Padding::Explicit {
+                top: 0,
+                bottom: 2,
+                left: 0,
+                right: 2,
+            },
+        ),
         // The 64x64 DCGAN's k4 s2 p1 with small outputs, which the CPU convolves several
         // images per GEMM: 8x8 outputs four at a time (5 images: a group of 4, then 1), 4x4
         // sixteen at a time (20 images: 16 then 4; the weight gradient's groups of 3).

@@ -86,37 +86,34 @@ fn col2im_halves<T: Real, const FUSED: bool>(dcols: &[T], ld: usize, h: &Halves,
         let (ci, y) = (i / (2 * oh), i % (2 * oh));
         for c in (0..ow).step_by(COLS) {
             // The row's even and odd columns c.. (phases (y % 2, 0) and (y % 2, 1)).
-            let mut sums = [[T::ZERO; COLS]; 2];
+            let (mut even, mut odd) = ([T::ZERO; COLS], [T::ZERO; COLS]);
             for ky in 0..h.kh {
                 // Tap row ky of output row oy reaches input row 2 oy + ky - pt.
                 let twice = (y + h.pt).checked_sub(ky);
                 let Some(oy) = twice.filter(|d| d % 2 == 0 && d / 2 < oh).map(|d| d / 2) else {
                     continue;
                 };
+                // Taps kx = 0, 1, 2, 3 written out, so that the sums stay in registers (indexed
+                // by kx % 2 they went through the stack).
                 let from = (ci * taps + ky * h.kw) * ld + oy * ow + c;
-                for kx in 0..h.kw {
-                    let at = from + kx * ld;
-                    let v = row(dcols, at);
-                    let sum = &mut sums[kx % 2];
-                    if kx < 2 {
-                        add_row(sum, v);
-                    } else {
-                        let before = if c == 0 {
-                            [T::ZERO; COLS]
-                        } else {
-                            *row(dcols, at - COLS)
-                        };
-                        add_row(sum, &shifted(&before, v));
-                    }
+                add_row(&mut even, row(dcols, from));
+                if h.kw > 1 {
+                    add_row(&mut odd, row(dcols, from + ld));
+                }
+                if h.kw > 2 {
+                    add_row(&mut even, &shifted_tap(dcols, from + 2 * ld, c));
+                }
+                if h.kw > 3 {
+                    add_row(&mut odd, &shifted_tap(dcols, from + 3 * ld, c));
                 }
             }
             let at = out + 2 * c;
             match dx.get_mut(at..at + 2 * COLS) {
-                Some(dst) => interleave(&sums[0], &sums[1], dst.try_into().expect("two vectors")),
+                Some(dst) => interleave(&even, &odd, dst.try_into().expect("two vectors")),
                 // The image's last vectors.
                 None => {
                     let mut last = [T::ZERO; 2 * COLS];
-                    interleave(&sums[0], &sums[1], &mut last);
+                    interleave(&even, &odd, &mut last);
                     let n = dx.len() - at;
                     dx[at..].copy_from_slice(&last[..n]);
                 }
@@ -131,6 +128,18 @@ fn add_row<T: Real>(acc: &mut [T; COLS], v: &[T; COLS]) {
     for (a, &v) in acc.iter_mut().zip(v) {
         *a = *a + v;
     }
+}
+
+/// The vector of `dcols` at `at`, column `c` of its row, one lane to the right: its first lane
+/// the row's column c - 1, or zero.
+#[inline(always)]
+fn shifted_tap<T: Real>(dcols: &[T], at: usize, c: usize) -> [T; COLS] {
+    let before = if c == 0 {
+        [T::ZERO; COLS]
+    } else {
+        *row(dcols, at - COLS)
+    };
+    shifted(&before, row(dcols, at))
 }
 
 /// `v` one lane to the right, after the last lane of `before`.
