@@ -2,8 +2,9 @@
 //! --batch 64,256 --device cpu|gpu --peak-tflops T --simd baseline|avx2|avx512]`
 //!
 //! Profiles every convolution shape of the DCGAN generator and discriminator, the WGAN
-//! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`), and the
-//! generators' upsampling convolutions as they train (`--filter up`) next to the same
+//! critic and generator, the ProGAN blocks and the 64x64 DCGAN (`--filter dcgan64`), layers
+//! at the edges of the CPU's few-weights rule (`--filter few-weights`), and the generators'
+//! upsampling convolutions as they train (`--filter up`) next to the same
 //! convolutions of the stored upsampled image: forward, gradient w.r.t. the input and w.r.t.
 //! the weights, in every kernel variant of each device (`--variant` forces one):
 //! - GPU: `auto` (the launch plan's choice: the thin kernel for one to four output channels,
@@ -149,6 +150,15 @@ fn layers() -> Vec<Layer> {
             1,
             Valid,
         ),
+        // Layers no model here has, at the edges of the CPU's few-weights rule (`auto` should
+        // match the faster of `direct` and `gemm`): 16 weights strided and not, 1x1 over 3, 4
+        // and 16 planes, and 8 and 16 weights, where tap blocks of 8 once ran 8-20x slow.
+        ("few-weights", "1->32 k4 s2 28x28", 1, 32, 28, 4, 2, Same),
+        ("few-weights", "1->32 k4 28x28", 1, 32, 28, 4, 1, Same),
+        ("few-weights", "2->32 k2 s2 28x28", 2, 32, 28, 2, 2, Same),
+        ("few-weights", "3->32 1x1 28x28", 3, 32, 28, 1, 1, Valid),
+        ("few-weights", "4->32 1x1 28x28", 4, 32, 28, 1, 1, Valid),
+        ("few-weights", "16->32 1x1 28x28", 16, 32, 28, 1, 1, Valid),
     ]
 }
 

@@ -306,7 +306,7 @@ pub(super) fn weight_grad_cpu<T: Real>(x: &[T], gy: &[T], g: &Geometry) -> Vec<T
     if g.up > 1 {
         return upsampled::weight_grad(x, gy, g);
     }
-    if cpu_direct(g, true, direct::runs_weight_grad(g)) {
+    if cpu_direct(g, true, direct::thin(g) || direct::few_weights(g)) {
         return direct::weight_grad(x, gy, g);
     }
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);

@@ -74,19 +74,11 @@ const FEW_WEIGHTS: usize = 16;
 
 /// Whether the forward pass takes the direct kernels: thin layers, and layers with
 /// [`few_weights`] but for 1x1 ones over more than 3 input planes, where the tiles read one
-/// stream per plane: 1x1 layers into 32 channels at 28x28, batch 64, measured on the GEMM path
-/// 10% slower from 2 or 3 planes, 10-35% faster from 4 to 16.
+/// stream per plane. Into 32 channels at 28x28, batch 64 (`cargo bench --bench conv --
+/// --filter few-weights`), the GEMM path is as fast over 3 or 4 planes and 20% faster over 16
+/// (0.47 against 0.58 ms).
 pub(super) fn runs_forward(g: &Geometry) -> bool {
     thin(g) || few_weights(g) && !(g.kh * g.kw == 1 && g.cin > 3)
-}
-
-/// Whether the weight gradient takes the direct kernels: thin layers, and layers with
-/// [`few_weights`] but for stride-1 ones with more than 12. Into 32 channels at 28x28, batch
-/// 64, the GEMM path measured 3-20% faster with 16 weights at stride 1 (1x1 over 16 planes, k2
-/// over 4, k4 over 1), 25-35% slower at stride 2 (k4 over 1, k2 over 4; a strided 1x1 over 16
-/// planes, rare, 8% faster), and 2-4x slower with up to 12.
-pub(super) fn runs_weight_grad(g: &Geometry) -> bool {
-    thin(g) || few_weights(g) && (g.stride > 1 || g.k() <= 12)
 }
 
 /// y = conv(x, w), image by image in parallel.
