@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_gpu_matches_cpu, fresh_rng, gpu, gpu_and_cpu, randn};
+use common::{assert_gpu_matches_cpu, assert_within_terms, fresh_rng, gpu, gpu_and_cpu, randn};
 use ganlab::{Device, Result, Tensor};
 
 const ELEMENTWISE: f64 = 1e-5;
@@ -229,14 +229,8 @@ fn reductions() {
 /// (CI did once).
 fn assert_sum_matches(what: &str, gpu: &Device, x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) {
     let (g, c) = gpu_and_cpu(what, gpu, std::slice::from_ref(x), |t| f(&t[0]));
-    let scale = f(&x.abs().unwrap()).unwrap().to_vec().unwrap();
-    for (i, ((g, c), s)) in g.iter().zip(&c).zip(&scale).enumerate() {
-        let err = f64::from((g - c).abs());
-        assert!(
-            err <= SUMMATION * f64::from(*s),
-            "{what}: output {i} is {g}, not {c} (error {err:e}, terms' magnitudes {s})"
-        );
-    }
+    let scale = f(&x.abs().unwrap()).unwrap().to_vec_f64().unwrap();
+    assert_within_terms(what, &g, &c, &scale, SUMMATION);
 }
 
 /// Integers in -8..=8 as an f32 CPU tensor.

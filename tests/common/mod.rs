@@ -154,6 +154,24 @@ pub fn gpu_and_cpu(
     (gpu_out.to_vec().unwrap(), cpu_out.to_vec().unwrap())
 }
 
+/// Asserts that each GPU output `g[i]` lies within `tol * scale[i]` of the CPU's `c[i]`, where
+/// `scale[i]` is the magnitude of the terms output i is computed from: the bound rounding
+/// error obeys however much the terms cancel, where an error relative to the result is
+/// unbounded (NaN fails).
+pub fn assert_within_terms(what: &str, g: &[f32], c: &[f32], scale: &[f64], tol: f64) {
+    assert!(
+        g.len() == c.len() && c.len() == scale.len(),
+        "{what}: lengths differ"
+    );
+    for (i, ((g, c), s)) in g.iter().zip(c).zip(scale).enumerate() {
+        let err = f64::from((g - c).abs());
+        assert!(
+            err <= tol * s,
+            "{what}: output {i} is {g}, not {c} (error {err:e}, terms' magnitudes {s})"
+        );
+    }
+}
+
 /// Runs `f` on CPU tensors and on GPU copies of them and asserts the relative L2 error.
 pub fn assert_gpu_matches_cpu(
     what: &str,
