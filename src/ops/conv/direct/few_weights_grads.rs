@@ -14,7 +14,7 @@ use crate::cpu::{team, Real};
 /// dx of a strided layer with [`few_weights`](super::few_weights) (D conv1: 9 per output):
 /// per image, the column gradient dcols[t, p] = sum over co of w[co, t] gy[co, p], each tap's
 /// row summed in vectors of pixels straight from the gradient planes as stored, then col2im
-/// ([`Halves`] where it applies). The GEMM path spends as much on packing and on the reorder
+/// ([`col2im_halves`] where [`halves`] allows). The GEMM path spends as much on packing and on the reorder
 /// of the gradient by image as on this product.
 pub(in crate::ops::conv) fn few_weights_input_grad<T: Real>(
     gy: &[T],
@@ -23,26 +23,27 @@ pub(in crate::ops::conv) fn few_weights_input_grad<T: Real>(
 ) -> Vec<T> {
     let (k, ohw, image) = (g.k(), g.oh * g.ow, g.cin * g.h * g.w);
     let ld = ohw.next_multiple_of(COLS);
-    let halves = Halves::new(g);
+    let halves = halves(g);
     team::build_with(
         g.batch * image,
         image,
-        // The column gradient, with a vector to spare for the row reads of `Halves`.
+        // The column gradient, with a vector to spare for the row reads of `col2im_halves`.
         || vec![T::ZERO; k * ld + COLS],
         |dcols, img, dx| {
             let grad = &gy[img * g.cout * ohw..];
             tap_sums_built(w, grad, g.cout, ohw, &mut dcols[..k * ld]);
-            match &halves {
-                Some(h) => col2im_halves_built(dcols, ld, h, dx),
-                None => col2im_image(dcols, g, dx, ld),
+            if halves {
+                col2im_halves_built(dcols, ld, g, dx);
+            } else {
+                col2im_image(dcols, g, dx, ld);
             }
         },
     )
 }
 
-/// col2im by whole vectors for a stride-2 layer whose input is exactly twice its output each
-/// way, with kernels at most 4 wide and no padding on the left (D conv1 and the WGAN critic's
-/// conv1: 28 -> 14, k3). The input pixels of each parity (py, px) form an oh x ow phase
+/// Whether col2im goes by whole vectors ([`col2im_halves`]): a stride-2 layer whose input is
+/// exactly twice its output each way, with kernels at most 4 wide and no padding on the left
+/// (D conv1 and the WGAN critic's conv1: 28 -> 14, k3). The input pixels of each parity (py, px) form an oh x ow phase
 /// plane, and tap (ky, kx) reaches phase ((ky - pt) mod 2, kx mod 2), shifted down by
 /// (ky - pt) div 2 rows and right by kx div 2 (0 or 1) columns. So each vector of an input
 /// row's even and odd columns is a sum of vectors of the taps' column-gradient rows, some
@@ -52,32 +53,14 @@ pub(in crate::ops::conv) fn few_weights_input_grad<T: Real>(
 /// A row's vectors run past its last pixel, into the next row's: those lanes only reach
 /// columns at or past `ow` (the shifts are never to the left), which the interleave writes
 /// past the input row's end, onto pixels written after it.
-#[derive(Clone, Copy, Debug)]
-struct Halves {
-    cin: usize,
-    kh: usize,
-    kw: usize,
-    pt: usize,
-    oh: usize,
-    ow: usize,
-}
-
-impl Halves {
-    fn new(g: &Geometry) -> Option<Halves> {
-        let applies = g.stride == 2 && g.up == 1 && g.pl == 0 && g.kw <= 4;
-        (applies && g.h == 2 * g.oh && g.w == 2 * g.ow).then_some(Halves {
-            cin: g.cin,
-            kh: g.kh,
-            kw: g.kw,
-            pt: g.pt,
-            oh: g.oh,
-            ow: g.ow,
-        })
-    }
+fn halves(g: &Geometry) -> bool {
+    let applies = g.stride == 2 && g.up == 1 && g.pl == 0 && g.kw <= 4;
+    applies && g.h == 2 * g.oh && g.w == 2 * g.ow
 }
 
 #[inline(always)]
-fn col2im_halves<T: Real, const FUSED: bool>(dcols: &[T], ld: usize, h: &Halves, dx: &mut [T]) {
+fn col2im_halves<T: Real, const FUSED: bool>(dcols: &[T], ld: usize, h: &Geometry, dx: &mut [T]) {
+    debug_assert!(halves(h));
     let (oh, ow) = (h.oh, h.ow);
     let (w, taps) = (2 * ow, h.kh * h.kw);
     assert!(dx.len() == h.cin * 2 * oh * w);
@@ -404,7 +387,7 @@ vectorised! {
     fn col2im_halves_built<T> = col2im_halves(
         dcols: &[T],
         ld: usize,
-        h: &Halves,
+        h: &Geometry,
         dx: &mut [T],
     );
 }
