@@ -21,14 +21,15 @@
 //! of both.
 //!
 //! Per pass it prints the median time, GFLOP/s (2*N*Cout*Hout*Wout*Cin*K*K per pass) and, with
-//! `--peak-tflops`, the share of that peak; for the GPU the kernel, splits, workgroups and
+//! `--peak-tflops`, the share of that peak, then the middle half of the times (the quartiles:
+//! how noisy the machine was); for the GPU the kernel, splits, workgroups and
 //! K-steps per workgroup of each GEMM it launched. Everything also goes to
 //! `target/bench/conv.json`. GPU times come from timestamp queries around the kernels when the
 //! adapter has them, else from wall time around a synchronised submit.
 
 mod common;
 
-use common::{describe, median, peak, GemmVariant, Report, Timing};
+use common::{describe, peak, GemmVariant, Report, Times, Timing};
 
 use ganlab::cpu::simd::{with_level, Level};
 use ganlab::ops::conv::{conv_forward, conv_input_grad, conv_weight_grad, Geometry};
@@ -361,7 +362,7 @@ struct Row {
     timing: Timing,
 }
 
-/// Median seconds of one pass, whether GPU timestamps measured it, and the GEMMs it launched.
+/// The times of one pass, whether GPU timestamps measured them, and the GEMMs it launched.
 fn time_pass(
     dev: &Device,
     g: Geometry,
@@ -369,7 +370,7 @@ fn time_pass(
     variant: Variant,
     reps: usize,
     rng: &mut Rng,
-) -> Result<(f64, bool, Vec<GemmLaunch>)> {
+) -> Result<(Times, bool, Vec<GemmLaunch>)> {
     let (h, w) = (g.h / g.up, g.w / g.up);
     let x = Tensor::randn(&[g.batch, g.cin, h, w], 0.0, 1.0, rng, dev)?;
     let w = Tensor::randn(&[g.cout, g.cin, g.kh, g.kw], 0.0, 0.1, rng, dev)?;
@@ -403,7 +404,7 @@ fn time_pass(
             }
         }
     }
-    Ok((median(times), stamped, launches))
+    Ok((Times::of(times), stamped, launches))
 }
 
 fn main() {
@@ -468,7 +469,7 @@ fn bench(opts: Options) {
         .clone()
         .unwrap_or(if software { vec![64] } else { vec![64, 256] });
     println!(
-        "CPU threads: {}; direct kernels' vector build: {:?}; reps: {reps} (median); \
+        "CPU threads: {}; direct kernels' vector build: {:?}; reps: {reps} (median, and the middle half of the times); \
          batches: {batches:?}\n",
         rayon::current_num_threads(),
         ganlab::cpu::simd::level(),
@@ -505,12 +506,14 @@ fn bench(opts: Options) {
                         }
                         let label = format!("{} {}", pass.short(), variant.name());
                         match time_pass(dev, g, pass, variant, reps, &mut rng) {
-                            Ok((secs, stamped, launches)) => {
-                                let gflops = g.flops() / secs / 1e9;
+                            Ok((times, stamped, launches)) => {
+                                let gflops = g.flops() / times.median_s / 1e9;
                                 let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
                                 println!(
-                                    "  {dev_name:<4} {label:<16} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
-                                    secs * 1e3,
+                                    "  {dev_name:<4} {label:<16} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  \
+                                     (middle half {})  {}",
+                                    times.median_s * 1e3,
+                                    times.middle_half(),
                                     describe(&launches)
                                 );
                                 rows.push(Row {
@@ -521,7 +524,7 @@ fn bench(opts: Options) {
                                     timing: Timing {
                                         device: dev_name,
                                         variant: variant.name(),
-                                        median_s: secs,
+                                        times,
                                         gflops,
                                         peak_fraction,
                                         gpu_timestamps: stamped && *dev_name == "gpu",

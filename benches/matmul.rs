@@ -1,7 +1,8 @@
 //! `cargo bench --bench matmul [-- [--reps N] [--filter TEXT] [--variant NAME] [--all]
 //! [--peak-tflops T]]`
 //!
-//! Per shape: median time and GFLOP/s (2*m*n*k per product) of the WGSL kernels in each
+//! Per shape: median time, GFLOP/s (2*m*n*k per product) and the middle half of the times
+//! (quartiles) of the WGSL kernels in each
 //! variant (`auto`: the launch plan's choice, `tiled`, `wide`, `nosplit`, `nosubgroups`; see
 //! the conv bench), with the kernel, splits, workgroups and K-steps per workgroup each
 //! launched, and of the blocked
@@ -12,7 +13,7 @@
 
 mod common;
 
-use common::{describe, median, peak, GemmVariant, Report, Timing};
+use common::{describe, peak, GemmVariant, Report, Times, Timing};
 use ganlab::ops::gemm::{record_launches, GemmLaunch};
 use serde::Serialize;
 
@@ -133,7 +134,7 @@ fn time_gpu(
     variant: GemmVariant,
     reps: usize,
     rng: &mut Rng,
-) -> ganlab::Result<(f64, bool, Vec<GemmLaunch>)> {
+) -> ganlab::Result<(Times, bool, Vec<GemmLaunch>)> {
     let Device::Gpu(ctx) = gpu else {
         unreachable!()
     };
@@ -160,10 +161,10 @@ fn time_gpu(
             drop(c);
         }
     }
-    Ok((median(times), stamped, launches))
+    Ok((Times::of(times), stamped, launches))
 }
 
-fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
+fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> Times {
     let a: Vec<f32> = rng
         .normal_vec(s.m * s.k, 0.0, 1.0)
         .into_iter()
@@ -190,7 +191,7 @@ fn time_cpu(s: &Shape, reps: usize, naive: bool, rng: &mut Rng) -> f64 {
         t.elapsed().as_secs_f64()
     };
     run();
-    median((0..reps).map(|_| run()).collect())
+    Times::of((0..reps).map(|_| run()).collect())
 }
 
 /// One timed product, as the JSON has it.
@@ -233,7 +234,7 @@ fn main() {
         );
     }
     println!(
-        "CPU threads: {}, reps: {} (median)\n",
+        "CPU threads: {}, reps: {} (median, and the middle half of the times)\n",
         rayon::current_num_threads(),
         opts.reps
     );
@@ -249,12 +250,13 @@ fn main() {
         }
         println!("{}  {}x{}x{} (m k n)", s.name, s.m, s.k, s.n);
         let flops = (s.m * s.n * s.k) as f64;
-        let mut report = |device, variant, secs: f64, stamped, launches: Vec<GemmLaunch>| {
-            let gflops = gflops(s, secs);
+        let mut report = |device, variant, times: Times, stamped, launches: Vec<GemmLaunch>| {
+            let gflops = gflops(s, times.median_s);
             let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
             println!(
-                "  {device:<4} {variant:<8} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}",
-                secs * 1e3,
+                "  {device:<4} {variant:<8} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  (middle half {})  {}",
+                times.median_s * 1e3,
+                times.middle_half(),
                 describe(&launches)
             );
             rows.push(Row {
@@ -265,7 +267,7 @@ fn main() {
                 timing: Timing {
                     device,
                     variant,
-                    median_s: secs,
+                    times,
                     gflops,
                     peak_fraction,
                     gpu_timestamps: stamped,
@@ -280,20 +282,20 @@ fn main() {
         {
             for variant in GemmVariant::ALL.into_iter().filter(|v| wanted(v.name())) {
                 match time_gpu(g, s, variant, opts.reps, &mut rng) {
-                    Ok((secs, stamped, launches)) => {
-                        report("gpu", variant.name(), secs, stamped, launches)
+                    Ok((times, stamped, launches)) => {
+                        report("gpu", variant.name(), times, stamped, launches)
                     }
                     Err(e) => println!("  gpu  {:<8} skipped: {e}", variant.name()),
                 }
             }
         }
         if wanted("blocked") {
-            let secs = time_cpu(s, opts.reps, false, &mut rng);
-            report("cpu", "blocked", secs, false, Vec::new());
+            let times = time_cpu(s, opts.reps, false, &mut rng);
+            report("cpu", "blocked", times, false, Vec::new());
         }
         if wanted("naive") && (opts.all || flops <= 1.1e9) {
-            let secs = time_cpu(s, 1.max(opts.reps / 2), true, &mut rng);
-            report("cpu", "naive", secs, false, Vec::new());
+            let times = time_cpu(s, 1.max(opts.reps / 2), true, &mut rng);
+            report("cpu", "naive", times, false, Vec::new());
         }
         println!();
     }

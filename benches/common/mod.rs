@@ -2,9 +2,35 @@
 #![allow(dead_code)]
 
 /// The median of a non-empty sample.
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+pub fn median(v: Vec<f64>) -> f64 {
+    Times::of(v).median_s
+}
+
+/// A non-empty sample of timings, by its quartiles: the median, and the middle half around
+/// it, which says how noisy the machine was (two medians inside each other's middle halves
+/// are not a difference).
+#[derive(Clone, Copy, serde::Serialize)]
+pub struct Times {
+    pub median_s: f64,
+    pub p25_s: f64,
+    pub p75_s: f64,
+}
+
+impl Times {
+    pub fn of(mut v: Vec<f64>) -> Times {
+        v.sort_by(f64::total_cmp);
+        let at = |q: usize| v[(v.len() - 1) * q / 4];
+        Times {
+            median_s: v[v.len() / 2],
+            p25_s: at(1),
+            p75_s: at(3),
+        }
+    }
+
+    /// "0.122-0.136 ms", for the tables.
+    pub fn middle_half(&self) -> String {
+        format!("{:.3}-{:.3} ms", self.p25_s * 1e3, self.p75_s * 1e3)
+    }
 }
 
 /// Writes a bench's JSON document to `target/bench/<name>.json` and says where (or why not).
@@ -99,7 +125,9 @@ pub fn peak(gflops: f64, peak_tflops: Option<f64>) -> (Option<f64>, String) {
 pub struct Timing {
     pub device: &'static str,
     pub variant: &'static str,
-    pub median_s: f64,
+    #[serde(flatten)]
+    pub times: Times,
+    /// At the median.
     pub gflops: f64,
     /// Of `--peak-tflops`, when given.
     pub peak_fraction: Option<f64>,
