@@ -52,6 +52,9 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         ([3, 16, 9, 37], 1, 3, 1, Padding::Same),
         ([2, 6, 10, 10], 1, 4, 1, Padding::Same),
         ([2, 8, 7, 5], 1, 1, 1, Padding::Valid),
+        // Outputs of 14x14, which the CPU tiles with their size fixed at compile time: a thin
+        // stride-1 layer (its input gradient too: 3 planes of 14x14, a pair and a single).
+        ([2, 3, 14, 14], 2, 3, 1, Padding::Same),
         // A pointwise thin layer over more than one block of pixels (323: 256, then 67).
         ([2, 5, 17, 19], 3, 1, 1, Padding::Valid),
         ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),
