@@ -45,9 +45,9 @@ fn correlate_tiles<T: Real, const FUSED: bool>(
 /// Output planes of `FIXED x FIXED` (a 28x28 image's stride-2 layer: D conv1, the critic's
 /// conv1) are tiled with their size known to the compiler: which rows of which band fit
 /// whole in their plane is then decided at compile time, not per row, and the sums stay in
-/// registers through the tap loop. D conv1's forward pass took a quarter less CPU time
-/// (AVX-512; AVX2 43%, the baseline build 35%); planes of 28x28 fixed so made G conv3's input
-/// gradient twice as slow, so only this size is.
+/// registers through the tap loop. D conv1's forward pass took a quarter less CPU time with
+/// AVX-512, a third less in the AVX2 and baseline builds; planes of 28x28 fixed so made G
+/// conv3's input gradient twice as slow, so only this size is.
 const FIXED: usize = 14;
 
 /// [`correlate`], into planes of `SIZE x SIZE` (0: the plan's size).
