@@ -510,8 +510,7 @@ fn bench(opts: Options) {
                                 let gflops = g.flops() / times.median_s / 1e9;
                                 let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
                                 println!(
-                                    "  {dev_name:<4} {label:<16} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  \
-                                     (middle half {})  {}",
+                                    "  {dev_name:<4} {label:<16} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}  {}",
                                     times.median_s * 1e3,
                                     times.middle_half(),
                                     describe(&launches)

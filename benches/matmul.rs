@@ -254,7 +254,7 @@ fn main() {
             let gflops = gflops(s, times.median_s);
             let (peak_fraction, peak) = peak(gflops, opts.peak_tflops);
             println!(
-                "  {device:<4} {variant:<8} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  (middle half {})  {}",
+                "  {device:<4} {variant:<8} {:>9.3} ms {gflops:>8.1} GFLOP/s{peak}  {}  {}",
                 times.median_s * 1e3,
                 times.middle_half(),
                 describe(&launches)

@@ -27,9 +27,13 @@ impl Times {
         }
     }
 
-    /// "0.122-0.136 ms", for the tables.
+    /// "(middle half 0.122-0.136 ms)", for the tables.
     pub fn middle_half(&self) -> String {
-        format!("{:.3}-{:.3} ms", self.p25_s * 1e3, self.p75_s * 1e3)
+        format!(
+            "(middle half {:.3}-{:.3} ms)",
+            self.p25_s * 1e3,
+            self.p75_s * 1e3
+        )
     }
 }
 
