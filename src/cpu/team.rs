@@ -15,6 +15,7 @@
 use super::PAR_CHUNK;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -71,7 +72,7 @@ pub fn threads() -> usize {
 pub fn run_chunks(chunks: usize, threads: usize, chunk: &(dyn Fn(usize) + Sync)) {
     run(chunks, threads, &|claims: &mut Claims| {
         for t in claims {
-            chunk(t.index());
+            chunk(t);
         }
     });
 }
@@ -98,13 +99,13 @@ pub fn for_each_piece_with<T: Send, S>(
         let mut state = None;
         for t in claims {
             let state = state.get_or_insert_with(&init);
-            let start = t.index() * len;
+            let start = t * len;
             // SAFETY: piece t covers elements start..start + n of `out`, which no other piece
             // touches, and `run` returns only after every piece has finished with it.
             let piece = unsafe {
                 std::slice::from_raw_parts_mut(base.get().add(start), len.min(total - start))
             };
-            f(state, t.index(), piece);
+            f(state, t, piece);
         }
     });
 }
@@ -297,60 +298,36 @@ unsafe impl<T: Send> Send for SyncPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SyncPtr<T> {}
 
-/// The chunks one thread claims in one parallel op (see `run`), in the order it claims them.
+/// The chunks one thread claims in one parallel op (see `run`), in the order it claims them:
+/// runs of consecutive chunks, a share of what is left at each claim ([`Job::claim`]). They
+/// count as finished together, when this is dropped (the body has returned, or its panic is
+/// unwinding): one update of the shared count per thread, not one per chunk.
 struct Claims<'a> {
     job: &'a Job,
-    /// The chunk claimed before the body was called (see `Job::work`).
-    first: Option<usize>,
+    /// The claimed chunks not yet passed to the body.
+    run: Range<usize>,
+    /// Chunks claimed here.
+    claimed: usize,
 }
 
-impl<'a> Iterator for Claims<'a> {
-    type Item = Claimed<'a>;
+impl Iterator for Claims<'_> {
+    type Item = usize;
 
-    fn next(&mut self) -> Option<Claimed<'a>> {
-        let t = match self.first.take() {
-            Some(t) => t,
-            None => self.job.next.fetch_add(1, Ordering::Relaxed),
-        };
-        // Lazily: a `Claimed` counts as finished when dropped.
-        (t < self.job.total).then(|| Claimed {
-            index: t,
-            job: self.job,
-        })
+    fn next(&mut self) -> Option<usize> {
+        if self.run.is_empty() {
+            self.run = self.job.claim(self.job.total - self.run.end);
+            self.claimed += self.run.len();
+        }
+        self.run.next()
     }
 }
 
 impl Drop for Claims<'_> {
-    /// A body that stops early (it panicked before its first chunk) gives its claim back as
-    /// finished, so that `run` does not wait for it.
-    fn drop(&mut self) {
-        if let Some(t) = self.first.take() {
-            drop(Claimed {
-                index: t,
-                job: self.job,
-            });
-        }
-    }
-}
-
-/// A claimed chunk; it counts as finished when dropped (also when its work panics).
-struct Claimed<'a> {
-    index: usize,
-    job: &'a Job,
-}
-
-impl Claimed<'_> {
-    fn index(&self) -> usize {
-        self.index
-    }
-}
-
-impl Drop for Claimed<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.job.stop_after_panic(1);
+            self.job.stop_after_panic(self.claimed);
         } else {
-            self.job.finish(1);
+            self.job.finish(self.claimed);
         }
     }
 }
@@ -374,6 +351,7 @@ fn run(chunks: usize, threads: usize, body: &(dyn Fn(&mut Claims) + Sync)) {
         next: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
         total: chunks,
+        threads: seats + 1,
         seats: AtomicUsize::new(seats),
         panicked: AtomicBool::new(false),
         body,
@@ -423,6 +401,8 @@ struct Job {
     /// Chunks finished, or given up on after a panic.
     finished: AtomicUsize,
     total: usize,
+    /// Threads that may run the chunks, the caller included.
+    threads: usize,
     /// Helpers that may still join.
     seats: AtomicUsize,
     panicked: AtomicBool,
@@ -441,20 +421,32 @@ unsafe impl Sync for Job {}
 impl Job {
     /// Runs the body on this thread if a chunk is left to claim.
     ///
-    /// The first chunk is claimed before the body is called, and `run` does not return before
-    /// every claimed chunk has finished, so the body is alive whenever it is called: a thread
-    /// that comes late finds nothing to claim and never touches it.
+    /// The first chunks are claimed before the body is called, and `run` does not return
+    /// before every claimed chunk has finished, so the body is alive whenever it is called: a
+    /// thread that comes late finds nothing to claim and never touches it.
     fn work(&self) {
-        let t = self.next.fetch_add(1, Ordering::Relaxed);
-        if t >= self.total {
+        let run = self.claim(self.total);
+        if run.is_empty() {
             return;
         }
         let mut claims = Claims {
             job: self,
-            first: Some(t),
+            claimed: run.len(),
+            run,
         };
-        // SAFETY: chunk t is claimed and not finished, so `run` is still waiting.
+        // SAFETY: chunks are claimed here and not finished, so `run` is still waiting.
         unsafe { (*self.body)(&mut claims) };
+    }
+
+    /// Claims the next chunks (none once all are claimed), with at most `left` unclaimed: a
+    /// `1 / (2 threads)` share of them, as OpenMP's guided schedule, so that there are few
+    /// claims while much is left and single chunks at the end, for the threads to finish
+    /// together. Every claim moves the counter's cache line to the claiming core: claimed one
+    /// by one, D conv1's forward pass (64 chunks of 1.5 us) spent a tenth of its time there.
+    fn claim(&self, left: usize) -> Range<usize> {
+        let n = (left / (2 * self.threads)).max(1);
+        let t = self.next.fetch_add(n, Ordering::Relaxed).min(self.total);
+        t..(t + n).min(self.total)
     }
 
     /// Records `count` more finished chunks, waking the caller after the last.
@@ -464,8 +456,8 @@ impl Job {
         }
     }
 
-    /// After a panic: stops further claims, and counts the `claimed_here` chunks that panicked
-    /// and every chunk that will now never be claimed as finished.
+    /// After a panic: stops further claims, and counts the `claimed_here` chunks (run,
+    /// panicked or given up) and every chunk that will now never be claimed as finished.
     fn stop_after_panic(&self, claimed_here: usize) {
         self.panicked.store(true, Ordering::Relaxed);
         let claimed = self
