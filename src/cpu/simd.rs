@@ -68,11 +68,25 @@ pub fn level() -> Level {
 
 /// `fn $name<T>(args)` runs the loop `$body::<T, FUSED>(args)` built for this CPU's
 /// [`level`]: `FUSED` (multiply-adds with one rounding, the FMA instruction) in AVX-512 and
-/// AVX2 builds, plain in the baseline one, where a fused multiply-add is a libm call. `$body`
-/// must be `#[inline(always)]`. Arguments go one by one: passed in one struct, LLVM lost what
-/// it needed to vectorise the loop (D conv1's forward pass ran 7x slower).
+/// AVX2 builds, plain in the baseline one, where a fused multiply-add is a libm call. Written
+/// `$body::<WIDE>(args)`, the loop is `$body::<T, FUSED, WIDE>`, `WIDE` true in the AVX-512
+/// build, whose 32 vector registers hold tiles that would spill from AVX2's 16. `$body` must
+/// be `#[inline(always)]`. Arguments go one by one: passed in one struct, LLVM lost what it
+/// needed to vectorise the loop (D conv1's forward pass ran 7x slower).
 macro_rules! vectorised {
     ($(#[$doc:meta])* fn $name:ident<T> = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
+        $crate::cpu::simd::vectorised! {
+            @build $(#[$doc])* fn $name = $body[true][true][false]($($arg: $ty),*)
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident<T> = $body:ident::<WIDE>($($arg:ident: $ty:ty),* $(,)?);) => {
+        $crate::cpu::simd::vectorised! {
+            @build $(#[$doc])* fn $name = $body[true, true][true, false][false, false]($($arg: $ty),*)
+        }
+    };
+    // The three builds, each calling `$body::<T, ...>` with its own const arguments.
+    (@build $(#[$doc:meta])* fn $name:ident = $body:ident
+        [$($avx512:tt)*][$($avx2:tt)*][$($baseline:tt)*]($($arg:ident: $ty:ty),*)) => {
         $(#[$doc])*
         fn $name<T: Real>($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
@@ -81,13 +95,13 @@ macro_rules! vectorised {
                 /// The CPU must support AVX-512F, AVX2 and FMA.
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 unsafe fn avx512<T: Real>($($arg: $ty),*) {
-                    $body::<T, true>($($arg),*)
+                    $body::<T, $($avx512)*>($($arg),*)
                 }
                 /// # Safety
                 /// The CPU must support AVX2 and FMA.
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2<T: Real>($($arg: $ty),*) {
-                    $body::<T, true>($($arg),*)
+                    $body::<T, $($avx2)*>($($arg),*)
                 }
                 match $crate::cpu::simd::level() {
                     // SAFETY: `level` found the features each build needs.
@@ -96,7 +110,7 @@ macro_rules! vectorised {
                     $crate::cpu::simd::Level::Baseline => {}
                 }
             }
-            $body::<T, false>($($arg),*)
+            $body::<T, $($baseline)*>($($arg),*)
         }
     };
 }

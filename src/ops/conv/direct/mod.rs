@@ -83,7 +83,7 @@ pub(super) fn runs_forward(g: &Geometry) -> bool {
 
 /// y = conv(x, w), image by image in parallel.
 pub(super) fn forward<T: Real>(x: &[T], w: &[T], g: &Geometry) -> Vec<T> {
-    let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride);
+    let plan = Plan::new(g.cin, (g.kh, g.kw), (g.oh, g.ow), g.stride).aligned();
     let taps = plan.taps();
     let sample = g.cout * g.oh * g.ow;
     // SAFETY: `sum_channels` and `correlate` write every output of their piece.
@@ -116,7 +116,7 @@ pub(super) fn input_grad<T: Real>(gy: &[T], w: &[T], g: &Geometry) -> Vec<T> {
             }
         }
     }
-    let plan = Plan::new(g.cout, (kh, kw), (g.h, g.w), 1);
+    let plan = Plan::new(g.cout, (kh, kw), (g.h, g.w), 1).aligned();
     let taps = plan.taps();
     let ohw = g.oh * g.ow;
     let image = g.cin * g.h * g.w;

@@ -44,6 +44,19 @@ impl Plan {
         }
     }
 
+    /// The plan with every row starting on a whole vector of `COLS` values, as the padded
+    /// planes start on a cache line: a tile's row reads then split a line only at the taps
+    /// that shift them (kx / s > 0), not at every tap. For the tiles: on D conv1's planes, at
+    /// a pitch of 17, every AVX-512 load split a line, and aligned rows took 13% off the
+    /// forward pass's CPU time (28x28 planes measured the same either way). The weight
+    /// gradient's dot products run over the padding between rows, and keep it narrow.
+    pub(super) fn aligned(self) -> Plan {
+        Plan {
+            pitch: self.pitch.next_multiple_of(COLS),
+            ..self
+        }
+    }
+
     fn phase(&self) -> usize {
         self.rows * self.pitch
     }
@@ -84,26 +97,32 @@ impl Plan {
         if self.stride == 1 && corner == (0, 0) && size == (self.rows, self.pitch) {
             return &src[..self.channels * self.plane()];
         }
-        self.pad(src, size, corner, scratch);
-        scratch
+        self.pad(src, size, corner, scratch)
     }
 
     /// Copies `channels` planes of `h x w` from `src` to (top, left) of zeroed padded planes
-    /// (what falls outside them is never read, and is cut). A scratch serves one plan and
-    /// placement: zeroed when first sized, it is then only written where the pixels go (and
-    /// zeros after them, see [`copy_row`]), so its padding stays zero for the next image.
-    fn pad<T: Real>(
+    /// (what falls outside them is never read, and is cut), which start on a cache line of
+    /// `scratch`. A scratch serves one plan and placement: zeroed when first sized, it is then
+    /// only written where the pixels go (and zeros after them, see [`copy_row`]), so its
+    /// padding stays zero for the next image.
+    fn pad<'a, T: Real>(
         &self,
         src: &[T],
         size: (usize, usize),
         corner: (usize, usize),
-        out: &mut Vec<T>,
-    ) {
-        if out.len() != self.channels * self.plane() {
-            out.clear();
-            out.resize(self.channels * self.plane(), T::ZERO);
+        scratch: &'a mut Vec<T>,
+    ) -> &'a [T] {
+        let len = self.channels * self.plane();
+        let line = LINE / size_of::<T>();
+        if scratch.len() != len + line {
+            scratch.clear();
+            scratch.resize(len + line, T::ZERO);
         }
-        place_built(self, src, size, corner, out)
+        // The same offset for every image: the buffer does not move between sizings.
+        let start = scratch.as_ptr().align_offset(LINE).min(line);
+        let out = &mut scratch[start..][..len];
+        place_built(self, src, size, corner, out);
+        out
     }
 
     /// [`Plan::pad`]'s copies, for stride `S` (0: the plan's own).
@@ -156,6 +175,9 @@ impl Plan {
         }
     }
 }
+
+/// Bytes in a cache line, where [`Plan::pad`] starts the planes.
+const LINE: usize = 64;
 
 /// [`Plan::pad`]'s copies: a constant stride makes each pixel's phase and place a shift, not a
 /// division, and the widest vectors copy the rows.

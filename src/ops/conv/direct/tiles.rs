@@ -28,17 +28,19 @@ pub(super) fn correlate<T: Real>(
 }
 
 #[inline(always)]
-fn correlate_tiles<T: Real, const FUSED: bool>(
+fn correlate_tiles<T: Real, const FUSED: bool, const WIDE: bool>(
     src: &[T],
     w: &[T],
     plan: &Plan,
     taps: &[usize],
     out: &mut [MaybeUninit<T>],
 ) {
-    if (plan.oh, plan.ow) == (FIXED, FIXED) {
-        correlate_planes::<T, FUSED, FIXED>(src, w, plan, taps, out)
+    if (plan.oh, plan.ow) != (FIXED, FIXED) {
+        correlate_planes::<T, FUSED, 0, ROWS>(src, w, plan, taps, out)
+    } else if WIDE {
+        correlate_planes::<T, FUSED, FIXED, { FIXED / 2 }>(src, w, plan, taps, out)
     } else {
-        correlate_planes::<T, FUSED, 0>(src, w, plan, taps, out)
+        correlate_planes::<T, FUSED, FIXED, ROWS>(src, w, plan, taps, out)
     }
 }
 
@@ -47,12 +49,16 @@ fn correlate_tiles<T: Real, const FUSED: bool>(
 /// whole in their plane is then decided at compile time, not per row, and the sums stay in
 /// registers through the tap loop. D conv1's forward pass took a quarter less CPU time with
 /// AVX-512, a third less in the AVX2 and baseline builds; planes of 28x28 fixed so made G
-/// conv3's input gradient twice as slow, so only this size is.
+/// conv3's input gradient twice as slow, so only this size is. With AVX-512's 32 registers
+/// the bands are half a plane, 7 rows (14 sums of 16 values for a pair of channels): no
+/// band of 2 rows, half the tiles, each tap's loads and broadcasts shared by 14 FMAs, not 8
+/// (8% less CPU time; AVX2's 16 registers keep bands of `ROWS`).
 const FIXED: usize = 14;
 
-/// [`correlate`], into planes of `SIZE x SIZE` (0: the plan's size).
+/// [`correlate`], into planes of `SIZE x SIZE` (0: the plan's size) by bands of `BAND` rows
+/// (`ROWS`, or a divisor of `SIZE`, so that the plan's padded rows cover every band).
 #[inline(always)]
-fn correlate_planes<T: Real, const FUSED: bool, const SIZE: usize>(
+fn correlate_planes<T: Real, const FUSED: bool, const SIZE: usize, const BAND: usize>(
     src: &[T],
     w: &[T],
     plan: &Plan,
@@ -65,11 +71,11 @@ fn correlate_planes<T: Real, const FUSED: bool, const SIZE: usize>(
     let mut pairs = w.chunks_exact(PAIR * taps.len());
     let mut outs = out.chunks_exact_mut(PAIR * plane);
     for (w, out) in (&mut pairs).zip(&mut outs) {
-        correlate_block::<T, FUSED, PAIR, SIZE>(src, w, plan, taps, out);
+        correlate_block::<T, FUSED, PAIR, SIZE, BAND>(src, w, plan, taps, out);
     }
     let (w, out) = (pairs.remainder(), outs.into_remainder());
     for (w, out) in w.chunks_exact(taps.len()).zip(out.chunks_exact_mut(plane)) {
-        correlate_block::<T, FUSED, 1, SIZE>(src, w, plan, taps, out);
+        correlate_block::<T, FUSED, 1, SIZE, BAND>(src, w, plan, taps, out);
     }
 }
 
@@ -77,9 +83,15 @@ fn correlate_planes<T: Real, const FUSED: bool, const SIZE: usize>(
 const PAIR: usize = 2;
 
 /// [`correlate`] for the `CH` output channels of `w`, into their `CH` planes of `out` (of
-/// `SIZE x SIZE`; 0: the plan's size).
+/// `SIZE x SIZE`; 0: the plan's size), by bands of `BAND` rows.
 #[inline(always)]
-fn correlate_block<T: Real, const FUSED: bool, const CH: usize, const SIZE: usize>(
+fn correlate_block<
+    T: Real,
+    const FUSED: bool,
+    const CH: usize,
+    const SIZE: usize,
+    const BAND: usize,
+>(
     src: &[T],
     w: &[T],
     plan: &Plan,
@@ -101,12 +113,12 @@ fn correlate_block<T: Real, const FUSED: bool, const CH: usize, const SIZE: usiz
     let (oh, ow) = block.size();
     let whole = ow / COLS * COLS;
     let ragged = (whole < ow).then_some(whole);
-    for y0 in (0..oh).step_by(ROWS) {
-        let rows = ROWS.min(oh - y0);
+    for y0 in (0..oh).step_by(BAND) {
+        let rows = BAND.min(oh - y0);
         for x0 in ragged.into_iter().chain((0..whole).step_by(COLS)) {
             // A last band of at most half the rows (the last 2 of 14) sums only those.
             if rows > ROWS / 2 {
-                block.tile::<FUSED, ROWS>(y0, x0, rows, out);
+                block.tile::<FUSED, BAND>(y0, x0, rows, out);
             } else {
                 block.tile::<FUSED, { ROWS / 2 }>(y0, x0, rows, out);
             }
@@ -189,7 +201,7 @@ fn write_first<T: Real>(dst: &mut [MaybeUninit<T>], row: &[T; COLS]) {
 
 vectorised! {
     /// [`correlate_tiles`] built for this CPU.
-    fn correlate_built<T> = correlate_tiles(
+    fn correlate_built<T> = correlate_tiles::<WIDE>(
         src: &[T],
         w: &[T],
         plan: &Plan,
