@@ -251,11 +251,9 @@ impl<T: Real> TapBlock<'_, T> {
             .map_or(0, |r| r / plane + 1);
         for o in 0..whole.min(self.outs) {
             // SAFETY: o * plane + p + P * COLS <= (whole - 1) * plane + p + P * COLS <=
-            // grad.len().
-            let gv: [[T; COLS]; P] = std::array::from_fn(|v| unsafe {
-                *(grad.as_ptr().add(o * plane + p + v * COLS) as *const [T; COLS])
-            });
-            self.madd::<FUSED, N, P>(&mut acc, o, &gv);
+            // grad.len(), and `[[T; COLS]; P]` is `P * COLS` values in a row.
+            let gv = unsafe { &*(grad.as_ptr().add(o * plane + p) as *const [[T; COLS]; P]) };
+            self.madd::<FUSED, N, P>(&mut acc, o, gv);
         }
         for o in whole..self.outs {
             // The gradient's last pixels: zeros past them.
@@ -431,8 +429,12 @@ fn tap_block<T: Real, const FUSED: bool, const N: usize, const M: usize>(
     let (plane, k) = (grad.len() / M, lanes.len() / M);
     let mut acc = [[[T::ZERO; COLS]; N]; M];
     for p in (0..ld).step_by(COLS) {
-        let gv: [[T; COLS]; M] =
-            std::array::from_fn(|m| plane_vector(&grad[m * plane..][..plane], p));
+        // Filled by a loop: `std::array::from_fn` here was compiled, after an unrelated
+        // change, to a call per vector and a copy through the stack (4x slower).
+        let mut gv = [[T::ZERO; COLS]; M];
+        for (m, gv) in gv.iter_mut().enumerate() {
+            *gv = plane_vector(&grad[m * plane..][..plane], p);
+        }
         for t in 0..N {
             // SAFETY: t < N and p + COLS <= ld (a multiple of COLS), so the read lies in `rows`.
             let x = unsafe { &*(rows.as_ptr().add(t * ld + p) as *const [T; COLS]) };
