@@ -5,8 +5,9 @@
 //! to rayon's pool from the (non-pool) training thread cost a sleep and a wake-up on both
 //! sides per op, tens of microseconds each on a VM, and left the second core idle for a third
 //! of an MLP-GAN step. Here the caller starts on its op at once, a helper that is spinning
-//! joins within a microsecond, and work is shared out by claiming chunks from a counter: a
-//! helper that comes late (or not at all, when it is busy elsewhere) just does fewer chunks.
+//! joins within a microsecond, and work is shared out by claiming runs of chunks from a
+//! counter, each a share of what is left: a helper that comes late (or not at all, when it is
+//! busy elsewhere) just does fewer chunks.
 //!
 //! Which thread runs which chunk is left to timing, so every op keeps its result independent
 //! of that: chunks write disjoint outputs, and reductions combine per-chunk partials in chunk
