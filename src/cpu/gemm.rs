@@ -32,7 +32,7 @@
 //!
 //! Rows or columns of one (`m == 1` or `n == 1`) are matrix-vector products and skip packing.
 //!
-//! Threads: C is cut along its longer side into chunks that threads claim one at a time (see
+//! Threads: C is cut along its longer side into chunks that threads claim (see
 //! `run_chunks`); each chunk is an independent blocked product with the thread's own packing
 //! buffers, kept per thread and reused between calls. Products under twice [`PAR_MIN_WORK`]
 //! multiply-adds run on the calling thread.
