@@ -55,6 +55,10 @@ fn cases() -> Vec<([usize; 4], usize, usize, usize, Padding)> {
         // Outputs of 14x14, which the CPU tiles with their size fixed at compile time: a thin
         // stride-1 layer (its input gradient too: 3 planes of 14x14, a pair and a single).
         ([2, 3, 14, 14], 2, 3, 1, Padding::Same),
+        // Few-weights layers with more outputs than one block of 4 gradient planes (the
+        // weight gradient's AVX-512 blocking) and 2 or 3 over; 14x14 in three pairs.
+        ([2, 1, 28, 28], 6, 3, 2, Padding::Same),
+        ([3, 1, 10, 12], 7, 3, 2, Padding::symmetric(1)),
         // A pointwise thin layer over more than one block of pixels (323: 256, then 67).
         ([2, 5, 17, 19], 3, 1, 1, Padding::Valid),
         ([2, 1, 6, 19], 8, 1, 1, Padding::Valid),

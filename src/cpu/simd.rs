@@ -74,16 +74,6 @@ pub fn level() -> Level {
 /// be `#[inline(always)]`. Arguments go one by one: passed in one struct, LLVM lost what it
 /// needed to vectorise the loop (D conv1's forward pass ran 7x slower).
 macro_rules! vectorised {
-    ($(#[$doc:meta])* fn $name:ident<T> = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
-        $crate::cpu::simd::vectorised! {
-            @build $(#[$doc])* fn $name = $body[true][true][false]($($arg: $ty),*)
-        }
-    };
-    ($(#[$doc:meta])* fn $name:ident<T> = $body:ident::<WIDE>($($arg:ident: $ty:ty),* $(,)?);) => {
-        $crate::cpu::simd::vectorised! {
-            @build $(#[$doc])* fn $name = $body[true, true][true, false][false, false]($($arg: $ty),*)
-        }
-    };
     // The three builds, each calling `$body::<T, ...>` with its own const arguments.
     (@build $(#[$doc:meta])* fn $name:ident = $body:ident
         [$($avx512:tt)*][$($avx2:tt)*][$($baseline:tt)*]($($arg:ident: $ty:ty),*)) => {
@@ -111,6 +101,17 @@ macro_rules! vectorised {
                 }
             }
             $body::<T, $($baseline)*>($($arg),*)
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident<T> = $body:ident($($arg:ident: $ty:ty),* $(,)?);) => {
+        $crate::cpu::simd::vectorised! {
+            @build $(#[$doc])* fn $name = $body[true][true][false]($($arg: $ty),*)
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident<T> = $body:ident::<WIDE>($($arg:ident: $ty:ty),* $(,)?);) => {
+        $crate::cpu::simd::vectorised! {
+            @build $(#[$doc])* fn $name = $body
+                [true, true][true, false][false, false]($($arg: $ty),*)
         }
     };
 }

@@ -2,9 +2,10 @@
 //!
 //! With one or a few output channels (a generator's last layer, ProGAN's toRGB), the per-image
 //! GEMM is a matrix-vector product, and building its im2col matrix (taps x pixels) costs more
-//! than the product. Here each tile of `ROWS x COLS` outputs is summed in registers straight
-//! from zero-padded copies of the input planes, which stay in cache. The padded planes cover
-//! whole tiles, so no tap needs a bounds check and every read past the image is a zero.
+//! than the product. Here each tile of `ROWS x COLS` outputs (7 rows on some planes, see
+//! `tiles`) is summed in registers straight from zero-padded copies of the input planes, which
+//! stay in cache. The padded planes cover whole tiles, so no tap needs a bounds check and
+//! every read past the image is a zero.
 //!
 //! - `plan`: the padded planes, by stride phases;
 //! - `tiles`: the register-tiled correlation (forward, stride-1 input gradient);
@@ -34,6 +35,13 @@ use weight_dots::correlate_weights;
 /// independent chains (of AVX2 vectors).
 const ROWS: usize = 4;
 const COLS: usize = 16;
+
+/// Whether a `vectorised!` loop built `WIDE` (for AVX-512's 32 registers of 16 `f32`) takes
+/// its wide blocking for `T`: an `f64` row of `COLS` values takes two registers, and the
+/// blocking would spill.
+const fn wide<T>(wide: bool) -> bool {
+    wide && size_of::<T>() == 4
+}
 
 /// A layer is thin with at most this many output channels. The im2col matrix (col2im for the
 /// input gradient) costs as much as a GEMM with that many rows, so it dominates; a layer with

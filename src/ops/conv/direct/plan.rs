@@ -113,13 +113,14 @@ impl Plan {
         scratch: &'a mut Vec<T>,
     ) -> &'a [T] {
         let len = self.channels * self.plane();
-        let line = LINE / size_of::<T>();
-        if scratch.len() != len + line {
+        let slack = LINE / size_of::<T>();
+        if scratch.len() != len + slack {
             scratch.clear();
-            scratch.resize(len + line, T::ZERO);
+            scratch.resize(len + slack, T::ZERO);
         }
-        // The same offset for every image: the buffer does not move between sizings.
-        let start = scratch.as_ptr().align_offset(LINE).min(line);
+        // The same start for every image, or the last image's pixels would sit in this one's
+        // padding: the buffer only moves when resized, and a resize zeroes it all.
+        let start = scratch.as_ptr().align_offset(LINE).min(slack);
         let out = &mut scratch[start..][..len];
         place_built(self, src, size, corner, out);
         out

@@ -1,9 +1,10 @@
-//! The register-tiled correlation: `ROWS x COLS` outputs of two output channels at a time,
+//! The register-tiled correlation: `ROWS x COLS` outputs (bands of 7 rows on 14x14 planes
+//! with AVX-512) of two output channels at a time,
 //! summed from the padded planes (forward passes, and stride-1 input gradients as the flipped
 //! kernel's correlation).
 
 use super::plan::Plan;
-use super::{madd_row, COLS, ROWS};
+use super::{madd_row, wide, COLS, ROWS};
 use crate::cpu::simd::vectorised;
 use crate::cpu::{write_copy, Real};
 use std::mem::MaybeUninit;
@@ -37,7 +38,7 @@ fn correlate_tiles<T: Real, const FUSED: bool, const WIDE: bool>(
 ) {
     if (plan.oh, plan.ow) != (FIXED, FIXED) {
         correlate_planes::<T, FUSED, 0, ROWS>(src, w, plan, taps, out)
-    } else if WIDE {
+    } else if wide::<T>(WIDE) {
         correlate_planes::<T, FUSED, FIXED, { FIXED / 2 }>(src, w, plan, taps, out)
     } else {
         correlate_planes::<T, FUSED, FIXED, ROWS>(src, w, plan, taps, out)
@@ -66,7 +67,9 @@ fn correlate_planes<T: Real, const FUSED: bool, const SIZE: usize, const BAND: u
     out: &mut [MaybeUninit<T>],
 ) {
     // Output channels in pairs: each tap's input rows, loaded once, feed both channels'
-    // sums, and eight independent chains of FMAs hide their latency (D conv1, 32 channels).
+    // sums, and eight (or 14) independent chains of FMAs hide their latency (D conv1, 32
+    // channels).
+    const { assert!(BAND == ROWS || SIZE > 0 && SIZE.is_multiple_of(BAND)) };
     let plane = (plan.oh * plan.ow).max(1);
     let mut pairs = w.chunks_exact(PAIR * taps.len());
     let mut outs = out.chunks_exact_mut(PAIR * plane);
@@ -116,7 +119,8 @@ fn correlate_block<
     for y0 in (0..oh).step_by(BAND) {
         let rows = BAND.min(oh - y0);
         for x0 in ragged.into_iter().chain((0..whole).step_by(COLS)) {
-            // A last band of at most half the rows (the last 2 of 14) sums only those.
+            // A last band of at most half the rows (bands of 4 on 14 rows: the last 2) sums
+            // only those.
             if rows > ROWS / 2 {
                 block.tile::<FUSED, BAND>(y0, x0, rows, out);
             } else {
