@@ -22,8 +22,8 @@
 //!
 //! Per pass it prints the median time, GFLOP/s (2*N*Cout*Hout*Wout*Cin*K*K per pass) and, with
 //! `--peak-tflops`, the share of that peak, then the middle half of the times (the quartiles:
-//! how noisy the machine was); for the GPU the kernel, splits, workgroups and
-//! K-steps per workgroup of each GEMM it launched. Everything also goes to
+//! how noisy the machine was); for the GPU the kernel, splits, workgroups and K-steps per
+//! workgroup of each GEMM it launched. Everything also goes to
 //! `target/bench/conv.json`. GPU times come from timestamp queries around the kernels when the
 //! adapter has them, else from wall time around a synchronised submit.
 

@@ -2,13 +2,12 @@
 //! [--peak-tflops T]]`
 //!
 //! Per shape: median time, GFLOP/s (2*m*n*k per product) and the middle half of the times
-//! (quartiles) of the WGSL kernels in each
-//! variant (`auto`: the launch plan's choice, `tiled`, `wide`, `nosplit`, `nosubgroups`; see
-//! the conv bench), with the kernel, splits, workgroups and K-steps per workgroup each
-//! launched, and of the blocked
-//! CPU kernel and a naive triple loop (`blocked`, `naive`); with `--peak-tflops`, the share of
-//! that peak. GPU times come from timestamp queries around the kernel when the adapter has
-//! them, else from wall time around a synchronised submit (the header says which). Writes
+//! (quartiles) of the WGSL kernels in each variant (`auto`: the launch plan's choice, `tiled`,
+//! `wide`, `nosplit`, `nosubgroups`; see the conv bench), with the kernel, splits, workgroups
+//! and K-steps per workgroup each launched, and of the blocked CPU kernel and a naive triple
+//! loop (`blocked`, `naive`); with `--peak-tflops`, the share of that peak. GPU times come
+//! from timestamp queries around the kernel when the adapter has them, else from wall time
+//! around a synchronised submit (the header says which). Writes
 //! `target/bench/matmul.json`.
 
 mod common;

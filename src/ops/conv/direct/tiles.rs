@@ -1,7 +1,6 @@
 //! The register-tiled correlation: `ROWS x COLS` outputs (bands of 7 rows on 14x14 planes
-//! with AVX-512) of two output channels at a time,
-//! summed from the padded planes (forward passes, and stride-1 input gradients as the flipped
-//! kernel's correlation).
+//! with AVX-512) of two output channels at a time, summed from the padded planes (forward
+//! passes, and stride-1 input gradients as the flipped kernel's correlation).
 
 use super::plan::Plan;
 use super::{madd_row, wide, COLS, ROWS};
